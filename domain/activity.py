@@ -1,0 +1,101 @@
+"""Rolling per-user counters of activity and risk signals (SPEC section 5).
+
+A night never re-reads 90 days of events: each event folds into a small
+per-user record when it arrives, and old days fall out of the windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+ACTIVITY_KINDS = frozenset({"payment", "transfer", "red_packet", "life_payment",
+                            "wealth_purchase"})
+CAPACITY_KINDS = frozenset({"job_loss", "provident_fund_stopped"})
+CHURN_KINDS = frozenset({"phone_change", "card_change"})
+INQUIRY_KIND = "multi_borrowing_inquiry"
+FLAGGED_KIND = "flagged_contact"
+RISK_KINDS = CAPACITY_KINDS | CHURN_KINDS | {INQUIRY_KIND, FLAGGED_KIND, "external_overdue"}
+
+ACTIVITY_WINDOW = 90
+INQUIRY_WINDOW = 30
+CHURN_WINDOW = 90
+CAPACITY_WINDOW = 90
+
+
+@dataclass(slots=True)
+class Activity:
+    active_days: list[date] = field(default_factory=list)
+    inquiries: list[date] = field(default_factory=list)
+    churn: list[date] = field(default_factory=list)
+    capacity_decline_on: date | None = None
+    flagged_contacts: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "days": [d.toordinal() for d in self.active_days],
+            "inq": [d.toordinal() for d in self.inquiries],
+            "churn": [d.toordinal() for d in self.churn],
+            "cap": self.capacity_decline_on.toordinal() if self.capacity_decline_on else None,
+            "flag": self.flagged_contacts,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object] | None) -> Activity:
+        if not data:
+            return cls()
+
+        def days(key: str) -> list[date]:
+            raw = data.get(key) or []
+            assert isinstance(raw, list)
+            return [date.fromordinal(int(x)) for x in raw]
+
+        cap = data.get("cap")
+        flag = data.get("flag") or 0
+        assert isinstance(flag, int)
+        return cls(days("days"), days("inq"), days("churn"),
+                   date.fromordinal(int(cap)) if isinstance(cap, int) else None, flag)
+
+
+def _window(days: list[date], on: date, width: int) -> list[date]:
+    first = on - timedelta(days=width - 1)
+    return [d for d in days if d >= first]
+
+
+def fold(activity: Activity, kind: str, on: date) -> Activity:
+    """Account one event of ``kind`` on ``on``; returns the same record, pruned."""
+    if kind in ACTIVITY_KINDS and on not in activity.active_days:
+        activity.active_days = sorted([*activity.active_days, on])
+    elif kind == INQUIRY_KIND:
+        activity.inquiries = sorted([*activity.inquiries, on])
+    elif kind in CHURN_KINDS:
+        activity.churn = sorted([*activity.churn, on])
+    elif kind in CAPACITY_KINDS:
+        activity.capacity_decline_on = max(on, activity.capacity_decline_on or on)
+    elif kind == FLAGGED_KIND:
+        activity.flagged_contacts += 1
+    return prune(activity, on)
+
+
+def prune(activity: Activity, on: date) -> Activity:
+    activity.active_days = _window(activity.active_days, on, ACTIVITY_WINDOW)
+    activity.inquiries = _window(activity.inquiries, on, INQUIRY_WINDOW)
+    activity.churn = _window(activity.churn, on, CHURN_WINDOW)
+    return activity
+
+
+def active_days(activity: Activity, on: date) -> int:
+    return len(_window(activity.active_days, on, ACTIVITY_WINDOW))
+
+
+def inquiries(activity: Activity, on: date) -> int:
+    return len(_window(activity.inquiries, on, INQUIRY_WINDOW))
+
+
+def churn(activity: Activity, on: date) -> int:
+    return len(_window(activity.churn, on, CHURN_WINDOW))
+
+
+def capacity_declined(activity: Activity, on: date) -> bool:
+    cap = activity.capacity_decline_on
+    return cap is not None and (on - cap).days < CAPACITY_WINDOW

@@ -1,0 +1,73 @@
+"""Opening loans: draws against the available limit, and loans brought in from elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from domain import ledger
+from domain.model import Installment, Journal, Loan, User
+from domain.schedule import build_schedule
+
+ACCOUNT_CLOSED = "ACCOUNT_CLOSED"
+OVERDUE_FREEZE = "OVERDUE_FREEZE"
+LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+
+
+def available_limit(user: User, loans: Sequence[Loan]) -> int:
+    return user.limit - sum(x.remaining_principal() for x in loans if x.user_id == user.id)
+
+
+def refuse_draw(user: User, loans: Sequence[Loan], principal: int) -> str | None:
+    """The reason a draw is refused, or None when it may be disbursed."""
+    if user.closed:
+        return ACCOUNT_CLOSED
+    if user.limit_frozen:
+        return OVERDUE_FREEZE
+    if principal > available_limit(user, loans):
+        return LIMIT_EXCEEDED
+    return None
+
+
+def new_loan(loan_id: str, user_id: str, principal: int, annual_rate_bp: int,
+             term_months: int, disbursed: date) -> Loan:
+    plan = build_schedule(principal, annual_rate_bp, term_months, disbursed)
+    installments = [Installment(loan_id, p.no, p.due_date, p.period_start, p.principal,
+                                p.interest, dirty=True) for p in plan]
+    return Loan(loan_id, user_id, principal, annual_rate_bp, term_months, disbursed,
+                installments=installments, dirty=True)
+
+
+def disburse(loan: Loan, on: date) -> Journal:
+    """Pay the principal out to the borrower's card; book principal and scheduled interest."""
+    interest = sum(i.interest for i in loan.installments)
+    return ledger.build(
+        f"disburse:{loan.id}", on, "disbursement", loan.user_id, loan.id,
+        [(ledger.receivable(loan.id, "principal"), loan.principal),
+         (ledger.receivable(loan.id, "interest"), interest),
+         (ledger.CASH, -loan.principal),
+         (ledger.UNEARNED_INTEREST, -interest)])
+
+
+def bring_in(loan: Loan, first_open_day: date) -> Journal:
+    """Open a loan serviced before ``first_open_day``: earlier installments count as paid."""
+    for inst in loan.installments:
+        if inst.due_date < first_open_day:
+            inst.paid_principal, inst.paid_interest = inst.principal, inst.interest
+    out = loan.outstanding()
+    return ledger.build(
+        f"opening:{loan.id}", first_open_day, "opening", loan.user_id, loan.id,
+        [(ledger.receivable(loan.id, "principal"), out["principal"]),
+         (ledger.receivable(loan.id, "interest"), out["interest"]),
+         (ledger.OPENING_EQUITY, -(out["principal"] + out["interest"]))])
+
+
+def opening_balance(user_id: str, account: str, amount: int, on: date) -> Journal:
+    return ledger.build(f"opening:{account}", on, "opening", user_id, None,
+                        [(ledger.OPENING_EQUITY, amount), (account, -amount)])
+
+
+def external_in(key: str, user_id: str, account: str, amount: int, on: date,
+                kind: str) -> Journal:
+    """Money arriving from outside into a user's wallet or fund."""
+    return ledger.build(key, on, kind, user_id, None, [(ledger.CASH, amount), (account, -amount)])

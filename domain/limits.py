@@ -1,0 +1,133 @@
+"""Credit-limit recalculation (SPEC section 5).
+
+Target = base(score) * m_activity * m_capacity, exactly; then the
+OVERDUE_HISTORY halving, the increase cap and interval, the rounding down to
+10,000 and the hard cap. Decreases apply at once; while frozen only decreases
+apply. Every change carries the reason codes that moved it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+
+from domain import activity as act
+from domain.config import ProductConfig
+from domain.money import round_down
+
+ROUNDING = 10_000
+DORMANT_DAYS = 180
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    user_id: str
+    score: int
+    limit: int
+    frozen: bool
+    closed: bool
+    activity: act.Activity
+    last_disbursed: date | None
+    last_increase: date | None
+    last_base: int | None
+    overdue_history_pending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LimitDecision:
+    user_id: str
+    old: int
+    new: int
+    reasons: tuple[str, ...]
+    last_increase: date | None
+    last_base: int
+    overdue_history_pending: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+def multipliers(state: LimitState, on: date, config: ProductConfig) -> dict[str, Fraction]:
+    """The capacity multipliers in force for this user on ``on``, by reason code."""
+    m = {k: Fraction(v) for k, v in config.limit_multipliers.items()}
+    found: dict[str, Fraction] = {}
+    a = state.activity
+    if act.capacity_declined(a, on):
+        found["CAPACITY_DECLINE"] = m["CAPACITY_DECLINE"]
+    if act.inquiries(a, on) >= 3:
+        found["MULTI_BORROWING"] = m["MULTI_BORROWING"]
+    if a.flagged_contacts >= 3:
+        found["FLAGGED_CONTACTS"] = m["FLAGGED_CONTACTS"]
+    if act.churn(a, on) >= 2:
+        found["IDENTITY_CHURN"] = m["IDENTITY_CHURN"]
+    if state.limit > 0 and (state.last_disbursed is None
+                            or (on - state.last_disbursed).days >= DORMANT_DAYS):
+        found["DORMANT"] = m["DORMANT"]
+    return found
+
+
+def activity_multiplier(state: LimitState, on: date) -> Fraction:
+    return Fraction(1, 2) + Fraction(min(act.active_days(state.activity, on), 60), 60)
+
+
+def recalculate(states: Sequence[LimitState], on: date,
+                config: ProductConfig) -> list[LimitDecision]:
+    return [_recalculate(s, on, config) for s in states]
+
+
+def _recalculate(s: LimitState, on: date, config: ProductConfig) -> LimitDecision:
+    base = config.base_limit(s.score)
+    if s.closed:
+        return LimitDecision(s.user_id, s.limit, 0, ("ACCOUNT_CLOSED",), s.last_increase,
+                             base, False)
+    caps = multipliers(s, on, config)
+    m_activity = activity_multiplier(s, on)
+    target = Fraction(base) * m_activity
+    for factor in caps.values():
+        target *= factor
+    halved = s.overdue_history_pending and not s.frozen
+    if halved:
+        target /= 2
+    old = s.limit
+    new = old
+    last_increase = s.last_increase
+    if target < old:
+        new = round_down(target, ROUNDING)
+    elif target > old and not s.frozen and (
+            last_increase is None
+            or (on - last_increase).days >= config.limit_increase_interval_days):
+        step = max(Fraction(old) * Fraction(config.limit_increase_cap),
+                   Fraction(config.limit_increase_floor))
+        raised = round_down(min(target, old + step), ROUNDING)
+        if raised > old:
+            new = raised
+    new = min(new, config.limit_hard_cap)
+    if new > old:
+        last_increase = on
+    reasons = _reasons(new - old, caps, m_activity, base, s.last_base, halved)
+    pending = s.overdue_history_pending and not halved
+    return LimitDecision(s.user_id, old, new, reasons, last_increase, base, pending)
+
+
+def _reasons(change: int, caps: dict[str, Fraction], m_activity: Fraction, base: int,
+             last_base: int | None, halved: bool) -> tuple[str, ...]:
+    if change == 0:
+        return ()
+    if change < 0:
+        codes = [code for code, f in caps.items() if f < 1]
+        if m_activity < 1:
+            codes.append("LOW_ACTIVITY")
+        if last_base is not None and base < last_base:
+            codes.append("SCORE_DOWN")
+        if halved:
+            codes.append("OVERDUE_HISTORY")
+        return tuple(codes) or ("SCORE_DOWN",)
+    codes = [code for code, f in caps.items() if f > 1]
+    if m_activity > 1:
+        codes.append("SPENDING_UP")
+    if last_base is not None and base > last_base:
+        codes.append("SCORE_UP")
+    return tuple(codes) or ("SCORE_UP",)

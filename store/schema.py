@@ -1,0 +1,384 @@
+"""The database schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Constraints carry the money rules the code must never break: a journal key is
+unique, balances and paid amounts are never negative or above what is owed,
+a penalty is accrued once per installment and day, a chunk completes once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+Money = BigInteger
+ID = String(64)
+
+users = Table(
+    "users", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("phone", String(32), nullable=False, server_default=""),
+    Column("birth_date", Date),
+    Column("score", Integer, nullable=False),
+    Column("credit_limit", Money, nullable=False),
+    Column("limit_frozen", Boolean, nullable=False, server_default="0"),
+    Column("closed", Boolean, nullable=False, server_default="0"),
+    Column("wallet", Money, nullable=False, server_default="0"),
+    Column("fund", Money, nullable=False, server_default="0"),
+    Column("consent_wallet", Boolean, nullable=False, server_default="1"),
+    Column("consent_card", Boolean, nullable=False, server_default="1"),
+    Column("consent_fund", Boolean, nullable=False, server_default="1"),
+    Column("card_blocked", Boolean, nullable=False, server_default="0"),
+    Column("activity", JSON),
+    Column("last_disbursed", Date),
+    Column("last_external_overdue", Date),
+    Column("last_increase", Date),
+    Column("last_base", Money),
+    Column("overdue_history_pending", Boolean, nullable=False, server_default="0"),
+    Column("last_recalc", Date),
+    Column("next_recalc", Date),
+    CheckConstraint("wallet >= 0", name="wallet_not_negative"),
+    CheckConstraint("fund >= 0", name="fund_not_negative"),
+    CheckConstraint("credit_limit >= 0", name="limit_not_negative"),
+    Index("ix_users_next_recalc", "next_recalc", "id"),
+)
+
+loans = Table(
+    "loans", metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("principal", Money, nullable=False),
+    Column("annual_rate_bp", Integer, nullable=False),
+    Column("term_months", Integer, nullable=False),
+    Column("disbursed", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("dpd", Integer, nullable=False, server_default="0"),
+    Column("bucket", String(4), nullable=False, server_default="C"),
+    Column("collection_stage", String(16), nullable=False, server_default="none"),
+    Column("agency", String(100)),
+    Column("on_hold", Boolean, nullable=False, server_default="0"),
+    Column("episode_level", Integer, nullable=False, server_default="0"),
+    Column("accrual_no", Integer, nullable=False, server_default="0"),
+    Column("accrual_anchor", Date),
+    Column("accrual_acc", Money, nullable=False, server_default="0"),
+    Column("written_off_on", Date),
+    Column("next_due", Date),
+    CheckConstraint("principal > 0", name="principal_positive"),
+    CheckConstraint("dpd >= 0", name="dpd_not_negative"),
+    Index("ix_loans_user_next_due", "user_id", "next_due"),
+    Index("ix_loans_user_dpd", "user_id", "dpd"),
+)
+
+installments = Table(
+    "installments", metadata,
+    Column("loan_id", ID, ForeignKey("loans.id"), nullable=False),
+    Column("no", Integer, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("principal", Money, nullable=False),
+    Column("interest", Money, nullable=False),
+    Column("penalty", Money, nullable=False, server_default="0"),
+    Column("paid_principal", Money, nullable=False, server_default="0"),
+    Column("paid_interest", Money, nullable=False, server_default="0"),
+    Column("paid_penalty", Money, nullable=False, server_default="0"),
+    Column("pending_penalty", Money, nullable=False, server_default="0"),
+    Column("penalty_through", Date),
+    PrimaryKeyConstraint("loan_id", "no"),
+    CheckConstraint("paid_principal >= 0 AND paid_principal <= principal", name="principal_paid"),
+    CheckConstraint("paid_interest >= 0 AND paid_interest <= interest", name="interest_paid"),
+    CheckConstraint("paid_penalty >= 0 AND paid_penalty <= penalty", name="penalty_paid"),
+    CheckConstraint("pending_penalty >= 0", name="pending_not_negative"),
+    Index("ix_installments_due_date", "due_date"),
+)
+
+journals = Table(
+    "journals", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("day", Date, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("user_id", ID),
+    Column("loan_id", ID),
+    Column("amount", Money, nullable=False),
+    Index("ix_journals_day", "day"),
+    Index("ix_journals_user_day", "user_id", "day"),
+)
+
+postings = Table(
+    "postings", metadata,
+    Column("journal_key", String(200), ForeignKey("journals.key"), nullable=False),
+    Column("account", String(120), nullable=False),
+    Column("amount", Money, nullable=False),
+    PrimaryKeyConstraint("journal_key", "account"),
+    Index("ix_postings_account", "account"),
+)
+
+penalty_accruals = Table(
+    "penalty_accruals", metadata,
+    Column("loan_id", ID, nullable=False),
+    Column("no", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("principal_base", Money, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("booked", Boolean, nullable=False),
+    PrimaryKeyConstraint("loan_id", "no", "day"),
+)
+
+bank_debits = Table(
+    "bank_debits", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("user_id", ID, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("attempt", String(8), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("taken", Money, nullable=False, server_default="0"),
+    Column("reason", String(40)),
+    Column("resolved_on", Date),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("taken >= 0 AND taken <= amount", name="taken_within_amount"),
+    Index("ix_bank_debits_user_status", "user_id", "status"),
+    Index("ix_bank_debits_status_day", "status", "day"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("day", Date, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("payload", JSON),
+    Index("ix_events_day_user", "day", "user_id"),
+)
+
+loan_events = Table(
+    "loan_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("day", Date, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("loan_id", ID),
+    Column("kind", String(40), nullable=False),
+    Column("detail", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("loan_id", "day", "kind", "detail", name="uq_loan_events_once"),
+    Index("ix_loan_events_day_user", "day", "user_id"),
+)
+
+score_events = Table(
+    "score_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("day", Date, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("loan_id", ID),
+    Column("reason", String(40), nullable=False),
+    Column("old", Integer, nullable=False),
+    Column("new", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    UniqueConstraint("user_id", "day", "seq", name="uq_score_events_once"),
+)
+
+limit_events = Table(
+    "limit_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("day", Date, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("old", Money, nullable=False),
+    Column("new", Money, nullable=False),
+    Column("reasons", String(300), nullable=False),
+    UniqueConstraint("user_id", "day", name="uq_limit_events_once"),
+)
+
+notifications = Table(
+    "notifications", metadata,
+    Column("day", Date, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("loan_id", ID, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("send_from", DateTime(timezone=True), nullable=False),
+    Column("send_until", DateTime(timezone=True), nullable=False),
+    Column("sent", Boolean, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("loan_id", "day", "kind"),
+)
+
+bureau_records = Table(
+    "bureau_records", metadata,
+    Column("day", Date, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("loan_id", ID, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("dpd", Integer, nullable=False),
+    PrimaryKeyConstraint("loan_id", "day", "kind"),
+)
+
+agencies = Table(
+    "agencies", metadata,
+    Column("name", String(100), primary_key=True),
+)
+
+collection_cases = Table(
+    "collection_cases", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("loan_id", ID, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("agency", String(100)),
+    Column("opened_on", Date, nullable=False),
+    Column("closed_on", Date),
+    Column("outcome", String(16)),
+    Column("paid_at_open", Money, nullable=False),
+    Column("recovered", Money),
+    Index("ix_collection_cases_loan", "loan_id", "closed_on"),
+    Index("ix_collection_cases_agency_open", "agency", "closed_on"),
+)
+
+handoffs = Table(
+    "handoffs", metadata,
+    Column("day", Date, nullable=False),
+    Column("loan_id", ID, nullable=False),
+    Column("agency", String(100)),
+    Column("masked_name", String(100)),
+    Column("masked_phone", String(32)),
+    Column("contact_token", String(64)),
+    Column("amount_owed", Money),
+    Column("dpd", Integer, nullable=False),
+    PrimaryKeyConstraint("loan_id", "day"),
+)
+
+refusals = Table(
+    "refusals", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("day", Date, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("loan_id", ID),
+    Column("reason", String(40), nullable=False),
+)
+
+loan_applications = Table(
+    "loan_applications", metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Index("ix_loan_applications_status", "status", "submitted_at"),
+)
+
+cycle_runs = Table(
+    "cycle_runs", metadata,
+    Column("day", Date, nullable=False),
+    Column("step", String(24), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("done", Integer, nullable=False, server_default="0"),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("detail", Text),
+    PrimaryKeyConstraint("day", "step"),
+)
+
+cycle_chunks = Table(
+    "cycle_chunks", metadata,
+    Column("day", Date, nullable=False),
+    Column("chunk_no", Integer, nullable=False),
+    Column("lo", ID, nullable=False),
+    Column("hi", ID, nullable=False),
+    PrimaryKeyConstraint("day", "chunk_no"),
+)
+
+chunk_runs = Table(
+    "chunk_runs", metadata,
+    Column("day", Date, nullable=False),
+    Column("step", String(24), nullable=False),
+    Column("chunk_no", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("phase", String(16)),
+    Column("done_at", DateTime(timezone=True)),
+    Column("rows", Integer),
+    Column("seconds", Integer),
+    Column("last_error", Text),
+    PrimaryKeyConstraint("day", "step", "chunk_no"),
+)
+
+held_users = Table(
+    "held_users", metadata,
+    Column("day", Date, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("step", String(24), nullable=False),
+    Column("chunk_no", Integer, nullable=False),
+    Column("released_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("day", "user_id"),
+)
+
+task_failures = Table(
+    "task_failures", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("task", String(100), nullable=False),
+    Column("task_id", String(64)),
+    Column("args", JSON),
+    Column("error", Text, nullable=False),
+)
+
+rejections = Table(
+    "rejections", metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("task", String(100), nullable=False),
+    Column("field", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+sim_bank_accounts = Table(
+    "sim_bank_accounts", metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("balance", Money, nullable=False),
+    Column("invalid", Boolean, nullable=False, server_default="0"),
+    Column("outage_day", Date),
+    Column("timeout_day", Date),
+    Column("timeout_resolves", String(12)),
+    CheckConstraint("balance >= 0", name="balance_not_negative"),
+)
+
+sim_bank_requests = Table(
+    "sim_bank_requests", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("user_id", ID, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("outcome", String(12), nullable=False),
+    Column("taken", Money, nullable=False),
+    Column("reason", String(40)),
+    Column("resolves", String(12)),
+)
