@@ -140,3 +140,9 @@ def contact_token(user_id: str, secret: str) -> str:
     """An opaque token the platform's call relay resolves to the borrower's phone."""
     digest = hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
     return "ct_" + digest[:24]
+
+
+def amount_owed(loan: Loan, on: date) -> int:
+    """What the borrower must pay to settle: all principal, plus interest and penalty due."""
+    return sum(i.out_principal + i.out_penalty + (i.out_interest if i.due_date <= on else 0)
+               for i in loan.installments)

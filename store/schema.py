@@ -35,7 +35,8 @@ metadata = MetaData(naming_convention={
 })
 
 Money = BigInteger
-ID = String(64)
+# Ids sort as strings, byte-wise ("L10" before "L2"), on every backend.
+ID = String(64).with_variant(String(64, collation="C"), "postgresql")
 
 users = Table(
     "users", metadata,
@@ -133,9 +134,11 @@ postings = Table(
     "postings", metadata,
     Column("journal_key", String(200), ForeignKey("journals.key"), nullable=False),
     Column("account", String(120), nullable=False),
+    Column("owner", ID),
     Column("amount", Money, nullable=False),
     PrimaryKeyConstraint("journal_key", "account"),
     Index("ix_postings_account", "account"),
+    Index("ix_postings_owner", "owner"),
 )
 
 penalty_accruals = Table(
@@ -173,6 +176,7 @@ events = Table(
     Column("day", Date, nullable=False),
     Column("user_id", ID, nullable=False),
     Column("kind", String(40), nullable=False),
+    Column("key", String(200), unique=True),
     Column("payload", JSON),
     Index("ix_events_day_user", "day", "user_id"),
 )

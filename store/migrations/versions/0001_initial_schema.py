@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 22:15:19.254743
+Create Date: 2026-11-26 22:17:43.227110
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def upgrade() -> None:
     )
     op.create_table('bank_debits',
     sa.Column('key', sa.String(length=200), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('attempt', sa.String(length=8), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
@@ -42,8 +42,8 @@ def upgrade() -> None:
 
     op.create_table('bureau_records',
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('loan_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('dpd', sa.Integer(), nullable=False),
@@ -63,8 +63,8 @@ def upgrade() -> None:
     )
     op.create_table('collection_cases',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('loan_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('stage', sa.String(length=16), nullable=False),
     sa.Column('agency', sa.String(length=100), nullable=True),
     sa.Column('opened_on', sa.Date(), nullable=False),
@@ -81,8 +81,8 @@ def upgrade() -> None:
     op.create_table('cycle_chunks',
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('chunk_no', sa.Integer(), nullable=False),
-    sa.Column('lo', sa.String(length=64), nullable=False),
-    sa.Column('hi', sa.String(length=64), nullable=False),
+    sa.Column('lo', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('hi', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.PrimaryKeyConstraint('day', 'chunk_no', name=op.f('pk_cycle_chunks'))
     )
     op.create_table('cycle_runs',
@@ -99,17 +99,19 @@ def upgrade() -> None:
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=True),
     sa.Column('payload', sa.JSON(), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
+    sa.UniqueConstraint('key', name=op.f('uq_events_key'))
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_day_user', ['day', 'user_id'], unique=False)
 
     op.create_table('handoffs',
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
+    sa.Column('loan_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('agency', sa.String(length=100), nullable=True),
     sa.Column('masked_name', sa.String(length=100), nullable=True),
     sa.Column('masked_phone', sa.String(length=32), nullable=True),
@@ -120,7 +122,7 @@ def upgrade() -> None:
     )
     op.create_table('held_users',
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('step', sa.String(length=24), nullable=False),
     sa.Column('chunk_no', sa.Integer(), nullable=False),
     sa.Column('released_at', sa.DateTime(timezone=True), nullable=True),
@@ -131,8 +133,8 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=True),
-    sa.Column('loan_id', sa.String(length=64), nullable=True),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=True),
+    sa.Column('loan_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=True),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_journals')),
     sa.UniqueConstraint('key', name=op.f('uq_journals_key'))
@@ -144,7 +146,7 @@ def upgrade() -> None:
     op.create_table('limit_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('old', sa.BigInteger(), nullable=False),
     sa.Column('new', sa.BigInteger(), nullable=False),
     sa.Column('reasons', sa.String(length=300), nullable=False),
@@ -152,8 +154,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('user_id', 'day', name='uq_limit_events_once')
     )
     op.create_table('loan_applications',
-    sa.Column('id', sa.String(length=64), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=24), nullable=False),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
@@ -165,8 +167,8 @@ def upgrade() -> None:
     op.create_table('loan_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
-    sa.Column('loan_id', sa.String(length=64), nullable=True),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('loan_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=True),
     sa.Column('kind', sa.String(length=40), nullable=False),
     sa.Column('detail', sa.Integer(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_loan_events')),
@@ -177,8 +179,8 @@ def upgrade() -> None:
 
     op.create_table('notifications',
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('loan_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('send_from', sa.DateTime(timezone=True), nullable=False),
     sa.Column('send_until', sa.DateTime(timezone=True), nullable=False),
@@ -186,7 +188,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('loan_id', 'day', 'kind', name=op.f('pk_notifications'))
     )
     op.create_table('penalty_accruals',
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
+    sa.Column('loan_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('no', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('principal_base', sa.BigInteger(), nullable=False),
@@ -198,8 +200,8 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
-    sa.Column('loan_id', sa.String(length=64), nullable=True),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('loan_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=True),
     sa.Column('reason', sa.String(length=40), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_refusals'))
     )
@@ -214,8 +216,8 @@ def upgrade() -> None:
     op.create_table('score_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
-    sa.Column('loan_id', sa.String(length=64), nullable=True),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('loan_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=True),
     sa.Column('reason', sa.String(length=40), nullable=False),
     sa.Column('old', sa.Integer(), nullable=False),
     sa.Column('new', sa.Integer(), nullable=False),
@@ -224,7 +226,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('user_id', 'day', 'seq', name='uq_score_events_once')
     )
     op.create_table('sim_bank_accounts',
-    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('balance', sa.BigInteger(), nullable=False),
     sa.Column('invalid', sa.Boolean(), server_default='0', nullable=False),
     sa.Column('outage_day', sa.Date(), nullable=True),
@@ -235,7 +237,7 @@ def upgrade() -> None:
     )
     op.create_table('sim_bank_requests',
     sa.Column('key', sa.String(length=200), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('outcome', sa.String(length=12), nullable=False),
     sa.Column('taken', sa.BigInteger(), nullable=False),
@@ -253,7 +255,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task_failures'))
     )
     op.create_table('users',
-    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('name', sa.String(length=200), server_default='', nullable=False),
     sa.Column('phone', sa.String(length=32), server_default='', nullable=False),
     sa.Column('birth_date', sa.Date(), nullable=True),
@@ -284,8 +286,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_users_next_recalc', ['next_recalc', 'id'], unique=False)
 
     op.create_table('loans',
-    sa.Column('id', sa.String(length=64), nullable=False),
-    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('user_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('principal', sa.BigInteger(), nullable=False),
     sa.Column('annual_rate_bp', sa.Integer(), nullable=False),
     sa.Column('term_months', sa.Integer(), nullable=False),
@@ -314,15 +316,17 @@ def upgrade() -> None:
     op.create_table('postings',
     sa.Column('journal_key', sa.String(length=200), nullable=False),
     sa.Column('account', sa.String(length=120), nullable=False),
+    sa.Column('owner', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=True),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['journal_key'], ['journals.key'], name=op.f('fk_postings_journal_key_journals')),
     sa.PrimaryKeyConstraint('journal_key', 'account', name=op.f('pk_postings'))
     )
     with op.batch_alter_table('postings', schema=None) as batch_op:
         batch_op.create_index('ix_postings_account', ['account'], unique=False)
+        batch_op.create_index('ix_postings_owner', ['owner'], unique=False)
 
     op.create_table('installments',
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
+    sa.Column('loan_id', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('no', sa.Integer(), nullable=False),
     sa.Column('due_date', sa.Date(), nullable=False),
     sa.Column('period_start', sa.Date(), nullable=False),
@@ -354,6 +358,7 @@ def downgrade() -> None:
 
     op.drop_table('installments')
     with op.batch_alter_table('postings', schema=None) as batch_op:
+        batch_op.drop_index('ix_postings_owner')
         batch_op.drop_index('ix_postings_account')
 
     op.drop_table('postings')

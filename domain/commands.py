@@ -1,0 +1,124 @@
+"""Commands and events that arrive from outside the nightly cycle, validated.
+
+The same models check a scenario file's events, a CLI call and a task
+payload, so a bad field is reported the same way everywhere: by its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                      pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Fen = Annotated[int, Field(gt=0, le=10**13)]
+
+SIMPLE_KINDS = (
+    "payment", "transfer", "red_packet", "life_payment", "wealth_purchase", "phone_change",
+    "card_change", "job_loss", "provident_fund_stopped", "multi_borrowing_inquiry",
+    "flagged_contact", "external_overdue", "card_outage", "card_invalid",
+)
+MONEY_KINDS = ("wallet_topup", "card_deposit", "fund_deposit")
+LOAN_KINDS = ("collection_hold", "collection_release")
+EVENT_KINDS = (*SIMPLE_KINDS, *MONEY_KINDS, *LOAN_KINDS, "repay", "draw", "card_timeout")
+
+
+class InputError(ValueError):
+    """Bad input; ``field`` names the offending field as a path (``events[2].amount``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Base(_Strict):
+    date: date
+    user: Id
+
+
+class SimpleEvent(_Base):
+    kind: Literal[SIMPLE_KINDS]  # type: ignore[valid-type]
+
+
+class MoneyEvent(_Base):
+    kind: Literal[MONEY_KINDS]  # type: ignore[valid-type]
+    amount: Fen
+
+
+class LoanEvent(_Base):
+    kind: Literal[LOAN_KINDS]  # type: ignore[valid-type]
+    loan: Id
+    reason: str | None = None
+
+
+class Repay(_Base):
+    kind: Literal["repay"] = "repay"
+    amount: Fen
+    loan: Id | None = None
+    reference: str | None = None
+
+
+class Draw(_Base):
+    kind: Literal["draw"] = "draw"
+    loan: Id
+    principal: Fen
+    annual_rate_bp: Annotated[int, Field(ge=0, le=100_000)]
+    term_months: Annotated[int, Field(ge=1, le=360)]
+
+
+class CardTimeout(_Base):
+    kind: Literal["card_timeout"] = "card_timeout"
+    resolves: Literal["debited", "failed"] = "debited"
+
+
+Event = SimpleEvent | MoneyEvent | LoanEvent | Repay | Draw | CardTimeout
+_BY_KIND: dict[str, type[BaseModel]] = {
+    **{k: SimpleEvent for k in SIMPLE_KINDS}, **{k: MoneyEvent for k in MONEY_KINDS},
+    **{k: LoanEvent for k in LOAN_KINDS}, "repay": Repay, "draw": Draw,
+    "card_timeout": CardTimeout,
+}
+
+
+def field_path(prefix: str, loc: tuple[int | str, ...]) -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def first_error(exc: ValidationError, prefix: str) -> InputError:
+    err = exc.errors()[0]
+    msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+    return InputError(field_path(prefix, tuple(err["loc"])) or prefix or "input", msg)
+
+
+def parse_event(data: Any, prefix: str = "event") -> Event:
+    """Validate one event of any kind; the error names ``prefix.field``."""
+    if not isinstance(data, Mapping):
+        raise InputError(prefix, "must be an object")
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in _BY_KIND:
+        raise InputError(f"{prefix}.kind", f"unknown event kind {kind!r}; one of "
+                                           + ", ".join(sorted(_BY_KIND)))
+    payload = {k: (date.fromisoformat(v) if k == "date" and isinstance(v, str)
+                   and _iso(v) else v) for k, v in data.items()}
+    try:
+        return _BY_KIND[kind].model_validate(payload)  # type: ignore[return-value]
+    except ValidationError as exc:
+        raise first_error(exc, prefix) from None
+
+
+def _iso(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10

@@ -1,0 +1,162 @@
+"""Cycle state: which steps of which business dates ran, chunk by chunk.
+
+The rows here are the night's watermark. Starting a step is an insert that
+does nothing when the row exists; a chunk's completion row is written in the
+transaction of its effects; the chunk that completes a step is the one whose
+atomic increment returns the total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from store import schema as s
+from store.repo import now
+
+DONE = "done"
+RUNNING = "running"
+EXCEPTIONS = "done_with_exceptions"
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were new."""
+    if not rows:
+        return 0
+    ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+    result = conn.execute(ins.on_conflict_do_nothing(), list(rows))
+    return max(result.rowcount, 0)
+
+
+def claim_chunk(conn: Connection, on: date, step: str, chunk_no: int) -> Any | None:
+    """Lock this chunk's row for the transaction; None when it is already done."""
+    c = s.chunk_runs.c
+    insert_ignore(conn, s.chunk_runs, [{"day": on, "step": step, "chunk_no": chunk_no,
+                                        "attempts": 0}])
+    q = select(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = conn.execute(q).one()
+    return None if row.done_at is not None else row
+
+
+def set_phase(conn: Connection, on: date, step: str, chunk_no: int, phase: str) -> None:
+    c = s.chunk_runs.c
+    conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+                 .values(phase=phase))
+
+
+def complete_chunk(conn: Connection, on: date, step: str, chunk_no: int, rows: int) -> None:
+    c = s.chunk_runs.c
+    conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+                 .values(done_at=now(), rows=rows, phase="done"))
+
+
+def count_attempt(conn: Connection, on: date, step: str, chunk_no: int) -> int:
+    """Count one more attempt of a chunk, committed before any work; returns the count."""
+    c = s.chunk_runs.c
+    insert_ignore(conn, s.chunk_runs, [{"day": on, "step": step, "chunk_no": chunk_no,
+                                        "attempts": 0}])
+    conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+                 .values(attempts=c.attempts + 1))
+    return int(conn.execute(select(c.attempts).where(
+        c.day == on, c.step == step, c.chunk_no == chunk_no)).scalar_one())
+
+
+def chunk_done(conn: Connection, on: date, step: str, chunk_no: int) -> bool:
+    c = s.chunk_runs.c
+    return conn.execute(select(c.done_at).where(
+        c.day == on, c.step == step, c.chunk_no == chunk_no)).scalar() is not None
+
+
+def record_error(conn: Connection, on: date, step: str, chunk_no: int, error: str) -> None:
+    c = s.chunk_runs.c
+    conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+                 .values(last_error=error[:4000]))
+
+
+# ---------------------------------------------------------------- chunk ranges
+def plan_chunks(conn: Connection, on: date, chunk_size: int) -> list[tuple[int, str, str]]:
+    """Keyset ranges of user ids for ``on``, made once and reused by every step."""
+    c = s.cycle_chunks.c
+    existing = conn.execute(select(c.chunk_no, c.lo, c.hi).where(c.day == on)
+                            .order_by(c.chunk_no)).all()
+    if existing:
+        return [(r.chunk_no, r.lo, r.hi) for r in existing]
+    ids = s.users.c.id
+    numbered = select(ids.label("id"),
+                      func.row_number().over(order_by=ids).label("rn")).subquery()
+    bounds = conn.execute(
+        select(numbered.c.id, numbered.c.rn)
+        .where(or_rows(numbered.c.rn, chunk_size))
+        .order_by(numbered.c.rn)).all()
+    last = conn.execute(select(func.max(ids))).scalar()
+    if last is None:
+        return []
+    starts = [r.id for r in bounds if (r.rn - 1) % chunk_size == 0]
+    ranges = []
+    for n, lo in enumerate(starts):
+        hi_row = [r.id for r in bounds if r.rn == (n + 1) * chunk_size]
+        hi = hi_row[0] if hi_row else last
+        ranges.append((n, lo, hi))
+    insert_ignore(conn, s.cycle_chunks, [{"day": on, "chunk_no": n, "lo": lo, "hi": hi}
+                                         for n, lo, hi in ranges])
+    return plan_chunks(conn, on, chunk_size)
+
+
+def or_rows(rn: Any, chunk_size: int) -> Any:
+    return (((rn - 1) % chunk_size) == 0) | ((rn % chunk_size) == 0)
+
+
+# ---------------------------------------------------------------- steps of a date
+def start_step(conn: Connection, on: date, step: str, total: int) -> bool:
+    """Create the (date, step) row; False when somebody already started it."""
+    return insert_ignore(conn, s.cycle_runs, [{"day": on, "step": step, "status": RUNNING,
+                                               "total": total, "done": 0,
+                                               "started_at": now()}]) == 1
+
+
+def step_row(conn: Connection, on: date, step: str) -> Any | None:
+    c = s.cycle_runs.c
+    return conn.execute(select(s.cycle_runs).where(c.day == on, c.step == step)).first()
+
+
+def chunk_finished(conn: Connection, on: date, step: str) -> tuple[int, int]:
+    """One chunk of the step is done: atomically count it; returns (done, total)."""
+    c = s.cycle_runs.c
+    row = conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step)
+                       .values(done=c.done + 1)
+                       .returning(c.done, c.total)).one()
+    return int(row.done), int(row.total)
+
+
+def finish_step(conn: Connection, on: date, step: str, status: str = DONE,
+                detail: str | None = None) -> bool:
+    c = s.cycle_runs.c
+    result = conn.execute(update(s.cycle_runs)
+                          .where(c.day == on, c.step == step, c.status == RUNNING)
+                          .values(status=status, finished_at=now(), detail=detail))
+    return result.rowcount == 1
+
+
+def steps_of(conn: Connection, on: date) -> list[Any]:
+    c = s.cycle_runs.c
+    return list(conn.execute(select(s.cycle_runs).where(c.day == on).order_by(c.started_at)))
+
+
+def held_user_ids(conn: Connection, on: date) -> list[str]:
+    h = s.held_users.c
+    return list(conn.execute(select(h.user_id).where(h.day == on, h.released_at.is_(None))
+                             .order_by(h.user_id)).scalars())
+
+
+def hold_users(conn: Connection, on: date, step: str, chunk_no: int, lo: str, hi: str) -> int:
+    ids = list(conn.execute(select(s.users.c.id).where(and_(s.users.c.id >= lo,
+                                                            s.users.c.id <= hi))).scalars())
+    return insert_ignore(conn, s.held_users, [{"day": on, "user_id": u, "step": step,
+                                               "chunk_no": chunk_no} for u in ids])

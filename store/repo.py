@@ -1,0 +1,258 @@
+"""Set-based reads and writes of a chunk of users and their loans.
+
+A chunk is read with a handful of statements (users, loans, installments,
+whatever else the step needs) and written back with one bulk statement per
+table, only for the rows that changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.sql import ColumnElement
+
+from domain.activity import Activity
+from domain.model import LIVE_STATUSES, Installment, Journal, Loan, User
+from store import schema as s
+
+USER_COLUMNS = ("score", "credit_limit", "limit_frozen", "closed", "wallet", "fund",
+                "card_blocked")
+LOAN_COLUMNS = ("status", "dpd", "bucket", "collection_stage", "agency", "on_hold",
+                "episode_level", "accrual_no", "accrual_anchor", "accrual_acc",
+                "written_off_on", "next_due")
+INSTALLMENT_COLUMNS = ("principal", "interest", "penalty", "paid_principal", "paid_interest",
+                       "paid_penalty", "pending_penalty", "penalty_through")
+
+
+def in_range(column: Any, lo: str, hi: str) -> ColumnElement[bool]:
+    return and_(column >= lo, column <= hi)
+
+
+def not_held(user_column: Any, on: date) -> ColumnElement[bool]:
+    held = select(s.held_users.c.user_id).where(s.held_users.c.day <= on,
+                                                 s.held_users.c.released_at.is_(None))
+    return user_column.not_in(held)
+
+
+def lock_users(conn: Connection, user_ids: Collection[str]) -> None:
+    """Take the row lock every writer of a user takes (a no-op on SQLite, which
+    serialises writers with BEGIN IMMEDIATE)."""
+    if not user_ids or conn.dialect.name == "sqlite":
+        return
+    conn.execute(select(s.users.c.id).where(s.users.c.id.in_(sorted(user_ids)))
+                 .order_by(s.users.c.id).with_for_update())
+
+
+# ---------------------------------------------------------------- users
+def _user(row: Any) -> User:
+    return User(id=row.id, score=row.score, limit=row.credit_limit,
+                limit_frozen=row.limit_frozen, closed=row.closed, wallet=row.wallet,
+                fund=row.fund, consent_wallet=row.consent_wallet,
+                consent_card=row.consent_card, consent_fund=row.consent_fund,
+                card_blocked=row.card_blocked)
+
+
+def load_users(conn: Connection, user_ids: Collection[str]) -> dict[str, User]:
+    if not user_ids:
+        return {}
+    rows = conn.execute(select(s.users).where(s.users.c.id.in_(sorted(user_ids))))
+    return {r.id: _user(r) for r in rows}
+
+
+def load_user_rows(conn: Connection, user_ids: Collection[str]) -> dict[str, Any]:
+    if not user_ids:
+        return {}
+    rows = conn.execute(select(s.users).where(s.users.c.id.in_(sorted(user_ids))))
+    return {r.id: r for r in rows}
+
+
+def save_users(conn: Connection, users: Iterable[User]) -> int:
+    rows = [{"b_id": u.id, "score": u.score, "credit_limit": u.limit,
+             "limit_frozen": u.limit_frozen, "closed": u.closed, "wallet": u.wallet,
+             "fund": u.fund, "card_blocked": u.card_blocked}
+            for u in users if u.dirty]
+    if rows:
+        conn.execute(update(s.users).where(s.users.c.id == bindparam("b_id"))
+                     .values({c: bindparam(c) for c in USER_COLUMNS}), rows)
+    return len(rows)
+
+
+def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk update of arbitrary user columns; every row has the same keys and ``b_id``."""
+    if not rows:
+        return
+    cols = [k for k in rows[0] if k != "b_id"]
+    conn.execute(update(s.users).where(s.users.c.id == bindparam("b_id"))
+                 .values({c: bindparam(c) for c in cols}), list(rows))
+
+
+def activity_of(row: Any) -> Activity:
+    raw = row.activity
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    return Activity.from_json(raw)
+
+
+# ---------------------------------------------------------------- loans
+def _loan(row: Any) -> Loan:
+    return Loan(id=row.id, user_id=row.user_id, principal=row.principal,
+                annual_rate_bp=row.annual_rate_bp, term_months=row.term_months,
+                disbursed=row.disbursed, status=row.status, dpd=row.dpd, bucket=row.bucket,
+                collection_stage=row.collection_stage, agency=row.agency,
+                on_hold=row.on_hold, episode_level=row.episode_level,
+                accrual_no=row.accrual_no, accrual_anchor=row.accrual_anchor,
+                accrual_acc=row.accrual_acc, written_off_on=row.written_off_on)
+
+
+def _installment(row: Any) -> Installment:
+    return Installment(loan_id=row.loan_id, no=row.no, due_date=row.due_date,
+                       period_start=row.period_start, principal=row.principal,
+                       interest=row.interest, penalty=row.penalty,
+                       paid_principal=row.paid_principal, paid_interest=row.paid_interest,
+                       paid_penalty=row.paid_penalty, pending_penalty=row.pending_penalty,
+                       penalty_through=row.penalty_through)
+
+
+def load_loans(conn: Connection, where: ColumnElement[bool]) -> list[Loan]:
+    """Loans matching ``where`` with all their installments, in id order."""
+    loans = [_loan(r) for r in conn.execute(select(s.loans).where(where)
+                                            .order_by(s.loans.c.id))]
+    if not loans:
+        return []
+    by_id = {x.id: x for x in loans}
+    rows = conn.execute(select(s.installments)
+                        .where(s.installments.c.loan_id.in_(list(by_id)))
+                        .order_by(s.installments.c.loan_id, s.installments.c.no))
+    for r in rows:
+        by_id[r.loan_id].installments.append(_installment(r))
+    return loans
+
+
+def live_loans_of(conn: Connection, user_ids: Collection[str]) -> list[Loan]:
+    if not user_ids:
+        return []
+    return load_loans(conn, and_(s.loans.c.user_id.in_(sorted(user_ids)),
+                                 s.loans.c.status.in_(LIVE_STATUSES)))
+
+
+def loans_by_user(loans: Iterable[Loan]) -> dict[str, list[Loan]]:
+    out: dict[str, list[Loan]] = defaultdict(list)
+    for loan in loans:
+        out[loan.user_id].append(loan)
+    return out
+
+
+def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
+    if not loans:
+        return
+    conn.execute(insert(s.loans), [
+        {"id": x.id, "user_id": x.user_id, "principal": x.principal,
+         "annual_rate_bp": x.annual_rate_bp, "term_months": x.term_months,
+         "disbursed": x.disbursed, "status": x.status, "dpd": x.dpd, "bucket": x.bucket,
+         "collection_stage": x.collection_stage, "agency": x.agency, "on_hold": x.on_hold,
+         "episode_level": x.episode_level, "accrual_no": x.accrual_no,
+         "accrual_anchor": x.accrual_anchor, "accrual_acc": x.accrual_acc,
+         "written_off_on": x.written_off_on, "next_due": x.next_due_date()}
+        for x in loans])
+    conn.execute(insert(s.installments), [
+        {"loan_id": i.loan_id, "no": i.no, "due_date": i.due_date,
+         "period_start": i.period_start, **{c: getattr(i, c) for c in INSTALLMENT_COLUMNS}}
+        for x in loans for i in x.installments])
+    for x in loans:
+        x.dirty = False
+        for i in x.installments:
+            i.dirty = False
+
+
+def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
+    """Write back changed loans and installments, one bulk UPDATE per table."""
+    loan_rows, inst_rows = [], []
+    for x in loans:
+        changed = [i for i in x.installments if i.dirty]
+        if x.dirty or changed:
+            loan_rows.append({"b_id": x.id, "next_due": x.next_due_date(),
+                              **{c: getattr(x, c) for c in LOAN_COLUMNS if c != "next_due"}})
+        inst_rows.extend({"b_loan": i.loan_id, "b_no": i.no,
+                          **{c: getattr(i, c) for c in INSTALLMENT_COLUMNS}} for i in changed)
+    if loan_rows:
+        conn.execute(update(s.loans).where(s.loans.c.id == bindparam("b_id"))
+                     .values({c: bindparam(c) for c in LOAN_COLUMNS}), loan_rows)
+    if inst_rows:
+        conn.execute(update(s.installments)
+                     .where(s.installments.c.loan_id == bindparam("b_loan"),
+                            s.installments.c.no == bindparam("b_no"))
+                     .values({c: bindparam(c) for c in INSTALLMENT_COLUMNS}), inst_rows)
+    return len(loan_rows) + len(inst_rows)
+
+
+# ---------------------------------------------------------------- ledger
+def _owner(account: str) -> str | None:
+    parts = account.split(":")
+    return parts[1] if len(parts) > 1 else None
+
+
+def insert_journals(conn: Connection, journals: Sequence[Journal]) -> int:
+    """Insert journals and their postings; a repeated key violates the unique constraint."""
+    if not journals:
+        return 0
+    conn.execute(insert(s.journals), [
+        {"key": j.key, "day": j.day, "kind": j.kind, "user_id": j.user_id,
+         "loan_id": j.loan_id, "amount": j.amount} for j in journals])
+    conn.execute(insert(s.postings), [
+        {"journal_key": j.key, "account": a, "owner": _owner(a), "amount": v}
+        for j in journals for a, v in j.postings])
+    return len(journals)
+
+
+def existing_journal_keys(conn: Connection, keys: Collection[str]) -> set[str]:
+    if not keys:
+        return set()
+    return set(conn.execute(select(s.journals.c.key).where(s.journals.c.key.in_(list(keys))))
+               .scalars())
+
+
+def fund_redeemed(conn: Connection, user_ids: Collection[str], on: date) -> dict[str, int]:
+    if not user_ids:
+        return {}
+    rows = conn.execute(select(s.journals.c.user_id, func.sum(s.journals.c.amount))
+                        .where(s.journals.c.day == on, s.journals.c.kind == "deduct_fund",
+                               s.journals.c.user_id.in_(sorted(user_ids)))
+                        .group_by(s.journals.c.user_id))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+# ---------------------------------------------------------------- work selection
+def users_with_due_debts(conn: Connection, lo: str, hi: str, on: date) -> list[str]:
+    q = (select(s.loans.c.user_id).distinct()
+         .where(in_range(s.loans.c.user_id, lo, hi), s.loans.c.next_due <= on,
+                s.loans.c.status.in_(LIVE_STATUSES), not_held(s.loans.c.user_id, on)))
+    return list(conn.execute(q).scalars())
+
+
+def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[Loan]:
+    due_today = select(s.installments.c.loan_id).where(s.installments.c.due_date == on)
+    return load_loans(conn, and_(
+        in_range(s.loans.c.user_id, lo, hi),
+        s.loans.c.status.in_(LIVE_STATUSES),
+        or_(s.loans.c.next_due <= on, s.loans.c.dpd > 0, s.loans.c.id.in_(due_today)),
+        not_held(s.loans.c.user_id, on)))
+
+
+def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
+                             due_soon: date) -> list[Loan]:
+    soon = select(s.installments.c.loan_id).where(s.installments.c.due_date == due_soon)
+    return load_loans(conn, and_(
+        in_range(s.loans.c.user_id, lo, hi),
+        or_(and_(s.loans.c.status.in_(LIVE_STATUSES),
+                 or_(s.loans.c.dpd > 0, s.loans.c.id.in_(soon))),
+            s.loans.c.collection_stage.in_(("internal", "agency"))),
+        not_held(s.loans.c.user_id, on)))
+
+
+def now() -> datetime:
+    return datetime.now().astimezone()

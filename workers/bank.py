@@ -1,0 +1,141 @@
+"""The bank channel that debits linked savings cards, and its simulator.
+
+A debit carries an amount and an idempotency key and comes back debited
+(possibly partial), failed (insufficient_funds, card_invalid, outage) or
+pending. Asking twice with the same key never takes twice: the bank keeps the
+first outcome. Calls are batched, as a real channel's batch file would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from sqlalchemy import Engine, insert, select, update
+
+from store import schema as s
+
+DEBITED = "debited"
+FAILED = "failed"
+PENDING = "pending"
+UNKNOWN = "unknown"
+
+
+class ChannelTimeout(Exception):
+    """The channel did not answer; the outcome of the calls is unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class DebitRequest:
+    key: str
+    user_id: str
+    amount: int
+    day: date
+
+
+@dataclass(frozen=True, slots=True)
+class DebitResult:
+    key: str
+    status: str
+    taken: int = 0
+    reason: str | None = None
+
+
+class BankChannel(Protocol):
+    def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]: ...
+
+    def query(self, keys: Sequence[str]) -> list[DebitResult]: ...
+
+
+class SimulatedBank:
+    """A bank kept in the same database, in tables of its own and transactions of its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
+        if not requests:
+            return []
+        t, a = s.sim_bank_requests, s.sim_bank_accounts
+        with self.engine.begin() as conn:
+            known = {r.key: r for r in conn.execute(
+                select(t).where(t.c.key.in_([q.key for q in requests])))}
+            users = sorted({q.user_id for q in requests})
+            q_acc = select(a).where(a.c.user_id.in_(users))
+            if conn.dialect.name != "sqlite":
+                q_acc = q_acc.with_for_update()
+            accounts = {r.user_id: r for r in conn.execute(q_acc)}
+            balance = {u: (accounts[u].balance if u in accounts else 0) for u in users}
+            results, new_rows = [], []
+            for req in requests:
+                if req.key in known:
+                    row = known[req.key]
+                    results.append(DebitResult(req.key, row.outcome, row.taken, row.reason))
+                    continue
+                acc = accounts.get(req.user_id)
+                status, taken, reason, resolves = DEBITED, 0, None, None
+                if acc is None or acc.invalid:
+                    status, reason = FAILED, "card_invalid"
+                elif acc.outage_day == req.day:
+                    status, reason = FAILED, "outage"
+                elif acc.timeout_day == req.day:
+                    status, resolves = PENDING, acc.timeout_resolves or DEBITED
+                elif balance[req.user_id] <= 0:
+                    status, reason = FAILED, "insufficient_funds"
+                else:
+                    taken = min(balance[req.user_id], req.amount)
+                    balance[req.user_id] -= taken
+                new_rows.append({"key": req.key, "user_id": req.user_id, "amount": req.amount,
+                                 "outcome": status, "taken": taken, "reason": reason,
+                                 "resolves": resolves})
+                results.append(DebitResult(req.key, status, taken, reason))
+            if new_rows:
+                conn.execute(insert(t), new_rows)
+            self._save_balances(conn, accounts, balance)
+        return results
+
+    def query(self, keys: Sequence[str]) -> list[DebitResult]:
+        """The outcome of earlier debits; a pending one resolves now as it was set to."""
+        if not keys:
+            return []
+        t, a = s.sim_bank_requests, s.sim_bank_accounts
+        with self.engine.begin() as conn:
+            rows = {r.key: r for r in conn.execute(select(t).where(t.c.key.in_(list(keys))))}
+            users = sorted({r.user_id for r in rows.values() if r.outcome == PENDING})
+            accounts = {r.user_id: r for r in conn.execute(select(a).where(a.c.user_id.in_(users)))}
+            balance = {u: (accounts[u].balance if u in accounts else 0) for u in users}
+            results = []
+            for key in keys:
+                row = rows.get(key)
+                if row is None:
+                    results.append(DebitResult(key, UNKNOWN))
+                    continue
+                if row.outcome != PENDING:
+                    results.append(DebitResult(key, row.outcome, row.taken, row.reason))
+                    continue
+                if row.resolves == FAILED:
+                    outcome, taken, reason = FAILED, 0, "insufficient_funds"
+                else:
+                    taken = min(balance.get(row.user_id, 0), row.amount)
+                    outcome, reason = (DEBITED, None) if taken > 0 else (FAILED,
+                                                                         "insufficient_funds")
+                    balance[row.user_id] = balance.get(row.user_id, 0) - taken
+                conn.execute(update(t).where(t.c.key == key)
+                             .values(outcome=outcome, taken=taken, reason=reason))
+                results.append(DebitResult(key, outcome, taken, reason))
+            self._save_balances(conn, accounts, balance)
+        return results
+
+    @staticmethod
+    def _save_balances(conn: object, accounts: dict[str, object],
+                       balance: dict[str, int]) -> None:
+        a = s.sim_bank_accounts
+        rows = [{"b_user": u, "balance": v} for u, v in balance.items()
+                if u in accounts and accounts[u].balance != v]  # type: ignore[attr-defined]
+        if rows:
+            from sqlalchemy import bindparam
+
+            conn.execute(update(a).where(a.c.user_id == bindparam("b_user"))  # type: ignore[attr-defined]
+                         .values(balance=bindparam("balance")), rows)

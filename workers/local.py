@@ -1,0 +1,71 @@
+"""Close business dates in this process, chunk by chunk, through the step functions.
+
+The scenario runner uses it; the Celery cycle runs the very same step
+functions, one task per chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from sqlalchemy import Engine
+
+from domain.config import ProductConfig
+from domain.deduction import CLOSE_OF_BUSINESS
+from store import cycle as cyc
+from workers import steps
+from workers.bank import BankChannel
+
+ChunkFn = Callable[[int, str, str], int]
+Progress = Callable[[str, int, int], None]
+
+
+def attempt_code(at: str) -> str:
+    return at.replace(":", "")
+
+
+def run_step(engine: Engine, on: date, step: str, chunks: list[tuple[int, str, str]],
+             fn: ChunkFn, progress: Progress | None = None) -> int:
+    with engine.begin() as conn:
+        row = cyc.step_row(conn, on, step)
+        if row is not None and row.status != cyc.RUNNING:
+            return 0
+        cyc.start_step(conn, on, step, len(chunks))
+    rows = 0
+    for n, (chunk_no, lo, hi) in enumerate(chunks, 1):
+        rows += fn(chunk_no, lo, hi)
+        if progress:
+            progress(step, n, len(chunks))
+    with engine.begin() as conn:
+        from sqlalchemy import update
+
+        from store import schema as s
+
+        c = s.cycle_runs.c
+        conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step)
+                     .values(done=len(chunks)))
+        cyc.finish_step(conn, on, step)
+    return rows
+
+
+def close_date(engine: Engine, on: date, config: ProductConfig, channel: BankChannel, *,
+               daytime_attempts: bool = True, progress: Progress | None = None) -> None:
+    """Daytime deduction attempts of ``on``, then its close of business."""
+    with engine.begin() as conn:
+        chunks = cyc.plan_chunks(conn, on, config.chunk_size)
+    attempts = [attempt_code(t) for t in config.deduct_attempt_times] if daytime_attempts else []
+    for attempt in [*attempts, CLOSE_OF_BUSINESS]:
+        run_step(engine, on, steps.deduct_step(attempt), chunks,
+                 lambda n, lo, hi, a=attempt: steps.deduct(engine, on, lo, hi, n, config,
+                                                           channel, a), progress)
+    for name, fn in ((steps.OVERDUE_STEP, steps.overdue_chunk), (steps.SCORE, steps.score_chunk),
+                     (steps.LIMIT, steps.limit_chunk), (steps.COLLECT, steps.collect_chunk)):
+        run_step(engine, on, name, chunks,
+                 lambda n, lo, hi, f=fn: f(engine, on, lo, hi, n, config), progress)
+    steps.handoff_pass(engine, on)
+    run_step(engine, on, steps.RECONCILE, chunks,
+             lambda n, lo, hi: steps.reconcile_chunk(engine, on, lo, hi, n, config, channel),
+             progress)
+    steps.reconcile_close(engine, on)
+    steps.bureau_month_file(engine, on)

@@ -1,0 +1,583 @@
+"""The step functions of the nightly cycle: load a chunk, let the domain decide, write it.
+
+Each function closes one chunk of users (a keyset range ``lo..hi`` of user
+ids) for business date ``on`` and is safe to run twice: the chunk's
+completion row is written in the transaction of its effects, and a second
+run finds it and does nothing. Steps take an engine, not a broker: a test or
+the scenario runner calls them directly; Celery tasks are thin wrappers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, and_, delete, func, select, tuple_, update
+
+from domain import collection, deduction, limits, overdue, scoring
+from domain.config import ProductConfig
+from domain.deduction import CLOSE_OF_BUSINESS
+from domain.model import OVERDUE, PAID_OFF, WRITTEN_OFF, Loan
+from domain.money import is_month_end
+from store import cycle as cyc
+from store import repo
+from store import schema as s
+from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
+
+DEDUCT = "deduct"
+OVERDUE_STEP = "overdue"
+SCORE = "score"
+LIMIT = "limit"
+COLLECT = "collect"
+RECONCILE = "reconcile"
+CLOSE_STEPS = (DEDUCT, OVERDUE_STEP, SCORE, LIMIT, COLLECT, RECONCILE)
+
+CONTACT_SECRET = os.environ.get("CREDITCYCLE_CONTACT_SECRET", "creditcycle-dev-contact-secret")
+
+
+def deduct_step(attempt: str) -> str:
+    return DEDUCT if attempt == CLOSE_OF_BUSINESS else f"deduct@{attempt}"
+
+
+@contextmanager
+def chunk_tx(engine: Engine, on: date, step: str, chunk_no: int) -> Iterator[Connection | None]:
+    """A transaction that owns the chunk; yields None when the chunk is already done."""
+    with engine.begin() as conn:
+        row = cyc.claim_chunk(conn, on, step, chunk_no)
+        yield None if row is None else conn
+
+
+# ---------------------------------------------------------------- deduct
+def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: ProductConfig,
+           channel: BankChannel, attempt: str = CLOSE_OF_BUSINESS) -> int:
+    """One deduction attempt for a chunk: wallet, then card (intent, call, result), then fund."""
+    step = deduct_step(attempt)
+    daytime = attempt != CLOSE_OF_BUSINESS
+    late = config.late_attempts_after_days
+    rows = 0
+    with engine.begin() as conn:
+        claim = cyc.claim_chunk(conn, on, step, chunk_no)
+        if claim is None:
+            return 0
+        if claim.phase != "intents":
+            rows += _deduct_wallet_and_intents(conn, on, lo, hi, attempt, daytime, late)
+            cyc.set_phase(conn, on, step, chunk_no, "intents")
+    intents = _open_intents(engine, on, lo, hi, attempt)
+    results = _call_bank(channel, intents)
+    with engine.begin() as conn:
+        if cyc.claim_chunk(conn, on, step, chunk_no) is None:
+            return 0
+        rows += _apply_card_results(conn, on, results, intents)
+        rows += _deduct_fund(conn, on, lo, hi, attempt, daytime, late, config)
+        cyc.complete_chunk(conn, on, step, chunk_no, rows)
+    return rows
+
+
+def _pending_users(conn: Connection, user_ids: list[str]) -> set[str]:
+    if not user_ids:
+        return set()
+    b = s.bank_debits.c
+    return set(conn.execute(select(b.user_id).where(
+        b.user_id.in_(user_ids), b.status.in_(("intent", PENDING)))).scalars())
+
+
+def _deduct_wallet_and_intents(conn: Connection, on: date, lo: str, hi: str, attempt: str,
+                               daytime: bool, late: int) -> int:
+    user_ids = repo.users_with_due_debts(conn, lo, hi, on)
+    if not user_ids:
+        return 0
+    repo.lock_users(conn, user_ids)
+    users = repo.load_users(conn, user_ids)
+    loans = repo.live_loans_of(conn, user_ids)
+    by_user = repo.loans_by_user(loans)
+    pending = _pending_users(conn, user_ids)
+    journals, intents = [], []
+    for uid in user_ids:
+        user, mine = users[uid], by_user.get(uid, [])
+        if user.consent_wallet and user.wallet > 0:
+            j = deduction.take_from_balance(user, mine, on, attempt, "wallet", user.wallet,
+                                            daytime=daytime, late_after_days=late)
+            if j:
+                journals.append(j)
+        amount = deduction.card_request_amount(user, mine, on, daytime=daytime,
+                                               late_after_days=late,
+                                               has_pending=uid in pending)
+        if amount > 0:
+            intents.append({"key": deduction.card_key(uid, on, attempt), "user_id": uid,
+                            "day": on, "attempt": attempt, "amount": amount,
+                            "status": "intent"})
+    repo.insert_journals(conn, journals)
+    repo.save_users(conn, users.values())
+    repo.save_loans(conn, loans)
+    cyc.insert_ignore(conn, s.bank_debits, intents)
+    return len(journals) + len(intents)
+
+
+def _open_intents(engine: Engine, on: date, lo: str, hi: str, attempt: str) -> list[DebitRequest]:
+    b = s.bank_debits.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(s.bank_debits).where(
+            b.day == on, b.attempt == attempt, b.status == "intent",
+            repo.in_range(b.user_id, lo, hi)).order_by(b.user_id)).all()
+    return [DebitRequest(r.key, r.user_id, r.amount, r.day) for r in rows]
+
+
+def _call_bank(channel: BankChannel, intents: list[DebitRequest]) -> dict[str, tuple[str, int,
+                                                                                   str | None]]:
+    """Ask first (a redelivered chunk may have called already), then debit what is unknown."""
+    if not intents:
+        return {}
+    known = {r.key: r for r in channel.query([i.key for i in intents]) if r.status != UNKNOWN}
+    fresh = [i for i in intents if i.key not in known]
+    for r in channel.debit(fresh):
+        known[r.key] = r
+    return {k: (r.status, r.taken, r.reason) for k, r in known.items()}
+
+
+def _apply_card_results(conn: Connection, on: date,
+                        results: dict[str, tuple[str, int, str | None]],
+                        intents: list[DebitRequest]) -> int:
+    if not results:
+        return 0
+    user_ids = sorted({i.user_id for i in intents})
+    repo.lock_users(conn, user_ids)
+    b = s.bank_debits.c
+    still_open = set(conn.execute(select(b.key).where(
+        b.key.in_(list(results)), b.status == "intent")).scalars())
+    users = repo.load_users(conn, user_ids)
+    loans = repo.live_loans_of(conn, user_ids)
+    by_user = repo.loans_by_user(loans)
+    journals, updates = [], []
+    for req in intents:
+        if req.key not in still_open:
+            continue
+        status, taken, reason = results[req.key]
+        user = users[req.user_id]
+        if status == DEBITED and taken > 0:
+            j, _ = deduction.apply_card_debit(user, by_user.get(req.user_id, []), on, req.key,
+                                              taken, value_date=on)
+            journals.append(j)
+        elif status == FAILED and reason == "card_invalid":
+            user.card_blocked = True
+            user.dirty = True
+        updates.append({"b_key": req.key, "status": status, "taken": taken, "reason": reason,
+                        "resolved_on": on if status != PENDING else None})
+    repo.insert_journals(conn, journals)
+    repo.save_users(conn, users.values())
+    repo.save_loans(conn, loans)
+    _update_debits(conn, updates)
+    return len(updates)
+
+
+def _update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:
+    if updates:
+        from sqlalchemy import bindparam
+
+        b = s.bank_debits
+        conn.execute(update(b).where(b.c.key == bindparam("b_key")).values(
+            status=bindparam("status"), taken=bindparam("taken"), reason=bindparam("reason"),
+            resolved_on=bindparam("resolved_on")), updates)
+
+
+def _deduct_fund(conn: Connection, on: date, lo: str, hi: str, attempt: str, daytime: bool,
+                 late: int, config: ProductConfig) -> int:
+    user_ids = repo.users_with_due_debts(conn, lo, hi, on)
+    if not user_ids:
+        return 0
+    repo.lock_users(conn, user_ids)
+    users = repo.load_users(conn, user_ids)
+    candidates = [u for u in user_ids if users[u].consent_fund and users[u].fund > 0]
+    if not candidates:
+        return 0
+    pending = _pending_users(conn, candidates)
+    candidates = [u for u in candidates if u not in pending]
+    loans = repo.live_loans_of(conn, candidates)
+    by_user = repo.loans_by_user(loans)
+    redeemed = repo.fund_redeemed(conn, candidates, on)
+    journals = []
+    for uid in candidates:
+        user = users[uid]
+        room = max(0, config.fund_daily_redemption_cap - redeemed.get(uid, 0))
+        j = deduction.take_from_balance(user, by_user.get(uid, []), on, attempt, "fund",
+                                        min(user.fund, room), daytime=daytime,
+                                        late_after_days=late)
+        if j:
+            journals.append(j)
+    repo.insert_journals(conn, journals)
+    repo.save_users(conn, users.values())
+    repo.save_loans(conn, loans)
+    return len(journals)
+
+
+# ---------------------------------------------------------------- overdue
+def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
+                  config: ProductConfig) -> int:
+    with chunk_tx(engine, on, OVERDUE_STEP, chunk_no) as conn:
+        if conn is None:
+            return 0
+        loans = repo.loans_needing_overdue(conn, lo, hi, on)
+        user_ids = sorted({x.user_id for x in loans})
+        repo.lock_users(conn, user_ids)
+        out = overdue.assess(loans, on, config)
+        _write_accruals(conn, out)
+        repo.insert_journals(conn, out.journals)
+        cyc.insert_ignore(conn, s.loan_events, [
+            {"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "kind": e.kind,
+             "detail": e.detail} for e in out.events])
+        rows = repo.save_loans(conn, loans)
+        _refresh_user_flags(conn, loans, out, on)
+        cyc.complete_chunk(conn, on, OVERDUE_STEP, chunk_no, rows)
+        return rows
+
+
+def _write_accruals(conn: Connection, out: overdue.OverdueOutcome) -> None:
+    p = s.penalty_accruals.c
+    if out.booked_pending:
+        conn.execute(update(s.penalty_accruals).where(
+            tuple_(p.loan_id, p.no).in_(out.booked_pending), p.booked.is_(False))
+            .values(booked=True))
+    if out.dropped_pending:
+        conn.execute(delete(s.penalty_accruals).where(
+            tuple_(p.loan_id, p.no).in_(out.dropped_pending), p.booked.is_(False)))
+    cyc.insert_ignore(conn, s.penalty_accruals, [
+        {"loan_id": a.loan_id, "no": a.installment_no, "day": a.day,
+         "principal_base": a.principal_base, "amount": a.amount, "booked": a.booked}
+        for a in out.accruals])
+
+
+def _refresh_user_flags(conn: Connection, loans: list[Loan], out: overdue.OverdueOutcome,
+                        on: date) -> None:
+    """Frozen while any loan is overdue; the recalculation is due when a status moved."""
+    frozen: dict[str, bool] = defaultdict(bool)
+    for x in loans:
+        frozen[x.user_id] |= x.status == OVERDUE
+    rows = conn.execute(select(s.users.c.id, s.users.c.limit_frozen,
+                               s.users.c.overdue_history_pending, s.users.c.next_recalc)
+                        .where(s.users.c.id.in_(sorted(frozen)))).all()
+    updates = []
+    for r in rows:
+        changed = r.id in out.status_changed_users
+        history = r.overdue_history_pending or (r.id in out.cleared_users and not frozen[r.id])
+        next_recalc = on if changed and (r.next_recalc is None or r.next_recalc > on) \
+            else r.next_recalc
+        if (frozen[r.id], history, next_recalc) != (r.limit_frozen, r.overdue_history_pending,
+                                                    r.next_recalc):
+            updates.append({"b_id": r.id, "limit_frozen": frozen[r.id],
+                            "overdue_history_pending": history, "next_recalc": next_recalc})
+    repo.update_users(conn, updates)
+
+
+# ---------------------------------------------------------------- score
+def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
+                config: ProductConfig) -> int:
+    with chunk_tx(engine, on, SCORE, chunk_no) as conn:
+        if conn is None:
+            return 0
+        le = s.loan_events.c
+        held = repo.not_held(le.user_id, on)
+        events = [_loan_event(r) for r in conn.execute(
+            select(s.loan_events).where(le.day == on, repo.in_range(le.user_id, lo, hi), held)
+            .order_by(le.id))]
+        ev = s.events.c
+        external = list(conn.execute(select(ev.user_id).distinct().where(
+            ev.day == on, ev.kind == "external_overdue", repo.in_range(ev.user_id, lo, hi),
+            repo.not_held(ev.user_id, on))).scalars())
+        user_ids = sorted({e.user_id for e in events} | set(external))
+        repo.lock_users(conn, user_ids)
+        rows = repo.load_user_rows(conn, user_ids)
+        states = [scoring.ScoreState(u, rows[u].score, rows[u].last_external_overdue)
+                  for u in user_ids]
+        decisions = scoring.score_users(states, events, external, on, config)
+        cyc.insert_ignore(conn, s.score_events, [
+            {"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "reason": e.reason,
+             "old": e.old, "new": e.new, "seq": e.seq} for d in decisions for e in d.events])
+        repo.update_users(conn, [
+            {"b_id": d.user_id, "score": d.score, "last_external_overdue": d.last_external_overdue,
+             "next_recalc": on} for d in decisions])
+        _bureau_records(conn, events)
+        cyc.complete_chunk(conn, on, SCORE, chunk_no, len(decisions))
+        return len(decisions)
+
+
+def _loan_event(row: object) -> object:
+    from domain.model import LoanEvent
+
+    return LoanEvent(row.day, row.user_id, row.loan_id, row.kind, row.detail)  # type: ignore[attr-defined]
+
+
+def _bureau_records(conn: Connection, events: list[object]) -> None:
+    wanted = [e for e in events if e.kind in scoring.BUREAU_KIND]  # type: ignore[attr-defined]
+    if not wanted:
+        return
+    status = {r.id: r for r in conn.execute(select(s.loans.c.id, s.loans.c.status, s.loans.c.dpd)
+                                            .where(s.loans.c.id.in_(
+                                                [e.loan_id for e in wanted])))}  # type: ignore[attr-defined]
+    rows = []
+    for e in wanted:
+        kind = scoring.BUREAU_KIND[e.kind]  # type: ignore[attr-defined]
+        loan = status[e.loan_id]  # type: ignore[attr-defined]
+        rows.append({"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id,  # type: ignore[attr-defined]
+                     "kind": kind, "status": WRITTEN_OFF if kind == "WRITTEN_OFF" else loan.status,
+                     "dpd": loan.dpd})
+    cyc.insert_ignore(conn, s.bureau_records, rows)
+
+
+# ---------------------------------------------------------------- limit
+def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
+                config: ProductConfig) -> int:
+    with chunk_tx(engine, on, LIMIT, chunk_no) as conn:
+        if conn is None:
+            return 0
+        u = s.users.c
+        user_ids = list(conn.execute(select(u.id).where(
+            repo.in_range(u.id, lo, hi), u.next_recalc <= on, repo.not_held(u.id, on))
+            .order_by(u.id)).scalars())
+        repo.lock_users(conn, user_ids)
+        decisions = recalculate_limits(conn, user_ids, on, config)
+        cyc.complete_chunk(conn, on, LIMIT, chunk_no, len(decisions))
+        return len(decisions)
+
+
+def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
+                       config: ProductConfig) -> list[limits.LimitDecision]:
+    if not user_ids:
+        return []
+    rows = repo.load_user_rows(conn, user_ids)
+    le = s.loan_events.c
+    closing = set(conn.execute(select(le.user_id).where(
+        le.day == on, le.kind == "WRITE_OFF_DUE", le.user_id.in_(user_ids))).scalars())
+    states = [limits.LimitState(
+        user_id=r.id, score=r.score, limit=r.credit_limit, frozen=r.limit_frozen,
+        closed=r.closed or r.id in closing, activity=repo.activity_of(r),
+        last_disbursed=r.last_disbursed, last_increase=r.last_increase,
+        last_base=r.last_base, overdue_history_pending=r.overdue_history_pending)
+        for r in (rows[x] for x in user_ids)]
+    decisions = limits.recalculate(states, on, config)
+    cyc.insert_ignore(conn, s.limit_events, [
+        {"day": on, "user_id": d.user_id, "old": d.old, "new": d.new,
+         "reasons": ",".join(d.reasons)} for d in decisions if d.changed])
+    nxt = on + timedelta(days=config.limit_recalc_interval_days)
+    repo.update_users(conn, [
+        {"b_id": d.user_id, "credit_limit": d.new, "last_increase": d.last_increase,
+         "last_base": d.last_base, "overdue_history_pending": d.overdue_history_pending,
+         "last_recalc": on, "next_recalc": nxt} for d in decisions])
+    return decisions
+
+
+# ---------------------------------------------------------------- collect
+def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
+                  config: ProductConfig) -> int:
+    with chunk_tx(engine, on, COLLECT, chunk_no) as conn:
+        if conn is None:
+            return 0
+        soon = on + timedelta(days=config.due_soon_days)
+        loans = repo.loans_needing_collection(conn, lo, hi, on, soon)
+        repo.lock_users(conn, sorted({x.user_id for x in loans}))
+        out = collection.collect(loans, on, config)
+        start, end = _window(on, config)
+        cyc.insert_ignore(conn, s.notifications, [
+            {"day": n.day, "user_id": n.user_id, "loan_id": n.loan_id, "kind": n.kind,
+             "send_from": start, "send_until": end} for n in out.notifications])
+        repo.insert_journals(conn, out.journals)
+        _cases(conn, loans, out, on)
+        if out.closed_users:
+            repo.update_users(conn, [{"b_id": u, "closed": True, "credit_limit": 0,
+                                      "limit_frozen": True} for u in sorted(out.closed_users)])
+        rows = repo.save_loans(conn, loans)
+        cyc.complete_chunk(conn, on, COLLECT, chunk_no, rows)
+        return rows
+
+
+def _window(on: date, config: ProductConfig) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(config.time_zone)
+    start, end = (time.fromisoformat(t) for t in config.reminder_window)
+    return (datetime.combine(on, start, zone), datetime.combine(on, end, zone))
+
+
+def _cases(conn: Connection, loans: list[Loan], out: collection.CollectionOutcome,
+           on: date) -> None:
+    by_id = {x.id: x for x in loans}
+    c = s.collection_cases
+    closing = [*out.recalled, *out.written_off, *out.handoff_due]
+    if closing:
+        open_cases = conn.execute(select(c).where(c.c.loan_id.in_(closing),
+                                                  c.c.closed_on.is_(None))).all()
+        for case in open_cases:
+            loan = by_id[case.loan_id]
+            if case.loan_id in out.handoff_due and case.stage == "agency":
+                continue
+            outcome = ("recalled" if case.loan_id in out.recalled else
+                       "written_off" if case.loan_id in out.written_off else "escalated")
+            paid = sum(loan.paid().values())
+            conn.execute(update(c).where(c.c.id == case.id).values(
+                closed_on=on, outcome=outcome, recovered=paid - case.paid_at_open))
+    new_cases = [{"loan_id": lid, "user_id": by_id[lid].user_id, "stage": "internal",
+                  "agency": None, "opened_on": on, "paid_at_open": sum(by_id[lid].paid().values())}
+                 for lid in out.opened_internal]
+    new_cases += [{"loan_id": lid, "user_id": by_id[lid].user_id, "stage": "agency",
+                   "agency": None, "opened_on": on,
+                   "paid_at_open": sum(by_id[lid].paid().values())}
+                  for lid in out.handoff_due]
+    if new_cases:
+        conn.execute(s.collection_cases.insert(), new_cases)
+
+
+def handoff_pass(engine: Engine, on: date) -> int:
+    """Assign the day's handoffs, in loan id order, to the least-loaded agency."""
+    c = s.collection_cases.c
+    with engine.begin() as conn:
+        step = "handoff"
+        if cyc.claim_chunk(conn, on, step, 0) is None:
+            return 0
+        pending = conn.execute(select(c.id, c.loan_id, c.user_id).where(
+            c.stage == "agency", c.agency.is_(None), c.closed_on.is_(None))
+            .order_by(c.loan_id)).all()
+        if not pending:
+            cyc.complete_chunk(conn, on, step, 0, 0)
+            return 0
+        names = list(conn.execute(select(s.agencies.c.name)).scalars())
+        counts = {n: 0 for n in names}
+        for name, n in conn.execute(select(c.agency, func.count()).where(
+                c.stage == "agency", c.agency.is_not(None), c.closed_on.is_(None))
+                .group_by(c.agency)):
+            counts[name] = n
+        assigned = dict(collection.assign_agencies([p.loan_id for p in pending], counts))
+        loans = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
+        people = repo.load_user_rows(conn, {p.user_id for p in pending})
+        handoffs = []
+        for p in pending:
+            agency, loan, person = assigned[p.loan_id], loans[p.loan_id], people[p.user_id]
+            conn.execute(update(s.collection_cases).where(c.id == p.id).values(agency=agency))
+            loan.collection_stage, loan.agency, loan.dirty = "agency", agency, True
+            handoffs.append({
+                "day": on, "loan_id": loan.id, "agency": agency,
+                "masked_name": collection.mask_name(person.name),
+                "masked_phone": collection.mask_phone(person.phone),
+                "contact_token": collection.contact_token(person.id, CONTACT_SECRET),
+                "amount_owed": collection.amount_owed(loan, on), "dpd": loan.dpd})
+        cyc.insert_ignore(conn, s.handoffs, handoffs)
+        repo.save_loans(conn, loans.values())
+        cyc.complete_chunk(conn, on, step, 0, len(handoffs))
+        return len(handoffs)
+
+
+# ---------------------------------------------------------------- reconcile
+def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
+                    config: ProductConfig, channel: BankChannel) -> int:
+    """Resolve pending card debits of the chunk's users."""
+    b = s.bank_debits.c
+    with engine.connect() as conn:
+        if cyc.chunk_done(conn, on, RECONCILE, chunk_no):
+            return 0
+        pending = conn.execute(select(s.bank_debits).where(
+            b.status == PENDING, repo.in_range(b.user_id, lo, hi))).all()
+    results = {r.key: r for r in channel.query([p.key for p in pending])}
+    with chunk_tx(engine, on, RECONCILE, chunk_no) as conn:
+        if conn is None:
+            return 0
+        rows = resolve_pending(conn, on, pending, results, config)
+        cyc.complete_chunk(conn, on, RECONCILE, chunk_no, rows)
+        return rows
+
+
+def resolve_pending(conn: Connection, on: date, pending: list[object], results: dict[str, object],
+                    config: ProductConfig) -> int:
+    b = s.bank_debits.c
+    open_keys = set(conn.execute(select(b.key).where(
+        b.key.in_([p.key for p in pending]), b.status == PENDING)).scalars())  # type: ignore[attr-defined]
+    todo = [p for p in pending if p.key in open_keys  # type: ignore[attr-defined]
+            and results[p.key].status in (DEBITED, FAILED)]  # type: ignore[attr-defined]
+    if not todo:
+        return 0
+    user_ids = sorted({p.user_id for p in todo})  # type: ignore[attr-defined]
+    repo.lock_users(conn, user_ids)
+    users = repo.load_users(conn, user_ids)
+    loans = repo.live_loans_of(conn, user_ids)
+    by_user = repo.loans_by_user(loans)
+    pa = s.penalty_accruals.c
+    journals, updates, accrual_updates = [], [], []
+    for p in todo:
+        res = results[p.key]  # type: ignore[attr-defined]
+        user = users[p.user_id]  # type: ignore[attr-defined]
+        if res.status == DEBITED and res.taken > 0:  # type: ignore[attr-defined]
+            mine = by_user.get(user.id, [])
+            accruals = [(r.loan_id, r.no, r.day, r.principal_base, r.amount, r.booked)
+                        for r in conn.execute(select(s.penalty_accruals).where(
+                            pa.loan_id.in_([x.id for x in mine]) if mine else pa.loan_id.is_(None),
+                            pa.day >= p.day))]  # type: ignore[attr-defined]
+            js, updated = deduction.apply_value_dated_debit(
+                user, mine, p.key, res.taken, p.day, on, accruals,  # type: ignore[attr-defined]
+                lambda base, rate: overdue.daily_penalty(base, rate, config))
+            journals.extend(js)
+            accrual_updates.extend(updated)
+        updates.append({"b_key": p.key, "status": res.status, "taken": res.taken,  # type: ignore[attr-defined]
+                        "reason": res.reason, "resolved_on": on})  # type: ignore[attr-defined]
+    repo.insert_journals(conn, journals)
+    repo.save_users(conn, users.values())
+    repo.save_loans(conn, loans)
+    _update_debits(conn, updates)
+    if accrual_updates:
+        from sqlalchemy import bindparam
+
+        conn.execute(update(s.penalty_accruals).where(
+            pa.loan_id == bindparam("b_loan"), pa.no == bindparam("b_no"),
+            pa.day == bindparam("b_day")).values(principal_base=bindparam("base"),
+                                                  amount=bindparam("amt")),
+            [{"b_loan": a[0], "b_no": a[1], "b_day": a[2], "base": a[3], "amt": a[4]}
+             for a in accrual_updates])
+    return len(updates)
+
+
+def reconcile_close(engine: Engine, on: date) -> dict[str, object]:
+    """After all chunks: settle the day's card money and prove the day's journals balance."""
+    from store import ledger_checks
+
+    with engine.begin() as conn:
+        step = "reconcile_close"
+        if cyc.claim_chunk(conn, on, step, 0) is None:
+            return {}
+        ledger_checks.settle_bank_clearing(conn, on)
+        problems = ledger_checks.check_day(conn, on)
+        cyc.complete_chunk(conn, on, step, 0, len(problems))
+        return {"problems": problems}
+
+
+# ---------------------------------------------------------------- monthly and hourly jobs
+def bureau_month_file(engine: Engine, on: date) -> int:
+    """On the last day of a month, every loan's status goes to the bureau."""
+    if not is_month_end(on):
+        return 0
+    with engine.begin() as conn:
+        if cyc.claim_chunk(conn, on, "bureau_file", 0) is None:
+            return 0
+        lo = s.loans.c
+        sel = select(lo.id, lo.user_id, lo.status, lo.dpd).where(lo.disbursed <= on)
+        rows = [{"day": on, "user_id": r.user_id, "loan_id": r.id, "kind": "MONTHLY",
+                 "status": r.status, "dpd": r.dpd} for r in conn.execute(sel)]
+        cyc.insert_ignore(conn, s.bureau_records, rows)
+        cyc.complete_chunk(conn, on, "bureau_file", 0, len(rows))
+        return len(rows)
+
+
+def expire_applications(engine: Engine, at: datetime, config: ProductConfig) -> int:
+    """Cancel applications waiting for video audit for more than the configured hours."""
+    a = s.loan_applications.c
+    limit = at - timedelta(hours=config.application_audit_hours)
+    with engine.begin() as conn:
+        result = conn.execute(update(s.loan_applications).where(
+            a.status == "waiting_audit", a.submitted_at < limit)
+            .values(status="cancelled", closed_at=at))
+        return result.rowcount
+
+
+__all__ = [
+    "CLOSE_STEPS", "collect_chunk", "deduct", "handoff_pass", "limit_chunk", "overdue_chunk",
+    "reconcile_chunk", "reconcile_close", "score_chunk",
+]
+
+_ = (and_, json, PAID_OFF)
