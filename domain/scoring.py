@@ -73,7 +73,7 @@ def score_users(states: Sequence[ScoreState], loan_events: Iterable[LoanEvent],
                 external_overdue_users: Iterable[str], on: date,
                 config: ProductConfig) -> list[ScoreDecision]:
     """Apply one day's events to a chunk of users; users without events are left out."""
-    by_user: dict[str, list[tuple[int, str, str | None]]] = {}
+    by_user: dict[str, list[tuple[int, str, str]]] = {}
     for ev in loan_events:
         reason = LOAN_EVENT_REASON.get(ev.kind)
         if reason is not None:
