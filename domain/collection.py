@@ -113,7 +113,8 @@ def write_off(loan: Loan, on: date) -> Journal:
          (ledger.receivable(loan.id, "penalty"), -penalty)])
 
 
-def assign_agencies(loan_ids: Iterable[str], open_cases: Mapping[str, int]) -> list[tuple[str, str]]:
+def assign_agencies(loan_ids: Iterable[str],
+                    open_cases: Mapping[str, int]) -> list[tuple[str, str]]:
     """Each loan, in id order, to the agency with the fewest open cases (ties by name)."""
     counts = dict(open_cases)
     if not counts:

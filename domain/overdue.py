@@ -130,5 +130,3 @@ def _assess_loan(loan: Loan, on: date, config: ProductConfig, out: OverdueOutcom
     if (status, dpd, bucket) != (loan.status, loan.dpd, loan.bucket):
         loan.status, loan.dpd, loan.bucket = status, dpd, bucket
         loan.dirty = True
-    if old_status != OVERDUE and status == OVERDUE or old_status == OVERDUE and status != OVERDUE:
-        loan.dirty = True

@@ -218,7 +218,8 @@ def seed(engine: Engine, sc: Scenario) -> None:
         loan = lending.new_loan(spec.id, spec.user, spec.principal, spec.annual_rate_bp,
                                 spec.term_months, spec.disbursed)
         loans.append(loan)
-        last_disbursed[spec.user] = max(spec.disbursed, last_disbursed.get(spec.user, spec.disbursed))
+        seen = last_disbursed.get(spec.user, spec.disbursed)
+        last_disbursed[spec.user] = max(spec.disbursed, seen)
     journals = [lending.bring_in(x, start) for x in loans]
     for u in sc.users:
         for account, amount in (("wallet", u.wallet), ("fund", u.fund)):

@@ -9,23 +9,23 @@ the scenario runner calls them directly; Celery tasks are thin wrappers.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, tuple_, update
 
 from domain import collection, deduction, limits, overdue, scoring
 from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
-from domain.model import OVERDUE, PAID_OFF, WRITTEN_OFF, Loan
+from domain.model import OVERDUE, WRITTEN_OFF, Loan, LoanEvent
 from domain.money import is_month_end
 from store import cycle as cyc
-from store import repo
+from store import ledger_checks, repo
 from store import schema as s
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
 
@@ -54,9 +54,10 @@ def chunk_tx(engine: Engine, on: date, step: str, chunk_no: int) -> Iterator[Con
 
 # ---------------------------------------------------------------- deduct
 def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: ProductConfig,
-           channel: BankChannel, attempt: str = CLOSE_OF_BUSINESS) -> int:
+           channel: BankChannel, attempt: str = CLOSE_OF_BUSINESS, *, key: str | None = None
+           ) -> int:
     """One deduction attempt for a chunk: wallet, then card (intent, call, result), then fund."""
-    step = deduct_step(attempt)
+    step = key or deduct_step(attempt)
     daytime = attempt != CLOSE_OF_BUSINESS
     late = config.late_attempts_after_days
     rows = 0
@@ -176,8 +177,6 @@ def _apply_card_results(conn: Connection, on: date,
 
 def _update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:
     if updates:
-        from sqlalchemy import bindparam
-
         b = s.bank_debits
         conn.execute(update(b).where(b.c.key == bindparam("b_key")).values(
             status=bindparam("status"), taken=bindparam("taken"), reason=bindparam("reason"),
@@ -216,8 +215,9 @@ def _deduct_fund(conn: Connection, on: date, lo: str, hi: str, attempt: str, day
 
 # ---------------------------------------------------------------- overdue
 def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
-                  config: ProductConfig) -> int:
-    with chunk_tx(engine, on, OVERDUE_STEP, chunk_no) as conn:
+                  config: ProductConfig, *, key: str | None = None) -> int:
+    step = key or OVERDUE_STEP
+    with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
         loans = repo.loans_needing_overdue(conn, lo, hi, on)
@@ -231,7 +231,7 @@ def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
              "detail": e.detail} for e in out.events])
         rows = repo.save_loans(conn, loans)
         _refresh_user_flags(conn, loans, out, on)
-        cyc.complete_chunk(conn, on, OVERDUE_STEP, chunk_no, rows)
+        cyc.complete_chunk(conn, on, step, chunk_no, rows)
         return rows
 
 
@@ -274,8 +274,9 @@ def _refresh_user_flags(conn: Connection, loans: list[Loan], out: overdue.Overdu
 
 # ---------------------------------------------------------------- score
 def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
-                config: ProductConfig) -> int:
-    with chunk_tx(engine, on, SCORE, chunk_no) as conn:
+                config: ProductConfig, *, key: str | None = None) -> int:
+    step = key or SCORE
+    with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
         le = s.loan_events.c
@@ -300,37 +301,36 @@ def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             {"b_id": d.user_id, "score": d.score, "last_external_overdue": d.last_external_overdue,
              "next_recalc": on} for d in decisions])
         _bureau_records(conn, events)
-        cyc.complete_chunk(conn, on, SCORE, chunk_no, len(decisions))
+        cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
         return len(decisions)
 
 
-def _loan_event(row: object) -> object:
-    from domain.model import LoanEvent
-
-    return LoanEvent(row.day, row.user_id, row.loan_id, row.kind, row.detail)  # type: ignore[attr-defined]
+def _loan_event(row: Any) -> LoanEvent:
+    return LoanEvent(row.day, row.user_id, row.loan_id, row.kind, row.detail)
 
 
-def _bureau_records(conn: Connection, events: list[object]) -> None:
-    wanted = [e for e in events if e.kind in scoring.BUREAU_KIND]  # type: ignore[attr-defined]
+def _bureau_records(conn: Connection, events: list[LoanEvent]) -> None:
+    wanted = [e for e in events if e.kind in scoring.BUREAU_KIND and e.loan_id]
     if not wanted:
         return
-    status = {r.id: r for r in conn.execute(select(s.loans.c.id, s.loans.c.status, s.loans.c.dpd)
-                                            .where(s.loans.c.id.in_(
-                                                [e.loan_id for e in wanted])))}  # type: ignore[attr-defined]
+    lo = s.loans.c
+    status = {r.id: r for r in conn.execute(select(lo.id, lo.status, lo.dpd).where(
+        lo.id.in_([e.loan_id for e in wanted])))}
     rows = []
     for e in wanted:
-        kind = scoring.BUREAU_KIND[e.kind]  # type: ignore[attr-defined]
-        loan = status[e.loan_id]  # type: ignore[attr-defined]
-        rows.append({"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id,  # type: ignore[attr-defined]
-                     "kind": kind, "status": WRITTEN_OFF if kind == "WRITTEN_OFF" else loan.status,
+        kind = scoring.BUREAU_KIND[e.kind]
+        loan = status[e.loan_id]
+        rows.append({"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "kind": kind,
+                     "status": WRITTEN_OFF if kind == "WRITTEN_OFF" else loan.status,
                      "dpd": loan.dpd})
     cyc.insert_ignore(conn, s.bureau_records, rows)
 
 
 # ---------------------------------------------------------------- limit
 def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
-                config: ProductConfig) -> int:
-    with chunk_tx(engine, on, LIMIT, chunk_no) as conn:
+                config: ProductConfig, *, key: str | None = None) -> int:
+    step = key or LIMIT
+    with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
         u = s.users.c
@@ -339,7 +339,7 @@ def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             .order_by(u.id)).scalars())
         repo.lock_users(conn, user_ids)
         decisions = recalculate_limits(conn, user_ids, on, config)
-        cyc.complete_chunk(conn, on, LIMIT, chunk_no, len(decisions))
+        cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
         return len(decisions)
 
 
@@ -371,8 +371,9 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
 
 # ---------------------------------------------------------------- collect
 def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
-                  config: ProductConfig) -> int:
-    with chunk_tx(engine, on, COLLECT, chunk_no) as conn:
+                  config: ProductConfig, *, key: str | None = None) -> int:
+    step = key or COLLECT
+    with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
         soon = on + timedelta(days=config.due_soon_days)
@@ -389,7 +390,7 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             repo.update_users(conn, [{"b_id": u, "closed": True, "credit_limit": 0,
                                       "limit_frozen": True} for u in sorted(out.closed_users)])
         rows = repo.save_loans(conn, loans)
-        cyc.complete_chunk(conn, on, COLLECT, chunk_no, rows)
+        cyc.complete_chunk(conn, on, step, chunk_no, rows)
         return rows
 
 
@@ -427,11 +428,11 @@ def _cases(conn: Connection, loans: list[Loan], out: collection.CollectionOutcom
         conn.execute(s.collection_cases.insert(), new_cases)
 
 
-def handoff_pass(engine: Engine, on: date) -> int:
+def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
     """Assign the day's handoffs, in loan id order, to the least-loaded agency."""
     c = s.collection_cases.c
+    step = key or "handoff"
     with engine.begin() as conn:
-        step = "handoff"
         if cyc.claim_chunk(conn, on, step, 0) is None:
             return 0
         pending = conn.execute(select(c.id, c.loan_id, c.user_id).where(
@@ -441,7 +442,7 @@ def handoff_pass(engine: Engine, on: date) -> int:
             cyc.complete_chunk(conn, on, step, 0, 0)
             return 0
         names = list(conn.execute(select(s.agencies.c.name)).scalars())
-        counts = {n: 0 for n in names}
+        counts = dict.fromkeys(names, 0)
         for name, n in conn.execute(select(c.agency, func.count()).where(
                 c.stage == "agency", c.agency.is_not(None), c.closed_on.is_(None))
                 .group_by(c.agency)):
@@ -468,33 +469,34 @@ def handoff_pass(engine: Engine, on: date) -> int:
 
 # ---------------------------------------------------------------- reconcile
 def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
-                    config: ProductConfig, channel: BankChannel) -> int:
+                    config: ProductConfig, channel: BankChannel, *, key: str | None = None) -> int:
     """Resolve pending card debits of the chunk's users."""
+    step = key or RECONCILE
     b = s.bank_debits.c
     with engine.connect() as conn:
-        if cyc.chunk_done(conn, on, RECONCILE, chunk_no):
+        if cyc.chunk_done(conn, on, step, chunk_no):
             return 0
         pending = conn.execute(select(s.bank_debits).where(
             b.status == PENDING, repo.in_range(b.user_id, lo, hi))).all()
     results = {r.key: r for r in channel.query([p.key for p in pending])}
-    with chunk_tx(engine, on, RECONCILE, chunk_no) as conn:
+    with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
         rows = resolve_pending(conn, on, pending, results, config)
-        cyc.complete_chunk(conn, on, RECONCILE, chunk_no, rows)
+        cyc.complete_chunk(conn, on, step, chunk_no, rows)
         return rows
 
 
-def resolve_pending(conn: Connection, on: date, pending: list[object], results: dict[str, object],
+def resolve_pending(conn: Connection, on: date, pending: list[Any], results: dict[str, Any],
                     config: ProductConfig) -> int:
     b = s.bank_debits.c
     open_keys = set(conn.execute(select(b.key).where(
-        b.key.in_([p.key for p in pending]), b.status == PENDING)).scalars())  # type: ignore[attr-defined]
-    todo = [p for p in pending if p.key in open_keys  # type: ignore[attr-defined]
-            and results[p.key].status in (DEBITED, FAILED)]  # type: ignore[attr-defined]
+        b.key.in_([p.key for p in pending]), b.status == PENDING)).scalars())
+    todo = [p for p in pending if p.key in open_keys
+            and results[p.key].status in (DEBITED, FAILED)]
     if not todo:
         return 0
-    user_ids = sorted({p.user_id for p in todo})  # type: ignore[attr-defined]
+    user_ids = sorted({p.user_id for p in todo})
     repo.lock_users(conn, user_ids)
     users = repo.load_users(conn, user_ids)
     loans = repo.live_loans_of(conn, user_ids)
@@ -502,28 +504,26 @@ def resolve_pending(conn: Connection, on: date, pending: list[object], results: 
     pa = s.penalty_accruals.c
     journals, updates, accrual_updates = [], [], []
     for p in todo:
-        res = results[p.key]  # type: ignore[attr-defined]
-        user = users[p.user_id]  # type: ignore[attr-defined]
-        if res.status == DEBITED and res.taken > 0:  # type: ignore[attr-defined]
+        res = results[p.key]
+        user = users[p.user_id]
+        if res.status == DEBITED and res.taken > 0:
             mine = by_user.get(user.id, [])
             accruals = [(r.loan_id, r.no, r.day, r.principal_base, r.amount, r.booked)
                         for r in conn.execute(select(s.penalty_accruals).where(
                             pa.loan_id.in_([x.id for x in mine]) if mine else pa.loan_id.is_(None),
-                            pa.day >= p.day))]  # type: ignore[attr-defined]
+                            pa.day >= p.day))]
             js, updated = deduction.apply_value_dated_debit(
-                user, mine, p.key, res.taken, p.day, on, accruals,  # type: ignore[attr-defined]
+                user, mine, p.key, res.taken, p.day, on, accruals,
                 lambda base, rate: overdue.daily_penalty(base, rate, config))
             journals.extend(js)
             accrual_updates.extend(updated)
-        updates.append({"b_key": p.key, "status": res.status, "taken": res.taken,  # type: ignore[attr-defined]
-                        "reason": res.reason, "resolved_on": on})  # type: ignore[attr-defined]
+        updates.append({"b_key": p.key, "status": res.status, "taken": res.taken,
+                        "reason": res.reason, "resolved_on": on})
     repo.insert_journals(conn, journals)
     repo.save_users(conn, users.values())
     repo.save_loans(conn, loans)
     _update_debits(conn, updates)
     if accrual_updates:
-        from sqlalchemy import bindparam
-
         conn.execute(update(s.penalty_accruals).where(
             pa.loan_id == bindparam("b_loan"), pa.no == bindparam("b_no"),
             pa.day == bindparam("b_day")).values(principal_base=bindparam("base"),
@@ -533,34 +533,37 @@ def resolve_pending(conn: Connection, on: date, pending: list[object], results: 
     return len(updates)
 
 
-def reconcile_close(engine: Engine, on: date) -> dict[str, object]:
+def reconcile_close(engine: Engine, on: date, *, key: str | None = None) -> list[str]:
     """After all chunks: settle the day's card money and prove the day's journals balance."""
-    from store import ledger_checks
-
+    step = key or "reconcile_close"
     with engine.begin() as conn:
-        step = "reconcile_close"
         if cyc.claim_chunk(conn, on, step, 0) is None:
-            return {}
+            return []
         ledger_checks.settle_bank_clearing(conn, on)
         problems = ledger_checks.check_day(conn, on)
         cyc.complete_chunk(conn, on, step, 0, len(problems))
-        return {"problems": problems}
+        if problems:
+            c = s.cycle_runs.c
+            conn.execute(update(s.cycle_runs).where(c.day == on, c.step == "close")
+                         .values(detail="ledger: " + "; ".join(problems)[:3000]))
+        return problems
 
 
 # ---------------------------------------------------------------- monthly and hourly jobs
-def bureau_month_file(engine: Engine, on: date) -> int:
+def bureau_month_file(engine: Engine, on: date, *, key: str | None = None) -> int:
     """On the last day of a month, every loan's status goes to the bureau."""
     if not is_month_end(on):
         return 0
+    step = key or "bureau_file"
     with engine.begin() as conn:
-        if cyc.claim_chunk(conn, on, "bureau_file", 0) is None:
+        if cyc.claim_chunk(conn, on, step, 0) is None:
             return 0
         lo = s.loans.c
         sel = select(lo.id, lo.user_id, lo.status, lo.dpd).where(lo.disbursed <= on)
         rows = [{"day": on, "user_id": r.user_id, "loan_id": r.id, "kind": "MONTHLY",
                  "status": r.status, "dpd": r.dpd} for r in conn.execute(sel)]
         cyc.insert_ignore(conn, s.bureau_records, rows)
-        cyc.complete_chunk(conn, on, "bureau_file", 0, len(rows))
+        cyc.complete_chunk(conn, on, step, 0, len(rows))
         return len(rows)
 
 
@@ -580,4 +583,3 @@ __all__ = [
     "reconcile_chunk", "reconcile_close", "score_chunk",
 ]
 
-_ = (and_, json, PAID_OFF)
