@@ -127,10 +127,17 @@ def step_row(conn: Connection, on: date, step: str) -> Any | None:
 
 
 def chunk_finished(conn: Connection, on: date, step: str) -> tuple[int, int]:
-    """One chunk of the step is done: atomically count it; returns (done, total)."""
-    c = s.cycle_runs.c
+    """A chunk of the step is done: atomically recount; returns (done, total).
+
+    The count is of completion rows, not an increment, so a message delivered
+    twice after its chunk finished cannot count it twice.
+    """
+    c, k = s.cycle_runs.c, s.chunk_runs.c
+    finished = (select(func.count()).select_from(s.chunk_runs)
+                .where(k.day == on, k.step == step, k.done_at.is_not(None))
+                .scalar_subquery())
     row = conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step)
-                       .values(done=c.done + 1)
+                       .values(done=finished)
                        .returning(c.done, c.total)).one()
     return int(row.done), int(row.total)
 

@@ -232,6 +232,7 @@ def seed(engine: Engine, sc: Scenario) -> None:
             "score": u.score, "credit_limit": u.limit, "wallet": u.wallet, "fund": u.fund,
             "consent_wallet": u.consent.wallet, "consent_card": u.consent.card,
             "consent_fund": u.consent.fund, "last_recalc": before,
+            "last_base": sc.config.base_limit(u.score),
             "next_recalc": before + timedelta(days=sc.config.limit_recalc_interval_days),
             "last_disbursed": last_disbursed.get(u.id)} for u in sc.users])
         conn.execute(insert(s.sim_bank_accounts), [{"user_id": u.id, "balance": u.card}
