@@ -1,0 +1,105 @@
+"""Server fixtures shared by every test: real PostgreSQL, real Redis, SQLite.
+
+Nothing about the domain lives here; only servers and generic helpers.
+
+- postgres_url (session): SQLAlchemy URL of database `creditcycle_test` on a
+  private PostgreSQL started for the session. Fails (never skips) when the
+  PostgreSQL binaries are missing: `make services` installs them.
+- postgres_server (session): the PostgresServer object behind it (stop/start).
+- fresh_postgres_url (function): a new, empty database on that server,
+  dropped afterwards.
+- redis_url (session) / redis_server: a private redis-server on 127.0.0.1.
+- sqlite_url (function): sqlite:///<tmp_path>/cc.db
+- db_url (function, parametrized "sqlite" / "postgres"): either of the above,
+  so a test that takes it runs on both stores.
+
+Tests using PostgreSQL or Redis get the `postgres` / `redis` markers
+automatically, so `-m "not postgres"` works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workers.servers import (
+    PostgresServer,
+    RedisServer,
+    ServerError,
+    start_postgres,
+    start_redis,
+)
+
+TEST_DATABASE = "creditcycle_test"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = start_postgres(database=TEST_DATABASE)
+    except ServerError as exc:
+        pytest.fail(f"cannot start PostgreSQL for the tests: {exc}", pytrace=False)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """postgresql+psycopg://postgres@127.0.0.1:PORT/creditcycle_test"""
+    return postgres_server.url
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """URL of a new, empty database (unique name), dropped after the test."""
+    url = postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    try:
+        server = start_redis()
+    except ServerError as exc:
+        pytest.fail(f"cannot start redis-server for the tests: {exc}", pytrace=False)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    """redis://127.0.0.1:PORT/0 (no persistence; shared by the session)."""
+    return redis_server.url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/cc.db"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database URL on SQLite, then on PostgreSQL (one test each)."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("fresh_postgres_url"))
+
+
+_POSTGRES_FIXTURES = {"postgres_server", "postgres_url", "fresh_postgres_url"}
+_REDIS_FIXTURES = {"redis_server", "redis_url"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        db_param = callspec.params.get("db_url") if callspec is not None else None
+        if names & _POSTGRES_FIXTURES or db_param == "postgres":
+            item.add_marker(pytest.mark.postgres)
+        if names & _REDIS_FIXTURES:
+            item.add_marker(pytest.mark.redis)
