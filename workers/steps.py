@@ -477,7 +477,8 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if cyc.chunk_done(conn, on, step, chunk_no):
             return 0
         pending = conn.execute(select(s.bank_debits).where(
-            b.status == PENDING, repo.in_range(b.user_id, lo, hi))).all()
+            b.status == PENDING, repo.in_range(b.user_id, lo, hi),
+            repo.not_held(b.user_id, on))).all()
     results = {r.key: r for r in channel.query([p.key for p in pending])}
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -583,3 +584,12 @@ __all__ = [
     "reconcile_chunk", "reconcile_close", "score_chunk",
 ]
 
+
+
+def dispatch_notifications(engine: Engine, at: datetime, limit: int = 10_000) -> int:
+    """Mark reminders whose window holds ``at`` as handed to the notifier (the outbox read)."""
+    n = s.notifications.c
+    with engine.begin() as conn:
+        result = conn.execute(update(s.notifications).where(
+            n.sent.is_(False), n.send_from <= at, n.send_until > at).values(sent=True))
+        return int(result.rowcount)

@@ -1,0 +1,1 @@
+"""When things run: the beat table and the business calendar."""

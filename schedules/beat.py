@@ -1,0 +1,31 @@
+"""The beat schedule: one declarative table, in the business time zone.
+
+Beat only triggers: every entry passes at most a time of day, and the tasks
+re-derive everything else (which date, which chunks) from the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.schedules import crontab
+
+# name, task, schedule, kwargs
+TABLE: tuple[tuple[str, str, Any, dict[str, Any]], ...] = (
+    ("close-of-business", "creditcycle.cycle.run", crontab(minute="30", hour="0"), {}),
+    ("deduct-morning", "creditcycle.deduct.attempt", crontab(minute="0", hour="6"),
+     {"at": "06:00"}),
+    ("deduct-afternoon", "creditcycle.deduct.attempt", crontab(minute="0", hour="17"),
+     {"at": "17:00"}),
+    ("send-reminders", "creditcycle.notifications.dispatch",
+     crontab(minute="*/15", hour="8-20"), {}),
+    ("reconcile-pending-debits", "creditcycle.reconcile.pending", crontab(minute="*/10"), {}),
+    ("expire-applications", "creditcycle.applications.expire", crontab(minute="5"), {}),
+    ("cycle-watchdog", "creditcycle.cycle.watchdog", crontab(minute="*/5"), {}),
+)
+
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    return {name: {"task": task, "schedule": when, "kwargs": kwargs,
+                   "options": {"expires": 3600}}
+            for name, task, when, kwargs in TABLE}

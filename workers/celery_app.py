@@ -1,0 +1,75 @@
+"""The Celery application: JSON only, late acks, one base Task that owns the rules.
+
+Engines are made per worker process after fork, never at import time. Every
+task has a hard time limit well under the broker's visibility timeout, so the
+work of a SIGKILLed worker comes back in minutes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+TASK_TIME_LIMIT = int(os.environ.get("CREDITCYCLE_TASK_TIME_LIMIT", "300"))
+VISIBILITY_TIMEOUT = int(os.environ.get("CREDITCYCLE_VISIBILITY_TIMEOUT",
+                                        str(TASK_TIME_LIMIT * 3)))
+CYCLE_QUEUE = "cycle"
+
+
+def redis_url() -> str:
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def make_app() -> Celery:
+    app = Celery("creditcycle", include=["workers.tasks"])
+    transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    app.conf.update(
+        broker_url=redis_url(),
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        result_serializer="json",
+        event_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_soft_shutdown_timeout=30.0,
+        task_time_limit=TASK_TIME_LIMIT,
+        task_soft_time_limit=max(TASK_TIME_LIMIT - 30, 10),
+        task_default_queue=CYCLE_QUEUE,
+        task_send_sent_event=True,
+        worker_send_task_events=True,
+        timezone=os.environ.get("CREDITCYCLE_TIME_ZONE", "Asia/Shanghai"),
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+    )
+    from schedules.beat import beat_schedule
+
+    app.conf.beat_schedule = beat_schedule()
+    return app
+
+
+app = make_app()
+
+
+@worker_process_init.connect
+def _fresh_process(**_: Any) -> None:
+    from workers import runtime
+
+    runtime.reset()
+
+
+@worker_process_shutdown.connect
+def _process_down(**_: Any) -> None:
+    from workers import runtime
+
+    runtime.reset()

@@ -1,0 +1,303 @@
+"""The close-of-business state machine, kept in the database.
+
+A business date is closed by steps in a fixed order; each step fans out one
+message per chunk (a keyset range of user ids). Nothing here talks to the
+broker: functions return the chunk messages to send, and the caller sends
+them after its transaction commits. Whoever completes a step's last chunk,
+or the watchdog, moves the date to the next step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from domain.config import ProductConfig
+from domain.deduction import CLOSE_OF_BUSINESS
+from domain.money import is_month_end
+from store import cycle as cyc
+from store import schema as s
+from store.repo import now
+from workers import steps
+from workers.bank import BankChannel
+
+CLOSE = "close"
+HANDOFF = "handoff"
+RECONCILE_CLOSE = "reconcile_close"
+BUREAU_FILE = "bureau_file"
+SINGLE_STEPS = (HANDOFF, RECONCILE_CLOSE, BUREAU_FILE)
+MAX_ATTEMPTS = 3
+
+
+def close_steps(on: date) -> list[str]:
+    order = [steps.DEDUCT, steps.OVERDUE_STEP, steps.SCORE, steps.LIMIT, steps.COLLECT,
+             HANDOFF, steps.RECONCILE, RECONCILE_CLOSE]
+    if is_month_end(on):
+        order.append(BUREAU_FILE)
+    return order
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkMessage:
+    date: str
+    step: str
+    chunk_no: int
+    lo: str
+    hi: str
+
+    def kwargs(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+STEP_NAMES = (steps.DEDUCT, steps.OVERDUE_STEP, steps.SCORE, steps.LIMIT, steps.COLLECT,
+              steps.RECONCILE, *SINGLE_STEPS)
+
+
+def known_step(step: str) -> bool:
+    base = step.partition("#")[0]
+    if base.startswith(steps.DEDUCT + "@"):
+        at = base.partition("@")[2]
+        return len(at) == 4 and at.isdigit()
+    return base in STEP_NAMES
+
+
+def run_chunk(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: str,
+              config: ProductConfig, channel: BankChannel, *, key: str | None = None) -> int:
+    """Do one chunk of one step: the single place that maps step names to functions."""
+    if step.startswith(steps.DEDUCT):
+        attempt = step.partition("@")[2] or CLOSE_OF_BUSINESS
+        return steps.deduct(engine, on, lo, hi, chunk_no, config, channel, attempt, key=key)
+    if step == steps.RECONCILE:
+        return steps.reconcile_chunk(engine, on, lo, hi, chunk_no, config, channel, key=key)
+    if step == HANDOFF:
+        return steps.handoff_pass(engine, on, key=key)
+    if step == RECONCILE_CLOSE:
+        return len(steps.reconcile_close(engine, on, key=key))
+    if step == BUREAU_FILE:
+        return steps.bureau_month_file(engine, on, key=key)
+    fn = {steps.OVERDUE_STEP: steps.overdue_chunk, steps.SCORE: steps.score_chunk,
+          steps.LIMIT: steps.limit_chunk, steps.COLLECT: steps.collect_chunk}[step]
+    return fn(engine, on, lo, hi, chunk_no, config, key=key)
+
+
+def _messages(conn: Connection, on: date, step: str, config: ProductConfig) -> list[ChunkMessage]:
+    if step in SINGLE_STEPS:
+        return [ChunkMessage(on.isoformat(), step, 0, "", "")]
+    return [ChunkMessage(on.isoformat(), step, n, lo, hi)
+            for n, lo, hi in cyc.plan_chunks(conn, on, config.chunk_size)]
+
+
+def _start_step(conn: Connection, on: date, step: str,
+                config: ProductConfig) -> list[ChunkMessage]:
+    msgs = _messages(conn, on, step, config)
+    if not cyc.start_step(conn, on, step, len(msgs)):
+        return []
+    if not msgs:
+        cyc.finish_step(conn, on, step)
+        return _after_step(conn, on, step, config)
+    return msgs
+
+
+def last_closed(conn: Connection) -> date | None:
+    c = s.cycle_runs.c
+    return conn.execute(select(func.max(c.day)).where(
+        c.step == CLOSE, c.status.in_((cyc.DONE, cyc.EXCEPTIONS)))).scalar()
+
+
+def open_close(conn: Connection) -> date | None:
+    c = s.cycle_runs.c
+    return conn.execute(select(func.min(c.day)).where(
+        c.step == CLOSE, c.status == cyc.RUNNING)).scalar()
+
+
+def begin(engine: Engine, target: date, config: ProductConfig) -> list[ChunkMessage]:
+    """Start closing the oldest unclosed date up to ``target``; a no-op while one runs."""
+    with engine.begin() as conn:
+        if open_close(conn) is not None:
+            return []
+        last = last_closed(conn)
+        on = target if last is None else last + timedelta(days=1)
+        if on > target:
+            return []
+        if not cyc.start_step(conn, on, CLOSE, 1):
+            return []
+        c = s.cycle_runs.c
+        conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE)
+                     .values(detail=f"target={target.isoformat()}"))
+        return _start_step(conn, on, close_steps(on)[0], config)
+
+
+def _after_step(conn: Connection, on: date, step: str,
+                config: ProductConfig) -> list[ChunkMessage]:
+    order = close_steps(on)
+    if step not in order:
+        return []
+    i = order.index(step)
+    if i + 1 < len(order):
+        return _start_step(conn, on, order[i + 1], config)
+    held = cyc.held_user_ids(conn, on)
+    status = cyc.EXCEPTIONS if held else cyc.DONE
+    detail_row = cyc.step_row(conn, on, CLOSE)
+    target = _target(detail_row.detail if detail_row else None) or on
+    detail = f"target={target.isoformat()}" + (f"; held users: {', '.join(held)}" if held else "")
+    c = s.cycle_runs.c
+    conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE).values(done=1))
+    cyc.finish_step(conn, on, CLOSE, status, detail)
+    if on < target:
+        nxt = on + timedelta(days=1)
+        if cyc.start_step(conn, nxt, CLOSE, 1):
+            c = s.cycle_runs.c
+            conn.execute(update(s.cycle_runs).where(c.day == nxt, c.step == CLOSE)
+                         .values(detail=f"target={target.isoformat()}"))
+            return _start_step(conn, nxt, close_steps(nxt)[0], config)
+    return []
+
+
+def _target(detail: str | None) -> date | None:
+    if detail and detail.startswith("target="):
+        return date.fromisoformat(detail[7:17])
+    return None
+
+
+def chunk_completed(engine: Engine, on: date, step: str,
+                    config: ProductConfig) -> list[ChunkMessage]:
+    """Count a finished chunk; the one that completes the step starts the next."""
+    with engine.begin() as conn:
+        done, total = cyc.chunk_finished(conn, on, step)
+        if done < total:
+            return []
+        if not cyc.finish_step(conn, on, step):
+            return []
+        return _after_step(conn, on, step, config)
+
+
+def start_attempt(engine: Engine, on: date, step: str, chunk_no: int) -> int:
+    """Commit one more attempt of a chunk before any work; returns the attempt number."""
+    with engine.begin() as conn:
+        return cyc.count_attempt(conn, on, step, chunk_no)
+
+
+def quarantine(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: str,
+               error: str) -> None:
+    """A chunk that keeps failing: hold its users for ``on`` and let the night go on."""
+    with engine.begin() as conn:
+        if cyc.claim_chunk(conn, on, step, chunk_no) is None:
+            return
+        if lo and hi:
+            cyc.hold_users(conn, on, step, chunk_no, lo, hi)
+        cyc.record_error(conn, on, step, chunk_no, error)
+        c = s.chunk_runs.c
+        conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step,
+                                                c.chunk_no == chunk_no)
+                     .values(done_at=now(), phase="quarantined", rows=0))
+
+
+def stuck_chunks(engine: Engine, older_than_s: int, config: ProductConfig
+                 ) -> tuple[list[ChunkMessage], list[tuple[date, str]]]:
+    """Chunks of running steps not done and not touched lately; steps done but not advanced."""
+    resend: list[ChunkMessage] = []
+    complete: list[tuple[date, str]] = []
+    cutoff = now() - timedelta(seconds=older_than_s)
+    with engine.begin() as conn:
+        r = s.cycle_runs.c
+        running = conn.execute(select(s.cycle_runs).where(
+            r.status == cyc.RUNNING, r.step != CLOSE)).all()
+        for row in running:
+            if row.started_at is not None and _aware(row.started_at) > cutoff:
+                continue
+            k = s.chunk_runs.c
+            finished = set(conn.execute(select(k.chunk_no).where(
+                k.day == row.day, k.step == row.step, k.done_at.is_not(None))).scalars())
+            msgs = _messages(conn, row.day, row.step, config)
+            if len(finished) >= len(msgs):
+                complete.append((row.day, row.step))
+            else:
+                resend.extend(m for m in msgs if m.chunk_no not in finished)
+    return resend, complete
+
+
+def force_advance(engine: Engine, on: date, step: str,
+                  config: ProductConfig) -> list[ChunkMessage]:
+    with engine.begin() as conn:
+        c = s.cycle_runs.c
+        conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step)
+                     .values(done=c.total))
+        if not cyc.finish_step(conn, on, step):
+            return []
+        return _after_step(conn, on, step, config)
+
+
+def _aware(value: Any) -> Any:
+    return value if value.tzinfo is not None else value.astimezone()
+
+
+# ---------------------------------------------------------------- daytime attempts
+def begin_attempt(engine: Engine, on: date, at: str,
+                  config: ProductConfig) -> list[ChunkMessage]:
+    """A daytime deduction attempt of ``on``; it runs only once ``on - 1`` is closed."""
+    with engine.begin() as conn:
+        last = last_closed(conn)
+        if last is None or last < on - timedelta(days=1):
+            return []
+        step = steps.deduct_step(at.replace(":", ""))
+        msgs = _messages(conn, on, step, config)
+        if not cyc.start_step(conn, on, step, len(msgs)):
+            return []
+        if not msgs:
+            cyc.finish_step(conn, on, step)
+        return msgs
+
+
+# ---------------------------------------------------------------- release
+def release(engine: Engine, on: date, config: ProductConfig, channel: BankChannel) -> list[str]:
+    """Let the users held on ``on`` catch up, date by date, to the last closed date.
+
+    They replay from the step that failed, under bookkeeping keys of their
+    own (``step#release``), so the replay is itself safe to run twice.
+    """
+    h, k = s.held_users.c, s.cycle_chunks.c
+    with engine.begin() as conn:
+        held = conn.execute(select(s.held_users).where(h.day == on, h.released_at.is_(None))
+                            ).all()
+        if not held:
+            return []
+        chunk_nos = sorted({r.chunk_no for r in held})
+        ranges = [(r.chunk_no, r.lo, r.hi) for r in conn.execute(
+            select(s.cycle_chunks).where(k.day == on, k.chunk_no.in_(chunk_nos)))]
+        failed_step = min((r.step for r in held), key=_step_rank(on))
+        last = last_closed(conn) or on
+        conn.execute(update(s.held_users).where(h.day == on, h.released_at.is_(None))
+                     .values(released_at=now()))
+    day = on
+    while day <= last:
+        order = close_steps(day)
+        if day == on:
+            order = order[order.index(failed_step):] if failed_step in order else order
+        else:
+            order = [*_daytime_steps(engine, day), *order]
+        for step in order:
+            key = f"{step}#release"
+            if step == HANDOFF:
+                steps.handoff_pass(engine, day, key=key)
+            elif step == RECONCILE_CLOSE:
+                steps.reconcile_close(engine, day, key=key)
+            elif step != BUREAU_FILE:
+                for chunk_no, lo, hi in ranges:
+                    run_chunk(engine, day, step, chunk_no, lo, hi, config, channel, key=key)
+        day += timedelta(days=1)
+    return sorted(r.user_id for r in held)
+
+
+def _step_rank(on: date) -> Any:
+    order = close_steps(on)
+    return lambda step: order.index(step) if step in order else -1
+
+
+def _daytime_steps(engine: Engine, on: date) -> list[str]:
+    c = s.cycle_runs.c
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(c.step).where(
+            c.day == on, c.step.like(steps.DEDUCT + "@%"))).scalars())

@@ -1,0 +1,80 @@
+"""Task payloads, validated before anything else happens.
+
+Whatever submits a task (beat, the CLI, Python, Flower's task API), a bad
+payload is rejected with the field named, and nothing changes.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from domain.commands import Id
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+IsoDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+def _valid_date(value: str | None) -> str | None:
+    if value is not None:
+        date.fromisoformat(value)
+    return value
+
+
+class CycleRun(Payload):
+    date: IsoDate | None = None
+    _check = field_validator("date")(_valid_date)
+
+
+class Chunk(Payload):
+    date: IsoDate
+    step: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    chunk_no: Annotated[int, Field(ge=0, le=10_000_000)]
+    lo: Annotated[str, StringConstraints(max_length=64)]
+    hi: Annotated[str, StringConstraints(max_length=64)]
+    _check = field_validator("date")(_valid_date)
+
+    @field_validator("step")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from workers.cycle import known_step
+
+        if not known_step(value):
+            raise ValueError(f"unknown step {value!r}")
+        return value
+
+
+class Attempt(Payload):
+    at: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+    date: IsoDate | None = None
+    _check = field_validator("date")(_valid_date)
+
+
+class Release(Payload):
+    date: IsoDate
+    _check = field_validator("date")(_valid_date)
+
+
+class Repay(Payload):
+    user: Id
+    amount: Annotated[int, Field(gt=0, le=10**13)]
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    loan: Id | None = None
+    date: IsoDate | None = None
+    _check = field_validator("date")(_valid_date)
+
+
+class LimitRecalc(Payload):
+    user: Id
+    date: IsoDate | None = None
+    _check = field_validator("date")(_valid_date)
+
+
+class Empty(Payload):
+    pass

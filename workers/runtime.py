@@ -1,0 +1,74 @@
+"""Per-process resources: the database engine, the product config, the bank channel.
+
+Made lazily in the process that uses them and remade after a fork, so a
+forked worker never shares a connection with its parent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from domain.config import ProductConfig
+from store.engine import make_engine
+from workers.bank import BankChannel, SimulatedBank
+
+
+@dataclass
+class _State:
+    pid: int = -1
+    engine: Engine | None = None
+    config: ProductConfig | None = None
+    channel: BankChannel | None = None
+
+
+_state = _State()
+
+
+def reset() -> None:
+    if _state.engine is not None and _state.pid == os.getpid():
+        _state.engine.dispose()
+    elif _state.engine is not None:
+        _state.engine.dispose(close=False)
+    _state.engine = _state.config = _state.channel = None
+    _state.pid = os.getpid()
+
+
+def _check_pid() -> None:
+    if _state.pid != os.getpid():
+        reset()
+
+
+def engine() -> Engine:
+    _check_pid()
+    if _state.engine is None:
+        _state.engine = make_engine()
+    return _state.engine
+
+
+def load_config() -> ProductConfig:
+    """The deployment's configuration: CREDITCYCLE_CONFIG (a JSON file) or the defaults."""
+    path = os.environ.get("CREDITCYCLE_CONFIG")
+    data = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
+    size = os.environ.get("CREDITCYCLE_CHUNK_SIZE")
+    if size:
+        data["chunk_size"] = int(size)
+    return ProductConfig.from_mapping(data)
+
+
+def config() -> ProductConfig:
+    _check_pid()
+    if _state.config is None:
+        _state.config = load_config()
+    return _state.config
+
+
+def channel() -> BankChannel:
+    _check_pid()
+    if _state.channel is None:
+        _state.channel = SimulatedBank(engine())
+    return _state.channel

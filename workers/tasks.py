@@ -1,0 +1,246 @@
+"""Celery tasks: validate the payload, call one function, send what follows.
+
+Every task derives from ``CreditTask``, which owns the cross-cutting rules:
+payload validation with a stored rejection, retries on exact exception types
+with backoff and a cap, failures recorded in a table (Redis has no
+dead-letter queue), and messages sent only after the transaction that
+justifies them has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from celery import Task
+from celery.exceptions import Reject
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from domain.commands import Repay as RepayEvent
+from domain.commands import first_error
+from store import repo
+from store import schema as s
+from store.cycle import insert_ignore
+from workers import cycle, faults, payloads, runtime, steps
+from workers.bank import PENDING, ChannelTimeout
+from workers.celery_app import CYCLE_QUEUE, app
+from workers.ingest import apply_events
+
+log = logging.getLogger("creditcycle.tasks")
+P = TypeVar("P", bound=BaseModel)
+MAX_ATTEMPTS = cycle.MAX_ATTEMPTS
+
+
+class CreditTask(Task):  # type: ignore[misc]
+    """The one base task: validation, retries, failure records."""
+
+    abstract = True
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True
+    autoretry_for = (OperationalError, ChannelTimeout)
+    retry_backoff = 2
+    retry_backoff_max = 60
+    retry_jitter = True
+    max_retries = 8
+
+    def validate(self, model: type[P], kwargs: dict[str, Any], args: Iterable[Any] = ()) -> P:
+        try:
+            if tuple(args):
+                raise ValueError("positional arguments are not accepted; use keyword arguments")
+            return model.model_validate(kwargs)
+        except ValidationError as exc:
+            err = first_error(exc, "")
+            self._reject(err.field, err.message)
+        except ValueError as exc:
+            self._reject("args", str(exc))
+        raise AssertionError("unreachable")
+
+    def _reject(self, field: str, reason: str) -> None:
+        task_id = self.request.id or "local"
+        log.warning("rejected %s %s: %s: %s", self.name, task_id, field, reason)
+        try:
+            with runtime.engine().begin() as conn:
+                insert_ignore(conn, s.rejections, [{
+                    "task_id": task_id, "at": repo.now(), "task": self.name, "field": field,
+                    "reason": reason}])
+        except DBAPIError:
+            log.exception("could not store the rejection of %s", task_id)
+        raise Reject(f"{field}: {reason}", requeue=False)
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
+                   einfo: Any) -> None:
+        if isinstance(exc, Reject):
+            return
+        try:
+            with runtime.engine().begin() as conn:
+                conn.execute(insert(s.task_failures).values(
+                    at=repo.now(), task=self.name, task_id=task_id, args=kwargs,
+                    error="".join(traceback.format_exception(exc))[-4000:]))
+        except DBAPIError:
+            log.exception("could not record the failure of %s", task_id)
+
+
+def send(messages: Iterable[cycle.ChunkMessage]) -> int:
+    n = 0
+    for m in messages:
+        run_chunk.apply_async(kwargs=m.kwargs(), queue=CYCLE_QUEUE)
+        n += 1
+    return n
+
+
+def business_today() -> date:
+    return datetime.now(ZoneInfo(runtime.config().time_zone)).date()
+
+
+def _day(value: str | None, default: date) -> date:
+    return date.fromisoformat(value) if value else default
+
+
+# ---------------------------------------------------------------- the cycle
+@app.task(bind=True, base=CreditTask, name="creditcycle.cycle.run")
+def run_cycle(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Close business dates up to ``date`` (default: yesterday), catching up in order."""
+    p = self.validate(payloads.CycleRun, kwargs, args)
+    target = _day(p.date, business_today() - timedelta(days=1))
+    sent = send(cycle.begin(runtime.engine(), target, runtime.config()))
+    return {"target": target.isoformat(), "chunks_sent": sent}
+
+
+@app.task(bind=True, base=CreditTask, name="creditcycle.cycle.chunk")
+def run_chunk(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """One chunk of one step of one date; safe to deliver any number of times."""
+    p = self.validate(payloads.Chunk, kwargs, args)
+    engine, config = runtime.engine(), runtime.config()
+    on = date.fromisoformat(p.date)
+    if (self.request.delivery_info or {}).get("redelivered"):
+        log.info("redelivered chunk %s %s #%s: the database decides", p.date, p.step, p.chunk_no)
+    attempt = cycle.start_attempt(engine, on, p.step, p.chunk_no)
+    rows = 0
+    if attempt > MAX_ATTEMPTS:
+        log.error("quarantining %s %s #%s after %s attempts", p.date, p.step, p.chunk_no,
+                  attempt - 1)
+        cycle.quarantine(engine, on, p.step, p.chunk_no, p.lo, p.hi,
+                         f"failed {attempt - 1} times")
+    else:
+        try:
+            faults.check(p.step, p.lo, p.hi)
+            rows = cycle.run_chunk(engine, on, p.step, p.chunk_no, p.lo, p.hi, config,
+                                   runtime.channel())
+        except (OperationalError, ChannelTimeout):
+            raise
+        except Exception as exc:
+            _record_chunk_error(on, p.step, p.chunk_no, exc)
+            raise self.retry(exc=exc, countdown=min(2 ** attempt, 30),
+                             max_retries=MAX_ATTEMPTS + 1) from exc
+    send(cycle.chunk_completed(engine, on, p.step, config))
+    return {"date": p.date, "step": p.step, "chunk": p.chunk_no, "rows": rows,
+            "attempt": attempt}
+
+
+def _record_chunk_error(on: date, step: str, chunk_no: int, exc: BaseException) -> None:
+    from store.cycle import record_error
+
+    try:
+        with runtime.engine().begin() as conn:
+            record_error(conn, on, step, chunk_no, f"{type(exc).__name__}: {exc}")
+    except DBAPIError:
+        log.exception("could not record the chunk error")
+
+
+@app.task(bind=True, base=CreditTask, name="creditcycle.cycle.watchdog")
+def watchdog(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Re-send chunks nobody finished and advance steps whose last message was lost."""
+    self.validate(payloads.Empty, kwargs, args)
+    engine, config = runtime.engine(), runtime.config()
+    from workers.celery_app import TASK_TIME_LIMIT
+
+    resend, complete = cycle.stuck_chunks(engine, TASK_TIME_LIMIT * 2, config)
+    sent = send(resend)
+    for on, step in complete:
+        sent += send(cycle.force_advance(engine, on, step, config))
+    return {"resent": len(resend), "advanced": len(complete), "sent": sent}
+
+
+@app.task(bind=True, base=CreditTask, name="creditcycle.cycle.release")
+def release(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """An operator lets the users held on ``date`` catch up."""
+    p = self.validate(payloads.Release, kwargs, args)
+    users = cycle.release(runtime.engine(), date.fromisoformat(p.date), runtime.config(),
+                          runtime.channel())
+    return {"date": p.date, "released": users}
+
+
+@app.task(bind=True, base=CreditTask, name="creditcycle.deduct.attempt")
+def deduct_attempt(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A daytime deduction attempt (06:00, 17:00): runs once yesterday is closed."""
+    p = self.validate(payloads.Attempt, kwargs, args)
+    on = _day(p.date, business_today())
+    return {"date": on.isoformat(), "at": p.at,
+            "chunks_sent": send(cycle.begin_attempt(runtime.engine(), on, p.at,
+                                                    runtime.config()))}
+
+
+@app.task(bind=True, base=CreditTask, name="creditcycle.reconcile.pending")
+def reconcile_pending(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Ask the bank about pending card debits and apply what it answers."""
+    self.validate(payloads.Empty, kwargs, args)
+    engine, config, channel = runtime.engine(), runtime.config(), runtime.channel()
+    b = s.bank_debits.c
+    with engine.connect() as conn:
+        pending = conn.execute(select(s.bank_debits).where(b.status == PENDING)
+                               .order_by(b.user_id).limit(5000)).all()
+    results = {r.key: r for r in channel.query([x.key for x in pending])}
+    with engine.begin() as conn:
+        n = steps.resolve_pending(conn, business_today(), pending, results, config)
+    return {"pending": len(pending), "resolved": n}
+
+
+@app.task(bind=True, base=CreditTask, name="creditcycle.applications.expire")
+def expire_applications(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    self.validate(payloads.Empty, kwargs, args)
+    n = steps.expire_applications(runtime.engine(), datetime.now().astimezone(),
+                                  runtime.config())
+    return {"cancelled": n}
+
+
+# ---------------------------------------------------------------- ad-hoc submissions
+@app.task(bind=True, base=CreditTask, name="creditcycle.repay")
+def repay(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A repayment from outside; ``reference`` is its idempotency key."""
+    p = self.validate(payloads.Repay, kwargs, args)
+    event = RepayEvent(date=_day(p.date, business_today()), user=p.user, amount=p.amount,
+                       loan=p.loan, reference=p.reference)
+    with runtime.engine().begin() as conn:
+        if not repo.load_users(conn, [p.user]):
+            self._reject("user", f"unknown user {p.user!r}")
+        refused = apply_events(conn, [(f"repay:{p.reference}", event)])
+    return {"reference": p.reference, "refused": [r["reason"] for r in refused]}
+
+
+@app.task(bind=True, base=CreditTask, name="creditcycle.limit.recalc")
+def limit_recalc(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Recalculate one user's limit now (e.g. after a support review)."""
+    p = self.validate(payloads.LimitRecalc, kwargs, args)
+    on = _day(p.date, business_today())
+    with runtime.engine().begin() as conn:
+        if not repo.load_users(conn, [p.user]):
+            self._reject("user", f"unknown user {p.user!r}")
+        repo.lock_users(conn, [p.user])
+        decisions = steps.recalculate_limits(conn, [p.user], on, runtime.config())
+    d = decisions[0]
+    return {"user": p.user, "old": d.old, "new": d.new, "reasons": list(d.reasons)}
+
+
+@app.task(bind=True, base=CreditTask, name="creditcycle.notifications.dispatch")
+def dispatch_notifications(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Release reminders whose send window is open now to the platform's notifier."""
+    self.validate(payloads.Empty, kwargs, args)
+    n = steps.dispatch_notifications(runtime.engine(), datetime.now().astimezone())
+    return {"dispatched": n}
