@@ -49,10 +49,12 @@ def disburse(loan: Loan, on: date) -> Journal:
          (ledger.UNEARNED_INTEREST, -interest)])
 
 
-def bring_in(loan: Loan, first_open_day: date) -> Journal:
-    """Open a loan serviced before ``first_open_day``: earlier installments count as paid."""
+def bring_in(loan: Loan, first_open_day: date, paid_before: date | None = None) -> Journal:
+    """Open a loan serviced before ``first_open_day``: installments due before
+    ``paid_before`` (default: that day) count as paid; later ones are owed."""
+    cutoff = paid_before or first_open_day
     for inst in loan.installments:
-        if inst.due_date < first_open_day:
+        if inst.due_date < cutoff:
             inst.paid_principal, inst.paid_interest = inst.principal, inst.interest
     out = loan.outstanding()
     return ledger.build(

@@ -1,17 +1,43 @@
-"""The ``creditcycle`` command line."""
+"""The ``creditcycle`` command line: thin over the Python API, the stack and the runners."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
+import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
+from domain.commands import InputError
 from workers.scenario import ScenarioError, load_file, run_scenario
 
 EXIT_INVALID = 2
+
+
+def _fail(exc: InputError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_INVALID)
+
+
+def _date(value: str | None, field: str = "--date") -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(InputError(field, f"{value!r} is not a date YYYY-MM-DD"))
+    raise AssertionError
+
+
+def _url(database_url: str | None) -> str:
+    from store.engine import database_url as default
+
+    return default(database_url)
 
 
 @click.group()
@@ -20,6 +46,267 @@ def main() -> None:
     """Nightly servicing jobs of a consumer micro-loan platform."""
 
 
+# ---------------------------------------------------------------- database
+@main.command()
+@click.option("--database-url", default=None, help="Default: $DATABASE_URL or ./creditcycle.db")
+def migrate(database_url: str | None) -> None:
+    """Bring the database schema up to date."""
+    from store.engine import migrate as run
+
+    run(_url(database_url))
+    click.echo("schema is up to date", err=True)
+
+
+@main.command()
+@click.option("--users", type=click.IntRange(1, 20_000_000), required=True)
+@click.option("--start", default=None, help="First business date to close (default: today).")
+@click.option("--database-url", default=None)
+@click.option("--chunk-size", type=click.IntRange(1, 1_000_000), default=None)
+def seed(users: int, start: str | None, database_url: str | None,
+         chunk_size: int | None) -> None:
+    """Seed a synthetic portfolio (one loan per user) into an empty database."""
+    from domain.config import ProductConfig
+    from store.engine import make_engine
+    from store.engine import migrate as run
+    from workers.seed import mark_closed_before, seed_portfolio
+
+    first = _date(start, "--start") or date.today()
+    url = _url(database_url)
+    run(url)
+    engine = make_engine(url)
+    config = ProductConfig(chunk_size=chunk_size) if chunk_size else ProductConfig()
+    t = time.monotonic()
+    made = seed_portfolio(engine, users, first, config=config)
+    mark_closed_before(engine, first)
+    click.echo(f"seeded {made['users']} users and {made['loans']} loans in "
+               f"{time.monotonic() - t:.1f}s; first date to close: {first}", err=True)
+
+
+# ---------------------------------------------------------------- cycle
+@main.group()
+def cycle() -> None:
+    """Close business dates; see and release what is held."""
+
+
+@cycle.command("run")
+@click.option("--date", "day", default=None, help="Close up to this date (default: yesterday).")
+@click.option("--wait", is_flag=True, help="Show progress and wait until the date is closed.")
+@click.option("--database-url", default=None)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes when no broker is configured.")
+def cycle_run(day: str | None, wait: bool, database_url: str | None, concurrency: int) -> None:
+    """Trigger the close of business (catching up missed dates in order)."""
+    from workers import api
+
+    target = _date(day) or date.today() - timedelta(days=1)
+    try:
+        api.validate("creditcycle.cycle.run", {"date": target.isoformat()})
+    except InputError as exc:
+        _fail(exc)
+    url = _url(database_url)
+    if os.environ.get("REDIS_URL"):
+        os.environ["DATABASE_URL"] = url
+        task_id = api.submit("creditcycle.cycle.run", date=target.isoformat())
+        click.echo(f"submitted {task_id}", err=True)
+        if wait:
+            _wait(url, target)
+        return
+    if not wait:
+        raise click.UsageError("no REDIS_URL: run `creditcycle up` first, or use --wait to "
+                               "run with a private Redis and workers for this command")
+    from workers.stack import local_stack
+
+    with local_stack(url) as st:
+        st.start_worker(concurrency)
+        api.submit("creditcycle.cycle.run", date=target.isoformat())
+        _wait(url, target)
+
+
+def _wait(url: str, target: date) -> None:
+    from store.engine import make_engine
+    from workers.progress import closed_through, wait_for
+
+    engine = make_engine(url)
+    last = closed_through(engine)
+    first = last + timedelta(days=1) if last and last < target else target
+    if not wait_for(engine, target, first):
+        raise click.ClickException("timed out waiting for the cycle")
+
+
+@cycle.command("status")
+@click.option("--date", "day", default=None)
+@click.option("--database-url", default=None)
+def cycle_status(day: str | None, database_url: str | None) -> None:
+    """Steps of a business date, chunk counts, quarantined chunks and held users."""
+    from rich.console import Console
+
+    from store.engine import make_engine
+    from workers.progress import status_table
+
+    table, held = status_table(make_engine(_url(database_url)), _date(day))
+    console = Console()
+    console.print(table)
+    if held:
+        console.print(f"[bold red]held users ({len(held)}):[/] " + ", ".join(held))
+        console.print("release them with: creditcycle cycle release --date DATE")
+
+
+@cycle.command("release")
+@click.option("--date", "day", required=True)
+@click.option("--database-url", default=None)
+def cycle_release(day: str, database_url: str | None) -> None:
+    """Let the users held on DATE catch up to the last closed date."""
+    from workers import api
+
+    target = _date(day)
+    assert target is not None
+    os.environ["DATABASE_URL"] = _url(database_url)
+    result = api.run_here("creditcycle.cycle.release", date=target.isoformat())
+    click.echo(f"released {len(result['released'])} users: {', '.join(result['released'])}")
+
+
+# ---------------------------------------------------------------- ad-hoc work
+def _submit_or_run(task: str, database_url: str | None, **kwargs: Any) -> None:
+    from workers import api
+
+    os.environ["DATABASE_URL"] = _url(database_url)
+    try:
+        if os.environ.get("REDIS_URL"):
+            click.echo(f"submitted {api.submit(task, **kwargs)}")
+        else:
+            click.echo(json.dumps(api.run_here(task, **kwargs)))
+    except InputError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.option("--user", required=True)
+@click.option("--amount", type=int, required=True, help="Fen.")
+@click.option("--reference", required=True, help="The payment's idempotency key.")
+@click.option("--loan", default=None)
+@click.option("--date", "day", default=None)
+@click.option("--database-url", default=None)
+def repay(user: str, amount: int, reference: str, loan: str | None, day: str | None,
+          database_url: str | None) -> None:
+    """Record a repayment received from outside (idempotent by --reference)."""
+    _submit_or_run("creditcycle.repay", database_url, user=user, amount=amount,
+                   reference=reference, loan=loan, date=day)
+
+
+@main.group()
+def limit() -> None:
+    """Credit limits."""
+
+
+@limit.command("recalc")
+@click.option("--user", required=True)
+@click.option("--date", "day", default=None)
+@click.option("--database-url", default=None)
+def limit_recalc(user: str, day: str | None, database_url: str | None) -> None:
+    """Recalculate one user's limit now."""
+    _submit_or_run("creditcycle.limit.recalc", database_url, user=user, date=day)
+
+
+# ---------------------------------------------------------------- processes
+@main.command()
+@click.option("-c", "--concurrency", type=click.IntRange(1, 64), default=2, show_default=True)
+def worker(concurrency: int) -> None:
+    """Run a Celery worker on the cycle queue (needs REDIS_URL)."""
+    _need_redis()
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
+                               "worker", "-Q", "cycle", "-c", str(concurrency), "-l", "INFO"])
+
+
+@main.command()
+def beat() -> None:
+    """Run the beat scheduler (needs REDIS_URL)."""
+    _need_redis()
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
+                               "beat", "-l", "INFO"])
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True)
+@click.option("--local-demo", is_flag=True,
+              help="Allow running without credentials (loopback only, for a local demo).")
+def flower(port: int, local_demo: bool) -> None:
+    """Run Flower on 127.0.0.1 with basic auth from FLOWER_BASIC_AUTH=user:password."""
+    _need_redis()
+    os.execvp(sys.executable, flower_command(port, local_demo))
+
+
+def flower_command(port: int, local_demo: bool) -> list[str]:
+    auth = os.environ.get("FLOWER_BASIC_AUTH", "")
+    if ":" not in auth and not local_demo:
+        raise click.UsageError("Flower refuses to start without credentials: set "
+                               "FLOWER_BASIC_AUTH=user:password (or --local-demo)")
+    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower",
+           "--address=127.0.0.1", f"--port={port}"]
+    if ":" in auth:
+        cmd.append(f"--basic-auth={auth}")
+    return cmd
+
+
+def _need_redis() -> None:
+    if not os.environ.get("REDIS_URL"):
+        raise click.UsageError("set REDIS_URL (or use `creditcycle up`, which starts one)")
+
+
+@main.command()
+@click.option("--database-url", default=None)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--flower-port", type=click.IntRange(1, 65535), default=5555, show_default=True)
+def up(database_url: str | None, concurrency: int, flower_port: int) -> None:
+    """Everything locally: Redis (private unless REDIS_URL), worker, beat and Flower."""
+    from store.engine import migrate as run
+    from workers.stack import local_stack
+
+    url = _url(database_url)
+    run(url)
+    workdir = Path(tempfile.mkdtemp(prefix="creditcycle-up-"))
+    with local_stack(url) as st:
+        st.start_worker(concurrency, log=workdir / "worker.log")
+        st.start_beat(workdir, log=workdir / "beat.log")
+        local = not os.environ.get("FLOWER_BASIC_AUTH")
+        st._spawn(flower_command(flower_port, local), None, workdir / "flower.log")
+        click.echo(f"REDIS_URL={st.env['REDIS_URL']}\nDATABASE_URL={url}\n"
+                   f"Flower: http://127.0.0.1:{flower_port}/  logs: {workdir}\n"
+                   "Ctrl-C stops everything.")
+        try:
+            while all(p.poll() is None for p in st.processes):
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+
+# ---------------------------------------------------------------- demo
+@main.command()
+@click.option("--users", type=click.IntRange(100, 1_000_000), default=10_000, show_default=True)
+@click.option("--days", type=click.IntRange(1, 3650), default=120, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 16), default=2, show_default=True)
+@click.option("--scenarios", is_flag=True, help="Run the example scenario files instead.")
+def demo(users: int, days: int, concurrency: int, scenarios: bool) -> None:
+    """Seed a portfolio, close months of business dates through real workers, summarise."""
+    if scenarios:
+        _scenario_demo(Path("examples"))
+        return
+    from workers.demo import run_demo
+
+    run_demo(users=users, days=days, concurrency=concurrency)
+
+
+def _scenario_demo(examples_dir: Path) -> None:
+    from workers.report import print_scenario_summary
+
+    files = sorted(examples_dir.glob("*.json"))
+    if not files:
+        raise click.ClickException(f"no scenario files in {examples_dir}")
+    for f in files:
+        data: Any = load_file(f)
+        print_scenario_summary(f.stem, data.get("description", ""), run_scenario(data))
+
+
+# ---------------------------------------------------------------- scenarios
 @main.group()
 def scenario() -> None:
     """Run stories written as scenario files (SPEC section 11)."""
@@ -31,10 +318,18 @@ def scenario() -> None:
               help="Write the result JSON here (default: standard output).")
 @click.option("--database-url", default=None,
               help="Run on this (empty) database instead of a temporary SQLite file.")
-def scenario_run(file: Path, out: Path | None, database_url: str | None) -> None:
+@click.option("--via", type=click.Choice(["inline", "celery"]), default="inline",
+              show_default=True, help="celery: through real workers on a (private) Redis.")
+def scenario_run(file: Path, out: Path | None, database_url: str | None, via: str) -> None:
     """Run FILE on a fresh database and write the final state."""
     try:
-        result = run_scenario(load_file(file), database_url=database_url)
+        data = load_file(file)
+        if via == "celery":
+            from workers.scenario_celery import run_scenario_via_celery
+
+            result = run_scenario_via_celery(data, database_url=database_url)
+        else:
+            result = run_scenario(data, database_url=database_url)
     except ScenarioError as exc:
         click.echo(f"invalid scenario {file}: {exc}", err=True)
         sys.exit(EXIT_INVALID)
@@ -44,22 +339,6 @@ def scenario_run(file: Path, out: Path | None, database_url: str | None) -> None
     else:
         out.write_text(text + "\n", encoding="utf-8")
         click.echo(f"wrote {out}", err=True)
-
-
-@main.command()
-@click.option("--examples", "examples_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("examples"), show_default=True)
-def demo(examples_dir: Path) -> None:
-    """Run the example scenarios and print what happened in each."""
-    from workers.report import print_scenario_summary
-
-    files = sorted(examples_dir.glob("*.json"))
-    if not files:
-        raise click.ClickException(f"no scenario files in {examples_dir}")
-    for f in files:
-        data: Any = load_file(f)
-        result = run_scenario(data)
-        print_scenario_summary(f.stem, data.get("description", ""), result)
 
 
 if __name__ == "__main__":

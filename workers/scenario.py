@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -29,6 +30,7 @@ from store.engine import make_engine, migrate
 from workers.bank import SimulatedBank
 from workers.ingest import apply_events
 from workers.local import Progress, close_date
+from workers.seed import mark_closed_before
 
 
 class ScenarioError(InputError):
@@ -241,6 +243,7 @@ def seed(engine: Engine, sc: Scenario) -> None:
             conn.execute(insert(s.agencies), [{"name": a} for a in sc.agencies])
         repo.insert_loans(conn, loans)
         repo.insert_journals(conn, journals)
+    mark_closed_before(engine, start)
 
 
 def run_scenario(data: Any, database_url: str | None = None,
@@ -266,13 +269,14 @@ def _run(sc: Scenario, url: str, progress: Progress | None) -> dict[str, Any]:
             with engine.begin() as conn:
                 apply_events(conn, by_day.get(day, []))
             close_date(engine, day, sc.config, bank, progress=progress)
-        return result(engine)
+        return result(engine, sc.config.time_zone)
     finally:
         engine.dispose()
 
 
 # ---------------------------------------------------------------- result
-def result(engine: Engine) -> dict[str, Any]:
+def result(engine: Engine, time_zone: str = "Asia/Shanghai") -> dict[str, Any]:
+    zone = ZoneInfo(time_zone)
     with engine.connect() as conn:
         users = {}
         bank = {r.user_id: r.balance for r in conn.execute(select(s.sim_bank_accounts))}
@@ -300,7 +304,8 @@ def result(engine: Engine) -> dict[str, Any]:
         n = s.notifications.c
         out["notifications"] = [
             {"date": r.day.isoformat(), "kind": r.kind, "user": r.user_id, "loan": r.loan_id,
-             "send_from": r.send_from.isoformat(), "send_until": r.send_until.isoformat()}
+             "send_from": r.send_from.astimezone(zone).isoformat(),
+             "send_until": r.send_until.astimezone(zone).isoformat()}
             for r in conn.execute(select(s.notifications).order_by(n.day, n.loan_id, n.kind))]
         b = s.bureau_records.c
         out["bureau_records"] = [

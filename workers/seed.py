@@ -63,7 +63,9 @@ def seed_portfolio(engine: Engine, users: int, start: date, *, seed: int = 7,
             principal = rng.choice((100_000, 300_000, 500_000, 1_000_000, 2_000_000))
             loan = lending.new_loan(f"L{n:07d}", uid, principal, rng.choice((1080, 1460, 1800)),
                                     12, disbursed)
-            journals.append(lending.bring_in(loan, start))
+            late = broke and rng.random() < 0.35
+            paid_before = start - timedelta(days=rng.randint(1, 175)) if late else start
+            journals.append(lending.bring_in(loan, start, paid_before))
             if wallet:
                 journals.append(lending.opening_balance(uid, f"wallet:{uid}", wallet, start))
             if fund:
@@ -79,3 +81,13 @@ def seed_portfolio(engine: Engine, users: int, start: date, *, seed: int = 7,
             repo.insert_journals(conn, journals)
         loans_made += len(loans)
     return {"users": users, "loans": loans_made}
+
+
+def mark_closed_before(engine: Engine, first: date) -> None:
+    """Record that the day before ``first`` is closed: the cycle starts at ``first``."""
+    from store import cycle as cyc
+
+    before = first - timedelta(days=1)
+    with engine.begin() as conn:
+        cyc.start_step(conn, before, "close", 1)
+        cyc.finish_step(conn, before, "close", detail="seeded")

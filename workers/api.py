@@ -1,0 +1,58 @@
+"""The Python API for programs that submit work: validated first, then sent.
+
+A bad payload raises ``InputError`` naming the field here, before anything
+reaches the broker; the workers validate again (Flower's task API and other
+producers bypass this module), store the rejection and change nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from domain.commands import InputError, first_error
+from workers import payloads
+
+TASKS: dict[str, type[BaseModel]] = {
+    "creditcycle.cycle.run": payloads.CycleRun,
+    "creditcycle.cycle.chunk": payloads.Chunk,
+    "creditcycle.cycle.watchdog": payloads.Empty,
+    "creditcycle.cycle.release": payloads.Release,
+    "creditcycle.deduct.attempt": payloads.Attempt,
+    "creditcycle.reconcile.pending": payloads.Empty,
+    "creditcycle.applications.expire": payloads.Empty,
+    "creditcycle.notifications.dispatch": payloads.Empty,
+    "creditcycle.repay": payloads.Repay,
+    "creditcycle.limit.recalc": payloads.LimitRecalc,
+}
+
+
+def validate(task: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    model = TASKS.get(task)
+    if model is None:
+        raise InputError("task", f"unknown task {task!r}; one of {', '.join(sorted(TASKS))}")
+    try:
+        return model.model_validate(kwargs).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        raise first_error(exc, "") from None
+
+
+def submit(task: str, **kwargs: Any) -> str:
+    """Validate and send ``task``; returns the task id."""
+    clean = validate(task, {k: v for k, v in kwargs.items() if v is not None})
+    from workers.celery_app import app
+
+    return str(app.send_task(task, kwargs=clean, queue="cycle").id)
+
+
+def run_here(task: str, **kwargs: Any) -> Any:
+    """Validate and run ``task`` in this process (no broker), returning its result."""
+    clean = validate(task, {k: v for k, v in kwargs.items() if v is not None})
+    import workers.tasks  # noqa: F401  (registers the tasks)
+    from workers.celery_app import app
+
+    result = app.tasks[task].apply(kwargs=clean)
+    if result.failed():
+        raise result.result
+    return result.result

