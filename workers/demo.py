@@ -83,7 +83,8 @@ def summary(engine: Engine, wall: float, days: int) -> None:
     for name in ("C", "M1", "M2", "M3", "M3+"):
         b.add_row(name, f"{buckets.get(name, 0):,}")
     console.print(b)
-    console.print("loans by status: " + ", ".join(f"{k} {v:,}" for k, v in sorted(statuses.items())))
+    by_status = ", ".join(f"{k} {v:,}" for k, v in sorted(statuses.items()))
+    console.print(f"loans by status: {by_status}")
     console.print(f"agency handoffs: {handoffs:,}   write-offs: {statuses.get('written_off', 0):,}")
     r = Table(title="score changes by reason", title_justify="left")
     r.add_column("reason")
