@@ -7,6 +7,8 @@ a penalty is accrued once per installment and day, a chunk completes once.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -25,6 +27,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(naming_convention={
     "ix": "ix_%(column_0_label)s",
@@ -35,6 +39,34 @@ metadata = MetaData(naming_convention={
 })
 
 Money = BigInteger
+
+
+class Instant(TypeDecorator[datetime]):
+    """A point in time, stored as UTC and read back aware (UTC) on every backend.
+
+    SQLite has no time zones: SQLAlchemy writes an aware datetime's wall clock
+    and drops its offset, so values written in different zones (a reminder
+    window in the business zone, ``now()`` in the host's) would not compare.
+    A naive value is taken as the host's local time.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
 # Ids sort as strings, byte-wise ("L10" before "L2"), on every backend.
 ID = String(64).with_variant(String(64, collation="C"), "postgresql")
 
@@ -226,8 +258,8 @@ notifications = Table(
     Column("user_id", ID, nullable=False),
     Column("loan_id", ID, nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("send_from", DateTime(timezone=True), nullable=False),
-    Column("send_until", DateTime(timezone=True), nullable=False),
+    Column("send_from", Instant, nullable=False),
+    Column("send_until", Instant, nullable=False),
     Column("sent", Boolean, nullable=False, server_default="0"),
     PrimaryKeyConstraint("loan_id", "day", "kind"),
 )
@@ -293,9 +325,9 @@ loan_applications = Table(
     "loan_applications", metadata,
     Column("id", ID, primary_key=True),
     Column("user_id", ID, nullable=False),
-    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("submitted_at", Instant, nullable=False),
     Column("status", String(24), nullable=False),
-    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_at", Instant),
     Index("ix_loan_applications_status", "status", "submitted_at"),
 )
 
@@ -306,8 +338,8 @@ cycle_runs = Table(
     Column("status", String(24), nullable=False),
     Column("total", Integer, nullable=False),
     Column("done", Integer, nullable=False, server_default="0"),
-    Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("started_at", Instant),
+    Column("finished_at", Instant),
     Column("detail", Text),
     PrimaryKeyConstraint("day", "step"),
 )
@@ -328,7 +360,7 @@ chunk_runs = Table(
     Column("chunk_no", Integer, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("phase", String(16)),
-    Column("done_at", DateTime(timezone=True)),
+    Column("done_at", Instant),
     Column("rows", Integer),
     Column("seconds", Integer),
     Column("last_error", Text),
@@ -341,7 +373,7 @@ held_users = Table(
     Column("user_id", ID, nullable=False),
     Column("step", String(24), nullable=False),
     Column("chunk_no", Integer, nullable=False),
-    Column("released_at", DateTime(timezone=True)),
+    Column("released_at", Instant),
     PrimaryKeyConstraint("day", "user_id"),
 )
 
@@ -349,7 +381,7 @@ task_failures = Table(
     "task_failures", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", Instant, nullable=False),
     Column("task", String(100), nullable=False),
     Column("task_id", String(64)),
     Column("args", JSON),
@@ -359,7 +391,7 @@ task_failures = Table(
 rejections = Table(
     "rejections", metadata,
     Column("task_id", String(64), primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", Instant, nullable=False),
     Column("task", String(100), nullable=False),
     Column("field", String(200), nullable=False),
     Column("reason", Text, nullable=False),
