@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -42,6 +42,14 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def _to_decimal(value: int | float | str | Decimal) -> Decimal:
+    """A number given as int, float or numeric string; anything else is a ValueError."""
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
 
 
 def _default_score_deltas() -> dict[str, int]:
@@ -111,7 +119,7 @@ class ProductConfig(BaseModel):
         if isinstance(value, bool):
             raise ValueError("must be a number")
         if isinstance(value, int | float | str):
-            return Decimal(str(value))
+            return _to_decimal(value)
         return value
 
     @field_validator("limit_multipliers", mode="before")
@@ -125,7 +133,7 @@ class ProductConfig(BaseModel):
                 raise ValueError(f"unknown reason code {key!r}")
             if isinstance(item, bool) or not isinstance(item, int | float | str | Decimal):
                 raise ValueError(f"{key} must be a number")
-            out[key] = Decimal(str(item))
+            out[key] = _to_decimal(item)
         return out
 
     @field_validator("score_deltas", mode="before")
