@@ -408,6 +408,7 @@ def _cases(conn: Connection, loans: list[Loan], out: collection.CollectionOutcom
     if closing:
         open_cases = conn.execute(select(c).where(c.c.loan_id.in_(closing),
                                                   c.c.closed_on.is_(None))).all()
+        closed = []
         for case in open_cases:
             loan = by_id[case.loan_id]
             if case.loan_id in out.handoff_due and case.stage == "agency":
@@ -415,8 +416,12 @@ def _cases(conn: Connection, loans: list[Loan], out: collection.CollectionOutcom
             outcome = ("recalled" if case.loan_id in out.recalled else
                        "written_off" if case.loan_id in out.written_off else "escalated")
             paid = sum(loan.paid().values())
-            conn.execute(update(c).where(c.c.id == case.id).values(
-                closed_on=on, outcome=outcome, recovered=paid - case.paid_at_open))
+            closed.append({"b_id": case.id, "closed_on": on, "outcome": outcome,
+                           "recovered": paid - case.paid_at_open})
+        if closed:
+            conn.execute(update(c).where(c.c.id == bindparam("b_id")).values(
+                closed_on=bindparam("closed_on"), outcome=bindparam("outcome"),
+                recovered=bindparam("recovered")), closed)
     new_cases = [{"loan_id": lid, "user_id": by_id[lid].user_id, "stage": "internal",
                   "agency": None, "opened_on": on, "paid_at_open": sum(by_id[lid].paid().values())}
                  for lid in out.opened_internal]
@@ -451,9 +456,11 @@ def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
         loans = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
         people = repo.load_user_rows(conn, {p.user_id for p in pending})
         handoffs = []
+        conn.execute(update(s.collection_cases).where(c.id == bindparam("b_id"))
+                     .values(agency=bindparam("agency")),
+                     [{"b_id": p.id, "agency": assigned[p.loan_id]} for p in pending])
         for p in pending:
             agency, loan, person = assigned[p.loan_id], loans[p.loan_id], people[p.user_id]
-            conn.execute(update(s.collection_cases).where(c.id == p.id).values(agency=agency))
             loan.collection_stage, loan.agency, loan.dirty = "agency", agency, True
             handoffs.append({
                 "day": on, "loan_id": loan.id, "agency": agency,
