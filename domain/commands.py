@@ -81,8 +81,8 @@ class CardTimeout(_Base):
 
 Event = SimpleEvent | MoneyEvent | LoanEvent | Repay | Draw | CardTimeout
 _BY_KIND: dict[str, type[BaseModel]] = {
-    **{k: SimpleEvent for k in SIMPLE_KINDS}, **{k: MoneyEvent for k in MONEY_KINDS},
-    **{k: LoanEvent for k in LOAN_KINDS}, "repay": Repay, "draw": Draw,
+    **dict.fromkeys(SIMPLE_KINDS, SimpleEvent), **dict.fromkeys(MONEY_KINDS, MoneyEvent),
+    **dict.fromkeys(LOAN_KINDS, LoanEvent), "repay": Repay, "draw": Draw,
     "card_timeout": CardTimeout,
 }
 

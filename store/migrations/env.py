@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from alembic import context
+
 from store.engine import make_engine
 from store.schema import metadata
 
