@@ -250,3 +250,20 @@ def test_value_dated_debit_reverses_penalty_booked_on_the_principal_it_paid():
     assert dict(journals[1].postings) == {"loan:L1:penalty": -30, ledger.PENALTY_INCOME: 30}
     assert row.penalty == 30 and row.out_principal == 18_000
     assert [(base, value) for _, _, _, base, value, _ in updated] == [(18_000, 15), (18_000, 15)]
+
+
+def test_value_dated_debit_recomputes_penalty_still_pending_in_grace():
+    # due D1, unpaid after D1's deduct: 27 pending (36,000 at 2700 bp). A card
+    # debit of 24,000 that resolves value-dated D1 leaves 12,000: round(9) = 9.
+    d1 = date(2026, 3, 1)
+    row = Installment("L1", 1, d1, date(2026, 2, 1), 36_000, 0, pending_penalty=27)
+    one = loan("L1", [row], rate_bp=1800)
+
+    def per_day(base: int, rate: int) -> int:
+        return (base * 2700 * 2 + 3_600_000) // 7_200_000
+
+    journals, updated = apply_value_dated_debit(user(), [one], "k", 24_000, d1, d1,
+                                                [("L1", 1, d1, 36_000, 27, False)], per_day)
+    assert [j.kind for j in journals] == ["deduct_card"]
+    assert row.pending_penalty == 9 and row.penalty == 0
+    assert updated == [("L1", 1, d1, 12_000, 9, False)]
