@@ -133,6 +133,18 @@ def load_loans(conn: Connection, where: ColumnElement[bool]) -> list[Loan]:
     return loans
 
 
+def load_loans_locked(conn: Connection, where: ColumnElement[bool]) -> list[Loan]:
+    """Lock the users owning loans matching ``where``, then load those loans.
+
+    Read after the lock, so a write from outside the cycle (a prepayment) that
+    committed meanwhile is seen, and not overwritten when the chunk saves.
+    """
+    if conn.dialect.name != "sqlite":
+        lock_users(conn, list(conn.execute(select(s.loans.c.user_id).distinct().where(where))
+                              .scalars()))
+    return load_loans(conn, where)
+
+
 def live_loans_of(conn: Connection, user_ids: Collection[str]) -> list[Loan]:
     if not user_ids:
         return []
@@ -236,7 +248,7 @@ def users_with_due_debts(conn: Connection, lo: str, hi: str, on: date) -> list[s
 
 def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[Loan]:
     due_today = select(s.installments.c.loan_id).where(s.installments.c.due_date == on)
-    return load_loans(conn, and_(
+    return load_loans_locked(conn, and_(
         in_range(s.loans.c.user_id, lo, hi),
         s.loans.c.status.in_(LIVE_STATUSES),
         or_(s.loans.c.next_due <= on, s.loans.c.dpd > 0, s.loans.c.id.in_(due_today)),
@@ -246,7 +258,7 @@ def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[
 def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
                              due_soon: date) -> list[Loan]:
     soon = select(s.installments.c.loan_id).where(s.installments.c.due_date == due_soon)
-    return load_loans(conn, and_(
+    return load_loans_locked(conn, and_(
         in_range(s.loans.c.user_id, lo, hi),
         or_(and_(s.loans.c.status.in_(LIVE_STATUSES),
                  or_(s.loans.c.dpd > 0, s.loans.c.id.in_(soon))),

@@ -453,6 +453,7 @@ def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
                 .group_by(c.agency)):
             counts[name] = n
         assigned = dict(collection.assign_agencies([p.loan_id for p in pending], counts))
+        repo.lock_users(conn, {p.user_id for p in pending})
         loans = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
         people = repo.load_user_rows(conn, {p.user_id for p in pending})
         handoffs = []
