@@ -102,9 +102,14 @@ class SimulatedBank:
             return []
         t, a = s.sim_bank_requests, s.sim_bank_accounts
         with self.engine.begin() as conn:
-            rows = {r.key: r for r in conn.execute(select(t).where(t.c.key.in_(list(keys))))}
+            lock = conn.dialect.name != "sqlite"
+            q_req = select(t).where(t.c.key.in_(list(keys))).order_by(t.c.key)
+            rows = {r.key: r for r in conn.execute(q_req.with_for_update() if lock else q_req)}
             users = sorted({r.user_id for r in rows.values() if r.outcome == PENDING})
-            accounts = {r.user_id: r for r in conn.execute(select(a).where(a.c.user_id.in_(users)))}
+            q_acc = select(a).where(a.c.user_id.in_(users)).order_by(a.c.user_id)
+            if lock:
+                q_acc = q_acc.with_for_update()
+            accounts = {r.user_id: r for r in conn.execute(q_acc)}
             balance = {u: (accounts[u].balance if u in accounts else 0) for u in users}
             results = []
             for key in keys:

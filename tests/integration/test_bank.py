@@ -3,11 +3,14 @@ and a deduct chunk redelivered after its intents were committed asks instead of 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, event, func, select, update
 
 from domain.config import ProductConfig
 from store import cycle as cyc
@@ -227,3 +230,45 @@ def test_a_card_timeout_pends_stops_the_waterfall_and_is_resolved_once_by_reconc
     with engine.connect() as conn:
         assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [DEBITED]
         assert check_all(conn) == []
+
+
+@pytest.mark.parametrize("meanwhile", ["query k1", "debit k2"])
+def test_a_pending_debit_resolved_while_another_worker_uses_the_card_is_taken_once(
+        fresh_postgres_url: str, meanwhile: str) -> None:
+    """While one worker's query resolves pending k1 (30,000), a second worker asks about k1
+    too (a redelivered reconcile) or debits k2 (50,000) from the same card."""
+    first, second = migrated_engine(fresh_postgres_url), migrated_engine(fresh_postgres_url)
+    try:
+        seed_portfolio(first, [{"id": "u1", "card": 100000}], [])
+        set_timeout(first, D)
+        SimulatedBank(first).debit([DebitRequest("k1", "u1", 30000, D)])
+        with first.begin() as conn:
+            conn.execute(update(s.sim_bank_accounts).values(timeout_day=None))
+        answers: dict[str, list[DebitResult]] = {}
+        started: list[threading.Thread] = []
+
+        def other_worker() -> None:
+            bank = SimulatedBank(second)
+            answers["second"] = (bank.query(["k1"]) if meanwhile == "query k1" else
+                                 bank.debit([DebitRequest("k2", "u1", 50000, D)]))
+
+        def hook(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if started or not statement.startswith("UPDATE sim_bank_requests"):
+                return
+            started.append(threading.Thread(target=other_worker))
+            started[0].start()
+            time.sleep(0.5)  # the other worker runs, or waits for our locks
+
+        event.listen(first, "before_cursor_execute", hook)
+        answers["first"] = SimulatedBank(first).query(["k1"])
+        started[0].join(30)
+        assert answers["first"] == [DebitResult("k1", DEBITED, 30000)]
+        if meanwhile == "query k1":
+            assert answers["second"] == answers["first"]
+            assert card_balance(first) == 70000
+        else:
+            assert answers["second"] == [DebitResult("k2", DEBITED, 50000)]
+            assert card_balance(first) == 20000
+    finally:
+        first.dispose()
+        second.dispose()
