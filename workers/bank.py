@@ -60,13 +60,15 @@ class SimulatedBank:
             return []
         t, a = s.sim_bank_requests, s.sim_bank_accounts
         with self.engine.begin() as conn:
-            known = {r.key: r for r in conn.execute(
-                select(t).where(t.c.key.in_([q.key for q in requests])))}
+            # The card's lock first: a second request with the same key (a redelivered
+            # chunk running beside the first) waits, then finds the first one's outcome.
             users = sorted({q.user_id for q in requests})
-            q_acc = select(a).where(a.c.user_id.in_(users))
+            q_acc = select(a).where(a.c.user_id.in_(users)).order_by(a.c.user_id)
             if conn.dialect.name != "sqlite":
                 q_acc = q_acc.with_for_update()
             accounts = {r.user_id: r for r in conn.execute(q_acc)}
+            known = {r.key: r for r in conn.execute(
+                select(t).where(t.c.key.in_([q.key for q in requests])))}
             balance = {u: (accounts[u].balance if u in accounts else 0) for u in users}
             results, new_rows = [], []
             for req in requests:
