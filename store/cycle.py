@@ -25,12 +25,19 @@ EXCEPTIONS = "done_with_exceptions"
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
-    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were new."""
+    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were new.
+
+    The count comes from RETURNING: drivers do not all report a rowcount for
+    ON CONFLICT statements (psycopg 3 through SQLAlchemy 2.1 gives -1).
+    """
     if not rows:
         return 0
     ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
-    result = conn.execute(ins.on_conflict_do_nothing(), list(rows))
-    return max(result.rowcount, 0)
+    key = next(iter(table.primary_key.columns))
+    stmt = ins.on_conflict_do_nothing().returning(key)
+    if len(rows) == 1:
+        return len(conn.execute(stmt.values(**rows[0])).all())
+    return len(conn.execute(stmt, list(rows)).all())
 
 
 def claim_chunk(conn: Connection, on: date, step: str, chunk_no: int) -> Any | None:

@@ -269,8 +269,9 @@ def release(engine: Engine, on: date, config: ProductConfig, channel: BankChanne
             select(s.cycle_chunks).where(k.day == on, k.chunk_no.in_(chunk_nos)))]
         failed_step = min((r.step for r in held), key=_step_rank(on))
         last = last_closed(conn) or on
-        conn.execute(update(s.held_users).where(h.day == on, h.released_at.is_(None))
-                     .values(released_at=now()))
+        conn.execute(update(s.held_users).where(
+            h.user_id.in_([r.user_id for r in held]), h.day >= on, h.released_at.is_(None))
+            .values(released_at=now()))
     day = on
     while day <= last:
         order = close_steps(day)

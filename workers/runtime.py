@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from domain.config import ProductConfig
-from store.engine import make_engine
+from store.engine import database_url, make_engine
 from workers.bank import BankChannel, SimulatedBank
 
 
@@ -24,6 +24,7 @@ class _State:
     engine: Engine | None = None
     config: ProductConfig | None = None
     channel: BankChannel | None = None
+    url: str | None = None
 
 
 _state = _State()
@@ -45,8 +46,12 @@ def _check_pid() -> None:
 
 def engine() -> Engine:
     _check_pid()
+    url = database_url()
+    if _state.engine is not None and _state.url != url:
+        reset()
     if _state.engine is None:
-        _state.engine = make_engine()
+        _state.engine = make_engine(url)
+        _state.url = url
     return _state.engine
 
 

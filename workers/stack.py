@@ -88,10 +88,10 @@ def _rebind_broker(url: str) -> None:
     """Point this process's Celery app at ``url`` (it may have been imported before)."""
     from workers.celery_app import app
 
-    if app.conf.broker_url == url and app._pool is None:  # type: ignore[attr-defined]
+    if app.conf.broker_url == url:
         return
+    # Pools are cached per connection by kombu; dropping our references (not
+    # closing them) makes the next send connect to the new URL.
     app.conf.broker_url = url
-    if app._pool is not None:  # type: ignore[attr-defined]
-        app._pool.force_close_all()  # type: ignore[attr-defined]
-        app._pool = None  # type: ignore[attr-defined]
+    app._pool = None  # type: ignore[attr-defined]
     app.amqp._producer_pool = None  # type: ignore[attr-defined]

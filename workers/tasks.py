@@ -10,6 +10,7 @@ justifies them has committed.
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -35,6 +36,7 @@ from workers.ingest import apply_events
 log = logging.getLogger("creditcycle.tasks")
 P = TypeVar("P", bound=BaseModel)
 MAX_ATTEMPTS = cycle.MAX_ATTEMPTS
+RETRY_SCALE = float(os.environ.get("CREDITCYCLE_RETRY_SCALE", "1"))
 
 
 class CreditTask(Task):  # type: ignore[misc]
@@ -130,18 +132,25 @@ def run_chunk(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
                          f"failed {attempt - 1} times")
     else:
         try:
-            faults.check(p.step, p.lo, p.hi)
+            faults.check(p.step, p.lo, p.hi, lambda user: _held(engine, on, user))
             rows = cycle.run_chunk(engine, on, p.step, p.chunk_no, p.lo, p.hi, config,
                                    runtime.channel())
         except (OperationalError, ChannelTimeout):
             raise
         except Exception as exc:
             _record_chunk_error(on, p.step, p.chunk_no, exc)
-            raise self.retry(exc=exc, countdown=min(2 ** attempt, 30),
+            raise self.retry(exc=exc, countdown=min(2 ** attempt, 30) * RETRY_SCALE,
                              max_retries=MAX_ATTEMPTS + 1) from exc
     send(cycle.chunk_completed(engine, on, p.step, config))
     return {"date": p.date, "step": p.step, "chunk": p.chunk_no, "rows": rows,
             "attempt": attempt}
+
+
+def _held(engine: Any, on: date, user: str) -> bool:
+    h = s.held_users.c
+    with engine.connect() as conn:
+        return conn.execute(select(h.user_id).where(
+            h.user_id == user, h.day <= on, h.released_at.is_(None))).first() is not None
 
 
 def _record_chunk_error(on: date, step: str, chunk_no: int, exc: BaseException) -> None:

@@ -1,0 +1,52 @@
+"""A comparable picture of the business state: every table that holds money or
+decisions, without bookkeeping (cycle rows, attempts, failures) or surrogate ids.
+
+Used to prove that a redelivered message changed nothing, and that a night
+with faults ends exactly where a clean night ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from store import schema as s
+
+BOOKKEEPING = {"cycle_runs", "cycle_chunks", "chunk_runs", "held_users", "task_failures",
+               "rejections", "alembic_version"}
+SURROGATE = {"id"}
+
+
+def snapshot(conn: Connection, *, skip: set[str] | frozenset[str] = frozenset()
+             ) -> dict[str, list[tuple[Any, ...]]]:
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for table in s.metadata.sorted_tables:
+        if table.name in BOOKKEEPING or table.name in skip:
+            continue
+        cols = [c for c in table.columns if c.name not in SURROGATE
+                and not (table.name == "notifications" and c.name == "sent")]
+        rows = conn.execute(select(*cols)).all()
+        out[table.name] = sorted((tuple(_plain(v) for v in r) for r in rows), key=repr)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _plain(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def differences(a: dict[str, list[tuple[Any, ...]]], b: dict[str, list[tuple[Any, ...]]],
+                limit: int = 5) -> list[str]:
+    """Human-readable differences between two snapshots (empty when equal)."""
+    out = []
+    for name in sorted(set(a) | set(b)):
+        ra, rb = set(a.get(name, [])), set(b.get(name, []))
+        if ra != rb:
+            only_a, only_b = sorted(ra - rb, key=repr)[:limit], sorted(rb - ra, key=repr)[:limit]
+            out.append(f"{name}: {len(ra - rb)} rows only in the first {only_a}, "
+                       f"{len(rb - ra)} only in the second {only_b}")
+    return out
