@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
@@ -81,7 +82,7 @@ def test_a_missed_week_is_caught_up_date_by_date_in_order(fresh_postgres_url, ma
         rows = conn.execute(select(c.day, c.started_at, c.finished_at).where(
             c.step == "close", c.day >= START).order_by(c.started_at)).all()
     assert [r.day for r in rows] == [START + timedelta(days=i) for i in range(7)]
-    for earlier, later in zip(rows, rows[1:], strict=False):
+    for earlier, later in itertools.pairwise(rows):
         assert earlier.finished_at <= later.started_at
 
 
@@ -137,7 +138,8 @@ def _quarantine_then_release(fresh_postgres_url, postgres_server, make_stack, mo
     assert poisoned in held and len(held) == 20
     status = subprocess.run(
         [sys.executable, "-m", "workers.cli", "cycle", "status", "--date", START.isoformat(),
-         "--database-url", fresh_postgres_url], capture_output=True, text=True, timeout=60)
+         "--database-url", fresh_postgres_url], check=False, capture_output=True, text=True,
+        timeout=60)
     assert status.returncode == 0
     assert poisoned in status.stdout and "quarantined" in status.stdout
 
