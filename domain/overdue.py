@@ -55,7 +55,7 @@ def penalty_key(loan_id: str, on: date) -> str:
 def assess(loans: Sequence[Loan], on: date, config: ProductConfig) -> OverdueOutcome:
     out = OverdueOutcome()
     for loan in loans:
-        if loan.live:
+        if loan.live or (loan.status == PAID_OFF and loan.dpd > 0):
             _assess_loan(loan, on, config, out)
     return out
 
@@ -94,7 +94,9 @@ def _assess_loan(loan: Loan, on: date, config: ProductConfig, out: OverdueOutcom
             [(ledger.receivable(loan.id, "penalty"), booked_today),
              (ledger.PENALTY_INCOME, -booked_today)]))
 
-    old_status = loan.status
+    # A prepayment may have closed a late loan during the day: it leaves
+    # ``overdue`` now, with the clearing that goes with it.
+    old_status = OVERDUE if loan.status == PAID_OFF and loan.episode_level else loan.status
     dpd = days_late(min(i.due_date for i in overdue), on) if overdue else 0
     beyond_grace = any(days_late(i.due_date, on) > grace for i in overdue)
     if all(i.outstanding == 0 for i in loan.installments):
@@ -125,7 +127,7 @@ def _assess_loan(loan: Loan, on: date, config: ProductConfig, out: OverdueOutcom
             event("ON_TIME_REPAYMENT", inst.no)
     if status == OVERDUE and dpd >= config.write_off_dpd and not loan.on_hold:
         event("WRITE_OFF_DUE", dpd)
-    if status != old_status:
+    if status != old_status or status != loan.status:
         out.status_changed_users.add(loan.user_id)
     if (status, dpd, bucket) != (loan.status, loan.dpd, loan.bucket):
         loan.status, loan.dpd, loan.bucket = status, dpd, bucket

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, u
 from sqlalchemy.sql import ColumnElement
 
 from domain.activity import Activity
-from domain.model import LIVE_STATUSES, Installment, Journal, Loan, User
+from domain.model import LIVE_STATUSES, PAID_OFF, Installment, Journal, Loan, User
 from store import schema as s
 
 USER_COLUMNS = ("score", "credit_limit", "limit_frozen", "closed", "wallet", "fund",
@@ -250,8 +250,10 @@ def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[
     due_today = select(s.installments.c.loan_id).where(s.installments.c.due_date == on)
     return load_loans_locked(conn, and_(
         in_range(s.loans.c.user_id, lo, hi),
-        s.loans.c.status.in_(LIVE_STATUSES),
-        or_(s.loans.c.next_due <= on, s.loans.c.dpd > 0, s.loans.c.id.in_(due_today)),
+        s.loans.c.status.in_((*LIVE_STATUSES, PAID_OFF)),
+        or_(s.loans.c.dpd > 0,
+            and_(s.loans.c.status.in_(LIVE_STATUSES),
+                 or_(s.loans.c.next_due <= on, s.loans.c.id.in_(due_today)))),
         not_held(s.loans.c.user_id, on)))
 
 

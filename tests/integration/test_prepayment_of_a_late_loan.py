@@ -33,8 +33,6 @@ def test_a_late_loan_paid_off_by_prepayment_is_paid_off_with_the_excess_in_the_w
     assert result["ledger_balanced"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the overdue step never sees a loan that a "
-                                       "prepayment closed while it was overdue")
 def test_a_late_loan_paid_off_by_prepayment_is_cleared_and_its_user_unfrozen(
         db_url: str) -> None:
     result = run_scenario(STORY, database_url=db_url)
