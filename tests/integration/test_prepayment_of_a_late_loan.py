@@ -9,8 +9,6 @@ they were, and a user with no other live loan stays frozen for good.
 
 from __future__ import annotations
 
-import pytest
-
 from workers.scenario import run_scenario
 
 STORY = {
