@@ -95,6 +95,9 @@ class Loan:
     written_off_on: date | None = None
     installments: list[Installment] = field(default_factory=list)
     dirty: bool = False
+    # Only the installments due by some date with money owed were loaded (the
+    # deduction needs no more); totals over the whole loan are not available.
+    partial: bool = False
 
     @property
     def live(self) -> bool:

@@ -118,16 +118,26 @@ def _installment(row: Any) -> Installment:
                        penalty_through=row.penalty_through)
 
 
-def load_loans(conn: Connection, where: ColumnElement[bool]) -> list[Loan]:
-    """Loans matching ``where`` with all their installments, in id order."""
+def load_loans(conn: Connection, where: ColumnElement[bool], *,
+               due_by: date | None = None) -> list[Loan]:
+    """Loans matching ``where`` with their installments, in id order.
+
+    With ``due_by``, only installments due by then with money owed are read:
+    what a deduction needs, whatever the loan's length or history.
+    """
     loans = [_loan(r) for r in conn.execute(select(s.loans).where(where)
                                             .order_by(s.loans.c.id))]
     if not loans:
         return []
     by_id = {x.id: x for x in loans}
-    rows = conn.execute(select(s.installments)
-                        .where(s.installments.c.loan_id.in_(list(by_id)))
-                        .order_by(s.installments.c.loan_id, s.installments.c.no))
+    i = s.installments.c
+    q = select(s.installments).where(i.loan_id.in_(list(by_id)))
+    if due_by is not None:
+        q = q.where(i.due_date <= due_by, i.principal + i.interest + i.penalty
+                    > i.paid_principal + i.paid_interest + i.paid_penalty)
+        for x in loans:
+            x.partial = True
+    rows = conn.execute(q.order_by(i.loan_id, i.no))
     for r in rows:
         by_id[r.loan_id].installments.append(_installment(r))
     return loans
@@ -145,11 +155,12 @@ def load_loans_locked(conn: Connection, where: ColumnElement[bool]) -> list[Loan
     return load_loans(conn, where)
 
 
-def live_loans_of(conn: Connection, user_ids: Collection[str]) -> list[Loan]:
+def live_loans_of(conn: Connection, user_ids: Collection[str], *,
+                  due_by: date | None = None) -> list[Loan]:
     if not user_ids:
         return []
     return load_loans(conn, and_(s.loans.c.user_id.in_(sorted(user_ids)),
-                                 s.loans.c.status.in_(LIVE_STATUSES)))
+                                 s.loans.c.status.in_(LIVE_STATUSES)), due_by=due_by)
 
 
 def loans_by_user(loans: Iterable[Loan]) -> dict[str, list[Loan]]:
@@ -183,10 +194,14 @@ def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
 
 def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
     """Write back changed loans and installments, one bulk UPDATE per table."""
-    loan_rows, inst_rows = [], []
+    loan_rows, inst_rows, partial = [], [], []
     for x in loans:
         changed = [i for i in x.installments if i.dirty]
-        if x.dirty or changed:
+        if x.partial and changed:
+            if x.dirty:
+                raise ValueError(f"loan {x.id} was loaded in part and cannot be saved whole")
+            partial.append(x.id)
+        elif x.dirty or changed:
             loan_rows.append({"b_id": x.id, "next_due": x.next_due_date(),
                               **{c: getattr(x, c) for c in LOAN_COLUMNS if c != "next_due"}})
         inst_rows.extend({"b_loan": i.loan_id, "b_no": i.no,
@@ -199,7 +214,20 @@ def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
                      .where(s.installments.c.loan_id == bindparam("b_loan"),
                             s.installments.c.no == bindparam("b_no"))
                      .values({c: bindparam(c) for c in INSTALLMENT_COLUMNS}), inst_rows)
-    return len(loan_rows) + len(inst_rows)
+    if partial:
+        refresh_next_due(conn, partial)
+    return len(loan_rows) + len(inst_rows) + len(partial)
+
+
+def refresh_next_due(conn: Connection, loan_ids: Sequence[str]) -> None:
+    """Recompute the next-action column of loans from their installments, in one statement."""
+    i = s.installments.c
+    oldest = (select(func.min(i.due_date)).where(
+        i.loan_id == s.loans.c.id,
+        i.principal + i.interest + i.penalty > i.paid_principal + i.paid_interest
+        + i.paid_penalty).scalar_subquery())
+    conn.execute(update(s.loans).where(s.loans.c.id.in_(list(loan_ids)))
+                 .values(next_due=oldest))
 
 
 # ---------------------------------------------------------------- ledger

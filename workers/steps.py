@@ -94,7 +94,7 @@ def _deduct_wallet_and_intents(conn: Connection, on: date, lo: str, hi: str, att
         return 0
     repo.lock_users(conn, user_ids)
     users = repo.load_users(conn, user_ids)
-    loans = repo.live_loans_of(conn, user_ids)
+    loans = repo.live_loans_of(conn, user_ids, due_by=on)
     by_user = repo.loans_by_user(loans)
     pending = _pending_users(conn, user_ids)
     journals, intents = [], []
@@ -151,7 +151,7 @@ def _apply_card_results(conn: Connection, on: date,
     still_open = set(conn.execute(select(b.key).where(
         b.key.in_(list(results)), b.status == "intent")).scalars())
     users = repo.load_users(conn, user_ids)
-    loans = repo.live_loans_of(conn, user_ids)
+    loans = repo.live_loans_of(conn, user_ids, due_by=on)
     by_user = repo.loans_by_user(loans)
     journals, updates = [], []
     for req in intents:
@@ -195,7 +195,7 @@ def _deduct_fund(conn: Connection, on: date, lo: str, hi: str, attempt: str, day
         return 0
     pending = _pending_users(conn, candidates)
     candidates = [u for u in candidates if u not in pending]
-    loans = repo.live_loans_of(conn, candidates)
+    loans = repo.live_loans_of(conn, candidates, due_by=on)
     by_user = repo.loans_by_user(loans)
     redeemed = repo.fund_redeemed(conn, candidates, on)
     journals = []
