@@ -74,8 +74,10 @@ def test_a_prepayment_that_commits_while_the_handoff_pass_starts_is_not_overwrit
     other = migrated_engine(fresh_postgres_url)
     dpd91 = date(2026, 5, 16)
     try:
+        # 12 months: at DPD 91 some installments are still to come, so paying everything
+        # (due, accrued interest and the remaining principal) closes the loan at once.
         config = seed_portfolio(engine, [{"id": "u1", "score": 700}],
-                                [LoanSpec("L1", "u1", 120000, 1800, 3, date(2026, 1, 15))],
+                                [LoanSpec("L1", "u1", 120000, 1800, 12, date(2026, 1, 15))],
                                 agencies=["Alpha"], end=dpd91).config
         steps.overdue_chunk(engine, dpd91, "u1", "u1", 0, config)
         steps.collect_chunk(engine, dpd91, "u1", "u1", 0, config)
