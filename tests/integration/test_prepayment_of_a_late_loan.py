@@ -1,10 +1,9 @@
 """A late loan paid off by a prepayment (SPEC 2 `repay`, 3 status, 4 OVERDUE_CLEARED).
 
-Known gap, reported and not fixed here (the fix belongs to the domain rules):
-`prepayment.repay` sets the loan to paid_off at once, and the overdue step only
-assesses live loans, so the loan never "leaves status overdue by being cleared":
-no OVERDUE_CLEARED (+10), no CLEARED bureau record, its DPD and bucket stay as
-they were, and a user with no other live loan stays frozen for good.
+`prepayment.repay` closes the loan (paid_off) at once; that night's overdue step
+must still see it leave status overdue by being cleared: OVERDUE_CLEARED (+10),
+a CLEARED bureau record, DPD 0, and its user no longer frozen. (Found missing by
+these tests; fixed in eb039b8.)
 """
 
 from __future__ import annotations
