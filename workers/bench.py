@@ -1,0 +1,458 @@
+"""``make bench``: one business date over a synthetic portfolio, against its raw-SQL floor.
+
+1. A private PostgreSQL; the portfolio is generated inside it with set-based
+   SQL (loans from a few schedule templates, about 1/30 due on the date, 5%
+   overdue across all buckets, activity for 30% of users, risk signals for 2%).
+2. The pre-night database is copied (``CREATE DATABASE ... TEMPLATE``).
+3. The date is closed through real Celery workers on a private Redis.
+4. Every row the night inserted or updated is captured (by ``xmin``), and the
+   floor is measured: the same rows applied to the pre-night copy with COPY
+   into temporary tables and one set-based statement per table, in one
+   transaction. Ratio = night / floor.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import select
+
+from domain.config import ProductConfig
+from domain.schedule import split_principal
+from store import schema as s
+from store.engine import make_engine, migrate
+from workers import api
+from workers.seed import AGENCIES, mark_closed_before
+from workers.servers import PostgresServer, start_postgres
+from workers.stack import local_stack
+from workers.testing import wait_closed
+
+PRINCIPALS = (100_000, 300_000, 500_000, 1_000_000, 2_000_000)
+RATES = (1080, 1460, 1800)
+NIGHT = date(2026, 6, 15)
+STEPS = ("deduct", "overdue", "score", "limit", "collect", "handoff", "reconcile",
+         "reconcile_close")
+
+
+@dataclass
+class StepFigure:
+    step: str
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class Run:
+    label: str
+    users: int
+    history_days: int
+    seed_s: float = 0.0
+    wall_s: float = 0.0
+    floor_s: float = 0.0
+    captured_rows: int = 0
+    peak_rss_mb: float = 0.0
+    steps: list[StepFigure] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.wall_s / self.floor_s if self.floor_s else float("inf")
+
+    @property
+    def us_per_loan(self) -> float:
+        return self.wall_s / self.users * 1e6
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["steps"] = [{**asdict(x), "rows_per_s": round(x.rows_per_s, 1)} for x in self.steps]
+        d.update(ratio=round(self.ratio, 2), us_per_loan=round(self.us_per_loan, 2))
+        return d
+
+
+# ---------------------------------------------------------------- seeding
+def _psql(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def seed_sql(dsn: str, users: int, night: date, history_days: int,
+             config: ProductConfig) -> None:
+    """Generate the portfolio inside PostgreSQL, set-based."""
+    term = 36 if history_days else 12
+    templates = [(t, p, r) for t, (p, r) in enumerate((p, r) for p in PRINCIPALS for r in RATES)]
+    sched = [(t, k + 1, pp, ii) for t, p, r in templates
+             for k, (pp, ii) in enumerate(split_principal(p, r, term))]
+    start = night
+    base_rows = config.limit_base_table
+    base_case = " ".join(f"WHEN score >= {lo} THEN {amt}" for lo, amt in reversed(base_rows))
+    d1 = (start - timedelta(days=1)).toordinal()
+    d1s = (start - timedelta(days=1)).isoformat()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute("CREATE UNLOGGED TABLE bench_template (tid int, principal bigint, rate int)")
+        cur.execute("CREATE UNLOGGED TABLE bench_sched (tid int, no int, principal bigint, "
+                    "interest bigint)")
+        with cur.copy("COPY bench_template FROM STDIN") as cp:
+            for row in templates:
+                cp.write_row(row)
+        with cur.copy("COPY bench_sched FROM STDIN") as cp:
+            for row in sched:
+                cp.write_row(row)
+        oldest = history_days or 1
+        spread = 30 if history_days else 360
+        cur.execute(f"""
+            CREATE UNLOGGED TABLE bench_loans AS
+            SELECT i, 'L' || lpad(i::text, 8, '0') AS id, 'u' || lpad(i::text, 8, '0') AS uid,
+                   i % {len(templates)} AS tid,
+                   '{start}'::date - ({oldest} + (i * 7919) % {spread}) AS disbursed,
+                   (i % 20 = 7) AS late,
+                   CASE WHEN i % 20 = 7 THEN '{start}'::date - (1 + (i * 31) % 181)
+                        ELSE '{start}'::date END AS cutoff
+            FROM generate_series(0, {users} - 1) AS i""")
+        cur.execute(f"""
+            INSERT INTO users (id, name, phone, score, credit_limit, limit_frozen, closed, wallet,
+                               fund, consent_wallet, consent_card, consent_fund, card_blocked,
+                               activity, last_disbursed, last_increase, last_base,
+                               overdue_history_pending, last_recalc, next_recalc)
+            SELECT b.uid, 'User ' || b.i, '138' || lpad(((b.i * 7919) % 100000000)::text, 8, '0'),
+                   sc.score, sc.base / 2, false, false,
+                   CASE WHEN b.late OR b.i % 5 <> 0 THEN 0 ELSE (b.i * 13) % 200000 END,
+                   CASE WHEN b.late OR b.i % 7 <> 0 THEN 0 ELSE (b.i * 17) % 1000000 END,
+                   true, true, true, false,
+                   CASE WHEN b.i % 10 < 3 THEN json_build_object(
+                            'days', json_build_array({d1} - (b.i % 40), {d1} - (b.i % 7), {d1}),
+                            'inq', CASE WHEN b.i % 50 = 3
+                                        THEN json_build_array({d1} - 2, {d1} - 1, {d1})
+                                        ELSE json_build_array() END,
+                            'churn', json_build_array(), 'cap', NULL,
+                            'flag', CASE WHEN b.i % 50 = 13 THEN 3 ELSE 0 END)
+                        WHEN b.i % 50 IN (3, 13) THEN json_build_object(
+                            'days', json_build_array(),
+                            'inq', CASE WHEN b.i % 50 = 3
+                                        THEN json_build_array({d1} - 2, {d1} - 1, {d1})
+                                        ELSE json_build_array() END,
+                            'churn', json_build_array(), 'cap', NULL,
+                            'flag', CASE WHEN b.i % 50 = 13 THEN 3 ELSE 0 END)
+                   END,
+                   b.disbursed, NULL, sc.base, false,
+                   '{start}'::date - 1 - (b.i % 29),
+                   CASE WHEN b.i % 10 < 3 OR b.i % 50 IN (3, 13) THEN '{start}'::date
+                        ELSE '{start}'::date - 1 - (b.i % 29) + {config.limit_recalc_interval_days}
+                   END
+            FROM bench_loans b
+            CROSS JOIN LATERAL (SELECT 560 + (b.i * 37) % 240 AS score) s0
+            CROSS JOIN LATERAL (SELECT s0.score, CASE {base_case} ELSE 0 END AS base) sc""")
+        cur.execute(f"""
+            INSERT INTO loans (id, user_id, principal, annual_rate_bp, term_months, disbursed,
+                               status, dpd, bucket, collection_stage, on_hold, episode_level,
+                               accrual_no, accrual_acc)
+            SELECT b.id, b.uid, t.principal, t.rate, {term}, b.disbursed, 'active', 0, 'C',
+                   'none', false, 0, 0, 0
+            FROM bench_loans b JOIN bench_template t USING (tid)""")
+        cur.execute(f"""
+            INSERT INTO installments (loan_id, no, due_date, period_start, principal, interest,
+                                      penalty, paid_principal, paid_interest, paid_penalty,
+                                      pending_penalty, penalty_through)
+            SELECT b.id, sc.no, (b.disbursed + make_interval(months => sc.no))::date,
+                   (b.disbursed + make_interval(months => sc.no - 1))::date,
+                   sc.principal, sc.interest, 0,
+                   CASE WHEN (b.disbursed + make_interval(months => sc.no))::date < b.cutoff
+                        THEN sc.principal ELSE 0 END,
+                   CASE WHEN (b.disbursed + make_interval(months => sc.no))::date < b.cutoff
+                        THEN sc.interest ELSE 0 END,
+                   0, 0,
+                   CASE WHEN b.late THEN '{d1s}'::date END
+            FROM bench_loans b JOIN bench_sched sc USING (tid)""")
+        cur.execute("""
+            UPDATE loans l SET next_due = m.due
+            FROM (SELECT loan_id, min(due_date) AS due FROM installments
+                  WHERE paid_principal < principal OR paid_interest < interest
+                  GROUP BY loan_id) m
+            WHERE l.id = m.loan_id""")
+        m1, m2, m3 = config.bucket_bounds
+        cur.execute(f"""
+            UPDATE loans SET
+              dpd = GREATEST(0, '{d1s}'::date - next_due + 1),
+              status = CASE WHEN '{d1s}'::date - next_due + 1 > {config.grace_days}
+                            THEN 'overdue' ELSE 'active' END
+            WHERE next_due <= '{d1s}'::date""")
+        cur.execute(f"""
+            UPDATE loans SET
+              bucket = CASE WHEN dpd <= 0 THEN 'C' WHEN dpd <= {m1} THEN 'M1'
+                            WHEN dpd <= {m2} THEN 'M2' WHEN dpd <= {m3} THEN 'M3' ELSE 'M3+' END,
+              episode_level = CASE WHEN status <> 'overdue' THEN 0 WHEN dpd > {m3} THEN 4
+                                   WHEN dpd > {m2} THEN 3 WHEN dpd > {m1} THEN 2 ELSE 1 END,
+              collection_stage = CASE WHEN status <> 'overdue' THEN 'none'
+                                      WHEN dpd >= {config.handoff_dpd} THEN 'agency'
+                                      WHEN dpd >= {config.internal_case_dpd} THEN 'internal'
+                                      ELSE 'none' END
+            WHERE dpd > 0""")
+        names = list(AGENCIES)
+        cur.execute("INSERT INTO agencies (name) SELECT unnest(%s::text[])", (names,))
+        arr = "ARRAY[" + ", ".join("'" + n.replace("'", "''") + "'" for n in names) + "]"
+        cur.execute(f"""
+            UPDATE loans SET agency = ({arr}::text[])[1 + (substr(id, 2)::int % {len(names)})]
+            WHERE collection_stage = 'agency'""")
+        cur.execute(f"""
+            INSERT INTO collection_cases (loan_id, user_id, stage, agency, opened_on, paid_at_open)
+            SELECT id, user_id, collection_stage, agency, '{d1s}'::date, 0 FROM loans
+            WHERE collection_stage IN ('internal', 'agency')""")
+        cur.execute("UPDATE users u SET limit_frozen = true FROM loans l "
+                    "WHERE l.user_id = u.id AND l.status = 'overdue'")
+        cur.execute("""
+            INSERT INTO sim_bank_accounts (user_id, balance, invalid)
+            SELECT uid, CASE WHEN late OR i % 3 = 0 THEN 0 ELSE 500000 + (i * 101) % 1000000 END,
+                   false
+            FROM bench_loans""")
+        cur.execute(f"""
+            INSERT INTO journals (key, day, kind, user_id, loan_id, amount)
+            SELECT 'opening:' || l.id, '{start}', 'opening', l.user_id, l.id, o.p + o.i
+            FROM loans l JOIN (SELECT loan_id, sum(principal - paid_principal) AS p,
+                                      sum(interest - paid_interest) AS i
+                               FROM installments GROUP BY loan_id) o ON o.loan_id = l.id""")
+        cur.execute("""
+            INSERT INTO postings (journal_key, account, owner, amount)
+            SELECT 'opening:' || o.loan_id, x.account, o.loan_id, x.amount
+            FROM (SELECT loan_id, sum(principal - paid_principal) AS p,
+                         sum(interest - paid_interest) AS i
+                  FROM installments GROUP BY loan_id) o
+            CROSS JOIN LATERAL (VALUES ('loan:' || o.loan_id || ':principal', o.p),
+                                       ('loan:' || o.loan_id || ':interest', o.i)) x(account, amount)
+            WHERE x.amount <> 0""")
+        cur.execute("""
+            INSERT INTO postings (journal_key, account, owner, amount)
+            SELECT 'opening:' || o.loan_id, 'opening_equity', NULL, -(o.p + o.i)
+            FROM (SELECT loan_id, sum(principal - paid_principal) AS p,
+                         sum(interest - paid_interest) AS i
+                  FROM installments GROUP BY loan_id) o""")
+        for kind in ("wallet", "fund"):
+            cur.execute(f"""
+                INSERT INTO journals (key, day, kind, user_id, loan_id, amount)
+                SELECT 'opening:{kind}:' || id, '{start}', 'opening', id, NULL, {kind}
+                FROM users WHERE {kind} > 0""")
+            cur.execute(f"""
+                INSERT INTO postings (journal_key, account, owner, amount)
+                SELECT 'opening:{kind}:' || u.id, x.account, x.owner, x.amount FROM users u
+                CROSS JOIN LATERAL (VALUES ('opening_equity', NULL, u.{kind}),
+                                           ('{kind}:' || u.id, u.id, -u.{kind}))
+                     x(account, owner, amount)
+                WHERE u.{kind} > 0""")
+        for t in ("bench_loans", "bench_sched", "bench_template"):
+            cur.execute(f"DROP TABLE {t}")
+        cur.execute("VACUUM (ANALYZE)")
+
+
+# ---------------------------------------------------------------- the night and its floor
+def _worker_pids(root: int) -> list[int]:
+    pids, kids = [root], {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            kids.setdefault(int(stat[1]), []).append(int(entry.name))
+    i = 0
+    while i < len(pids):
+        pids.extend(kids.get(pids[i], []))
+        i += 1
+    return pids
+
+
+def _peak_rss_mb(pids: list[int]) -> float:
+    peak = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            continue
+    return peak / 1024
+
+
+def _tables_with_keys() -> list[tuple[str, list[str], list[str]]]:
+    out = []
+    for table in s.metadata.sorted_tables:
+        pk = [c.name for c in table.primary_key.columns]
+        cols = [c.name for c in table.columns]
+        out.append((table.name, pk, cols))
+    return out
+
+
+def capture(dsn: str, since_xid: int) -> dict[str, bytes]:
+    """Every row the night inserted or updated, per table, as COPY text."""
+    captured: dict[str, bytes] = {}
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        for name, _, _ in _tables_with_keys():
+            buf = io.BytesIO()
+            with cur.copy(f"COPY (SELECT * FROM {name} WHERE xmin::text::bigint >= "
+                          f"{since_xid}) TO STDOUT") as cp:
+                for chunk in cp:
+                    buf.write(chunk)
+            if buf.tell():
+                captured[name] = buf.getvalue()
+    return captured
+
+
+def apply_floor(dsn: str, captured: dict[str, bytes]) -> float:
+    """Apply the captured rows to the pre-night copy: COPY + one statement per table."""
+    keys = {name: (pk, cols) for name, pk, cols in _tables_with_keys()}
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        t = time.perf_counter()
+        for name, data in captured.items():
+            pk, cols = keys[name]
+            tmp = f"floor_{name}"
+            cur.execute(f"CREATE TEMP TABLE {tmp} (LIKE {name}) ON COMMIT DROP")
+            with cur.copy(f"COPY {tmp} FROM STDIN") as cp:
+                cp.write(data)
+            rest = [c for c in cols if c not in pk]
+            action = ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
+                      if rest else "DO NOTHING")
+            cur.execute(f"INSERT INTO {name} SELECT * FROM {tmp} "
+                        f"ON CONFLICT ({', '.join(pk)}) {action}")
+        conn.commit()
+        return time.perf_counter() - t
+
+
+def _step_figures(url: str, night: date) -> list[StepFigure]:
+    engine = make_engine(url)
+    c, k = s.cycle_runs.c, s.chunk_runs.c
+    figures = []
+    with engine.connect() as conn:
+        runs = {r.step: r for r in conn.execute(select(s.cycle_runs).where(c.day == night))}
+        rows = {}
+        for step, n in conn.execute(select(k.step, k.rows).where(k.day == night)):
+            rows[step] = rows.get(step, 0) + (n or 0)
+    engine.dispose()
+    for step in STEPS:
+        r = runs.get(step)
+        if r is None or r.finished_at is None:
+            continue
+        figures.append(StepFigure(step, rows.get(step, 0),
+                                  (r.finished_at - r.started_at).total_seconds()))
+    return figures
+
+
+def run_one(pg: PostgresServer, users: int, *, history_days: int = 0, label: str = "main",
+            chunk_size: int = 5000, concurrency: int = 2, log_dir: Path | None = None) -> Run:
+    config = ProductConfig(chunk_size=chunk_size)
+    run = Run(label=label, users=users, history_days=history_days)
+    db = f"bench_{label}"
+    for name in (db, f"{db}_floor"):
+        pg.execute_autocommit(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    url = pg.create_database(db)
+    migrate(url)
+    t = time.perf_counter()
+    seed_sql(_psql(url), users, NIGHT, history_days, config)
+    engine = make_engine(url)
+    mark_closed_before(engine, NIGHT)
+    engine.dispose()
+    run.seed_s = time.perf_counter() - t
+    pg.execute_autocommit(f"CREATE DATABASE {db}_floor TEMPLATE {db}")
+    floor_url = url.rsplit("/", 1)[0] + f"/{db}_floor"
+
+    with psycopg.connect(_psql(url), autocommit=True) as conn:
+        xid = int(conn.execute("SELECT txid_current()").fetchone()[0]) % (1 << 32)  # type: ignore[index]
+    env = {"CREDITCYCLE_CHUNK_SIZE": str(chunk_size), "CREDITCYCLE_TASK_TIME_LIMIT": "600"}
+    with local_stack(url, extra_env=env) as st:
+        worker = st.start_worker(concurrency, log=(log_dir / f"worker-{label}.log")
+                                 if log_dir else None)
+        time.sleep(1.0)
+        engine = make_engine(url)
+        t = time.perf_counter()
+        api.submit("creditcycle.cycle.run", date=NIGHT.isoformat())
+        wait_closed(engine, NIGHT, timeout=7200)
+        run.wall_s = time.perf_counter() - t
+        run.peak_rss_mb = _peak_rss_mb(_worker_pids(worker.pid))
+        engine.dispose()
+    run.steps = _step_figures(url, NIGHT)
+    captured = capture(_psql(url), xid)
+    run.captured_rows = sum(data.count(b"\n") for data in captured.values())
+    run.floor_s = apply_floor(_psql(floor_url), captured)
+    for name in (db, f"{db}_floor"):
+        pg.execute_autocommit(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return run
+
+
+def bench(users: int, *, scaling: bool = True, out_dir: Path = Path("bench-results"),
+          chunk_size: int = 5000) -> list[Run]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = {"synchronous_commit": "off", "shared_buffers": "2GB", "work_mem": "64MB",
+                "maintenance_work_mem": "1GB", "max_wal_size": "16GB",
+                "checkpoint_timeout": "30min", "max_connections": "200"}
+    runs: list[Run] = []
+    with start_postgres(fast=False, settings=settings) as pg:
+        runs.append(_report(run_one(pg, users, label="main", chunk_size=chunk_size,
+                                    log_dir=out_dir)))
+        if scaling:
+            small = max(users // 10, 1000)
+            runs.append(_report(run_one(pg, small, label="scale_small", chunk_size=chunk_size,
+                                        log_dir=out_dir)))
+            runs.append(_report(run_one(pg, small, label="history_700d", history_days=700,
+                                        chunk_size=chunk_size, log_dir=out_dir)))
+    results = {"night": NIGHT.isoformat(), "cores": os.cpu_count(),
+               "runs": [r.as_dict() for r in runs]}
+    if scaling and len(runs) == 3:
+        main, small, old = runs
+        results["scaling"] = {
+            "us_per_loan_small": round(small.us_per_loan, 2),
+            "us_per_loan_main": round(main.us_per_loan, 2),
+            "linear_within_pct": round(abs(main.us_per_loan / small.us_per_loan - 1) * 100, 1),
+            "us_per_loan_new": round(small.us_per_loan, 2),
+            "us_per_loan_700d": round(old.us_per_loan, 2),
+            "flat_within_pct": round(abs(old.us_per_loan / small.us_per_loan - 1) * 100, 1),
+        }
+    (out_dir / "bench.json").write_text(json.dumps(results, indent=2))
+    _plot(runs, out_dir / "bench.png")
+    return runs
+
+
+def _report(run: Run) -> Run:
+    print(f"\n== {run.label}: {run.users:,} users, {run.history_days}-day history "
+          f"(seeded in {run.seed_s:.1f}s)")
+    print(f"{'step':<16}{'rows':>10}{'seconds':>10}{'rows/s':>12}")
+    for f in run.steps:
+        print(f"{f.step:<16}{f.rows:>10,}{f.seconds:>10.2f}{f.rows_per_s:>12,.0f}")
+    print(f"night wall {run.wall_s:.2f}s; floor {run.floor_s:.2f}s for {run.captured_rows:,} "
+          f"changed rows; ratio {run.ratio:.2f}; peak worker RSS {run.peak_rss_mb:.0f} MB; "
+          f"{run.us_per_loan:.1f} us per loan", flush=True)
+    return run
+
+
+def _plot(runs: list[Run], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    main = runs[0]
+    a.barh([f.step for f in main.steps], [f.seconds for f in main.steps], color="#3b6ea5")
+    a.axvline(main.floor_s, color="#c0392b", linestyle="--", label=f"floor {main.floor_s:.1f}s")
+    a.set_title(f"{main.users:,} users: seconds per step (night {main.wall_s:.1f}s)")
+    a.invert_yaxis()
+    a.legend()
+    labels = [f"{r.label}\n{r.users:,}" for r in runs]
+    b.bar(labels, [r.us_per_loan for r in runs], color=["#3b6ea5", "#7fa7d6", "#e0a458"][
+        :len(runs)])
+    b.set_ylabel("microseconds per loan")
+    b.set_title("cost per loan: size and history")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summary_line(run: Run) -> str:
+    return (f"bench: users={run.users} wall_s={run.wall_s:.2f} floor_s={run.floor_s:.2f} "
+            f"ratio={run.ratio:.2f} peak_rss_mb={run.peak_rss_mb:.0f}")
