@@ -227,7 +227,8 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
                          sum(interest - paid_interest) AS i
                   FROM installments GROUP BY loan_id) o
             CROSS JOIN LATERAL (VALUES ('loan:' || o.loan_id || ':principal', o.p),
-                                       ('loan:' || o.loan_id || ':interest', o.i)) x(account, amount)
+                                       ('loan:' || o.loan_id || ':interest', o.i))
+                 AS x(account, amount)
             WHERE x.amount <> 0""")
         cur.execute("""
             INSERT INTO postings (journal_key, account, owner, amount)
