@@ -68,7 +68,7 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
         if claim.phase != "intents":
             rows += _deduct_wallet_and_intents(conn, on, lo, hi, attempt, daytime, late)
             cyc.set_phase(conn, on, step, chunk_no, "intents")
-    intents = _open_intents(engine, on, lo, hi, attempt)
+    intents = _open_intents(engine, on, lo, hi)
     results = _call_bank(channel, intents)
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, chunk_no) is None:
@@ -119,12 +119,15 @@ def _deduct_wallet_and_intents(conn: Connection, on: date, lo: str, hi: str, att
     return len(journals) + len(intents)
 
 
-def _open_intents(engine: Engine, on: date, lo: str, hi: str, attempt: str) -> list[DebitRequest]:
+def _open_intents(engine: Engine, on: date, lo: str, hi: str) -> list[DebitRequest]:
+    """The chunk's intents of ``on`` not yet resolved, of any attempt of the day: an intent
+    whose own chunk died after the bank call and was quarantined is picked up by the next
+    attempt (or the release), which asks the bank; the key makes it safe."""
     b = s.bank_debits.c
     with engine.connect() as conn:
         rows = conn.execute(select(s.bank_debits).where(
-            b.day == on, b.attempt == attempt, b.status == "intent",
-            repo.in_range(b.user_id, lo, hi)).order_by(b.user_id)).all()
+            b.day == on, b.status == "intent", repo.in_range(b.user_id, lo, hi),
+            repo.not_held(b.user_id, on)).order_by(b.user_id, b.key)).all()
     return [DebitRequest(r.key, r.user_id, r.amount, r.day) for r in rows]
 
 

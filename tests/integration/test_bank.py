@@ -16,7 +16,7 @@ from domain.config import ProductConfig
 from store import cycle as cyc
 from store import schema as s
 from store.ledger_checks import check_all
-from workers import steps
+from workers import cycle, steps
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, DebitRequest, DebitResult, SimulatedBank
 
 from .helpers import LoanSpec, migrated_engine, seed_portfolio
@@ -272,3 +272,33 @@ def test_a_pending_debit_resolved_while_another_worker_uses_the_card_is_taken_on
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_daytime_debit_whose_chunk_died_after_the_bank_call_is_booked_on_release(
+        engine) -> None:
+    """The 06:00 chunk dies after the bank took the money, keeps dying and is quarantined;
+    the night closes with exceptions; the operator's release books the debit (once)."""
+    n, lo, hi = _chunk(engine)
+    config = ProductConfig()
+    with pytest.raises(Crash):
+        steps.deduct(engine, D, lo, hi, n, config,
+                     RecordingChannel(SimulatedBank(engine), crash="after debit"), "0600")
+    cycle.quarantine(engine, D, "deduct@0600", n, lo, hi, "the worker died")
+    channel = RecordingChannel(SimulatedBank(engine))
+    for step in ["deduct@1700", "deduct", "overdue", "score", "limit", "collect", "handoff",
+                 "reconcile", "reconcile_close"]:
+        cycle.run_chunk(engine, D, step, n, lo, hi, config, channel)
+    with engine.begin() as conn:
+        cyc.start_step(conn, D, cycle.CLOSE, 1)
+        cyc.finish_step(conn, D, cycle.CLOSE, cyc.EXCEPTIONS)
+    assert channel.debited == []  # held: nobody touches u1's card
+    assert card_balance(engine) == 70000 and _owed_on_loan(engine) == 90000
+
+    assert cycle.release(engine, D, config, channel) == ["u1"]
+    assert channel.debited == []
+    assert card_balance(engine) == 70000
+    assert _card_journals(engine) == [("deduct:u1:2026-02-15:0600:card", 30000)]
+    assert _owed_on_loan(engine) == 60000
+    with engine.connect() as conn:
+        assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [DEBITED]
+        assert check_all(conn) == []
