@@ -53,6 +53,9 @@ def run_here(task: str, **kwargs: Any) -> Any:
     from workers.celery_app import app
 
     result = app.tasks[task].apply(kwargs=clean)
+    if result.state == "REJECTED":  # the task refused it (e.g. an unknown user): name the field
+        field, _, message = str(getattr(result.result, "reason", result.result)).partition(": ")
+        raise InputError(field, message)
     if result.failed():
         raise result.result
     return result.result

@@ -51,6 +51,10 @@ class CreditTask(Task):  # type: ignore[misc]
     retry_backoff_max = 60
     retry_jitter = True
     max_retries = 8
+    # Every task takes (self, /, *args, **kwargs) and validates its payload itself, so a
+    # bad payload is rejected with a stored reason; Celery's sender-side signature check
+    # would only refuse a kwarg named "self" with a TypeError and no rejection row.
+    typing = False
 
     def validate(self, model: type[P], kwargs: dict[str, Any], args: Iterable[Any] = ()) -> P:
         try:
@@ -66,6 +70,7 @@ class CreditTask(Task):  # type: ignore[misc]
 
     def _reject(self, field: str, reason: str) -> None:
         task_id = self.request.id or "local"
+        field = field.replace("\x00", "\\x00")[:200]  # fits the column on PostgreSQL
         log.warning("rejected %s %s: %s: %s", self.name, task_id, field, reason)
         try:
             with runtime.engine().begin() as conn:
@@ -107,7 +112,7 @@ def _day(value: str | None, default: date) -> date:
 
 # ---------------------------------------------------------------- the cycle
 @app.task(bind=True, base=CreditTask, name="creditcycle.cycle.run")
-def run_cycle(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def run_cycle(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Close business dates up to ``date`` (default: yesterday), catching up in order."""
     p = self.validate(payloads.CycleRun, kwargs, args)
     target = _day(p.date, business_today() - timedelta(days=1))
@@ -116,7 +121,7 @@ def run_cycle(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.cycle.chunk")
-def run_chunk(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """One chunk of one step of one date; safe to deliver any number of times."""
     p = self.validate(payloads.Chunk, kwargs, args)
     engine, config = runtime.engine(), runtime.config()
@@ -164,7 +169,7 @@ def _record_chunk_error(on: date, step: str, chunk_no: int, exc: BaseException) 
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.cycle.watchdog")
-def watchdog(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def watchdog(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Re-send chunks nobody finished and advance steps whose last message was lost."""
     self.validate(payloads.Empty, kwargs, args)
     engine, config = runtime.engine(), runtime.config()
@@ -178,7 +183,7 @@ def watchdog(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.cycle.release")
-def release(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def release(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """An operator lets the users held on ``date`` catch up."""
     p = self.validate(payloads.Release, kwargs, args)
     users = cycle.release(runtime.engine(), date.fromisoformat(p.date), runtime.config(),
@@ -187,7 +192,7 @@ def release(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.deduct.attempt")
-def deduct_attempt(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def deduct_attempt(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """A daytime deduction attempt (06:00, 17:00): runs once yesterday is closed."""
     p = self.validate(payloads.Attempt, kwargs, args)
     on = _day(p.date, business_today())
@@ -197,7 +202,7 @@ def deduct_attempt(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.reconcile.pending")
-def reconcile_pending(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def reconcile_pending(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Ask the bank about pending card debits and apply what it answers."""
     self.validate(payloads.Empty, kwargs, args)
     engine, config, channel = runtime.engine(), runtime.config(), runtime.channel()
@@ -212,7 +217,7 @@ def reconcile_pending(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, 
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.applications.expire")
-def expire_applications(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def expire_applications(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     self.validate(payloads.Empty, kwargs, args)
     n = steps.expire_applications(runtime.engine(), datetime.now().astimezone(),
                                   runtime.config())
@@ -220,27 +225,34 @@ def expire_applications(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str
 
 
 # ---------------------------------------------------------------- ad-hoc submissions
+def _require_user(task: CreditTask, user: str) -> None:
+    """Reject an unknown user before the write transaction opens: on SQLite the rejection
+    row cannot be written while this task holds the write lock."""
+    with runtime.engine().connect() as conn:
+        known = bool(repo.load_users(conn, [user]))
+    if not known:
+        task._reject("user", f"unknown user {user!r}")
+
+
 @app.task(bind=True, base=CreditTask, name="creditcycle.repay")
-def repay(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def repay(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """A repayment from outside; ``reference`` is its idempotency key."""
     p = self.validate(payloads.Repay, kwargs, args)
     event = RepayEvent(date=_day(p.date, business_today()), user=p.user, amount=p.amount,
                        loan=p.loan, reference=p.reference)
+    _require_user(self, p.user)
     with runtime.engine().begin() as conn:
-        if not repo.load_users(conn, [p.user]):
-            self._reject("user", f"unknown user {p.user!r}")
         refused = apply_events(conn, [(f"repay:{p.reference}", event)])
     return {"reference": p.reference, "refused": [r["reason"] for r in refused]}
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.limit.recalc")
-def limit_recalc(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def limit_recalc(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Recalculate one user's limit now (e.g. after a support review)."""
     p = self.validate(payloads.LimitRecalc, kwargs, args)
     on = _day(p.date, business_today())
+    _require_user(self, p.user)
     with runtime.engine().begin() as conn:
-        if not repo.load_users(conn, [p.user]):
-            self._reject("user", f"unknown user {p.user!r}")
         repo.lock_users(conn, [p.user])
         decisions = steps.recalculate_limits(conn, [p.user], on, runtime.config())
     d = decisions[0]
@@ -248,7 +260,7 @@ def limit_recalc(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.notifications.dispatch")
-def dispatch_notifications(self: CreditTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def dispatch_notifications(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Release reminders whose send window is open now to the platform's notifier."""
     self.validate(payloads.Empty, kwargs, args)
     n = steps.dispatch_notifications(runtime.engine(), datetime.now().astimezone())
