@@ -335,7 +335,8 @@ def scenario() -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the result JSON here (default: standard output).")
 @click.option("--database-url", default=None,
-              help="Run on this (empty) database instead of a temporary SQLite file.")
+              help="Run on this (empty) database instead of a temporary SQLite file; "
+                   "it is kept, e.g. for `creditcycle explain`.")
 @click.option("--via", type=click.Choice(["inline", "celery"]), default="inline",
               show_default=True, help="celery: through real workers on a (private) Redis.")
 def scenario_run(file: Path, out: Path | None, database_url: str | None, via: str) -> None:
@@ -357,6 +358,29 @@ def scenario_run(file: Path, out: Path | None, database_url: str | None, via: st
     else:
         out.write_text(text + "\n", encoding="utf-8")
         click.echo(f"wrote {out}", err=True)
+
+
+# ---------------------------------------------------------------- explain
+@main.command()
+@click.argument("user")
+@click.option("--since", default=None, help="Show the timeline from this date (YYYY-MM-DD).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--database-url", default=None)
+def explain(user: str, since: str | None, lang: str, database_url: str | None) -> None:
+    """Why USER's score and limit are what they are, and what would restore them."""
+    from store.engine import make_engine
+    from workers.explain import UnknownUser
+    from workers.explain import explain as run
+    from workers.runtime import load_config
+
+    first = _date(since, "--since")
+    engine = make_engine(_url(database_url))
+    try:
+        click.echo(run(engine, user, lang=lang, since=first, config=load_config()), nl=False)
+    except UnknownUser:
+        _fail(InputError("USER", f"unknown user {user!r}"))
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":
