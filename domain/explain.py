@@ -53,6 +53,13 @@ class Ids:
 
 
 @dataclass(frozen=True, slots=True)
+class Loans:
+    """Loan ids with their noun: "loan L1", "loans L1 and L2", "借款L1、L2"."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Frag:
     """A nested template: its own kind and values."""
 
@@ -60,7 +67,7 @@ class Frag:
     values: Mapping[str, Value] = field(default_factory=dict)
 
 
-Value = str | int | date | Yuan | Codes | Parts | Ids | Frag | None
+Value = str | int | date | Yuan | Codes | Parts | Ids | Loans | Frag | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,19 +244,19 @@ TEXT: dict[str, dict[str, str]] = {
                         "linking a new card resumes them.",
         # remedies
         "fix_frozen_one": "The limit is frozen because loan {loan} is {dpd} days overdue; "
-                          "repaying {amount} unfreezes it at the next close ({next_close}). "
-                          "Each further day adds about {per_day} of penalty interest.",
-        "fix_frozen_many": "The limit is frozen because loans {loans} are overdue (up to {dpd} "
+                          "repaying {amount} unfreezes it at the next close ({next_close})."
+                          "{per_day}",
+        "fix_frozen_many": "The limit is frozen because {loans} are overdue (up to {dpd} "
                            "days); repaying {amount} in all unfreezes it at the next close "
-                           "({next_close}). Each further day adds about {per_day} of penalty "
-                           "interest.",
+                           "({next_close}).{per_day}",
+        "per_day": " Each further day adds about {amount} of penalty interest.",
         "fix_how_to_pay": "The money can be paid in as a repayment, or put in the wallet, the "
                           "savings card or the money-market fund before the next automatic "
                           "deduction.",
         "after_clearing": "Once the overdue amount is repaid the score gains {points} points "
                           "for each loan brought up to date, and the first limit recalculation "
                           "after that halves the limit target once (a recent overdue episode).",
-        "fix_closed": "The account was closed when loan {loans} was written off: the limit "
+        "fix_closed": "The account was closed after the write-off of {loans}: the limit "
                       "stays at 0 for good and no new loan can be taken out; this cannot be "
                       "undone. The {owed} still owed can be repaid at any time; it is "
                       "recorded as a recovery.",
@@ -279,6 +286,8 @@ TEXT: dict[str, dict[str, str]] = {
                         "a further report would count again from {next}.",
         "fix_history_pending": "The next recalculation halves the limit target once, because "
                                "of the overdue episode just cleared.",
+        "fix_lapsed": "No longer in force: {why} (lapsed on {day}); the limit recovers at "
+                      "the next recalculations.",
         "next_recalc": "Next limit recalculation: {day}. If nothing changes, the limit will "
                        "then be {projected}.",
         "increase_rule": "A limit rises at most once every {interval} days and by at most "
@@ -290,10 +299,12 @@ TEXT: dict[str, dict[str, str]] = {
         "rate_pct": "{pct}% a year",
         "draw_refused": "A new loan {loan} of {amount} was refused: {reason}.",
         "repay_refused": "A repayment naming loan {loan} was refused: {reason}.",
+        "money_in": "{what}",
+        "signal": "{what}",
         "money_in_wallet_topup": "{amount} paid into the wallet.",
         "money_in_fund_deposit": "{amount} paid into the money-market fund.",
         "money_in_card_deposit": "{amount} paid into the savings card.",
-        "collected": "{total} collected by automatic deduction for loan {loans}: {parts}.",
+        "collected": "{total} collected by automatic deduction for {loans}: {parts}.",
         "card_failed": "A card debit failed ({reason}).",
         "card_failed_many": "{count} card debit attempts failed ({reason}).",
         "card_pending": "A card debit of {amount} is pending with the bank; the fund is not "
@@ -301,11 +312,11 @@ TEXT: dict[str, dict[str, str]] = {
         "card_resolved_debited": "The pending card debit of {amount} went through; it counts "
                                  "as paid on {day}.",
         "card_resolved_failed": "The pending card debit of {amount} failed; nothing was taken.",
-        "repaid": "Repayment of {total} received for loan {loans}: {parts}{excess}.",
+        "repaid": "Repayment of {total} received for {loans}: {parts}{excess}.",
         "repaid_excess": "; {amount} left over went to the wallet",
         "repaid_to_wallet": "Repayment of {total} received; nothing was owed, so it went to "
                             "the wallet.",
-        "recovery": "{total} received for written-off loan {loans} (recorded as a recovery).",
+        "recovery": "{total} received for the written-off {loans} (recorded as a recovery).",
         "penalty_reversed": "{amount} of penalty interest reversed, because a card debit "
                             "counts from its own date.",
         "paid_off": "Loan {loan} is fully repaid.",
@@ -315,7 +326,7 @@ TEXT: dict[str, dict[str, str]] = {
         "bucket": "Loan {loan} reached {dpd} days overdue (bucket {bucket}).",
         "overdue_cleared": "Loan {loan} was brought up to date and is no longer overdue.",
         "penalty": "Penalty interest on loan {loan}: {total} over {days} days.",
-        "reminder_due_soon": "Reminder sent: {amount} of loan {loan} is due on {due}.",
+        "reminder_due_soon": "Reminder sent: an installment of loan {loan} is due on {due}.",
         "reminder_overdue": "Overdue reminder sent for loan {loan}.",
         "reminder_overdue_many": "{count} overdue reminders sent for loan {loan}.",
         "case_internal": "Our collection team started following up loan {loan}.",
@@ -386,13 +397,14 @@ TEXT: dict[str, dict[str, str]] = {
         "consent_off": "以下渠道未开通自动扣款：{sources}。",
         "card_blocked": "银行报告该卡无效，银行卡扣款已停止；绑定新卡后恢复。",
         "fix_frozen_one": "因借款{loan}已逾期{dpd}天，额度已冻结；还款{amount}后，将在下一次日终"
-                          "（{next_close}）解冻。每多逾期一天，约增加罚息{per_day}。",
-        "fix_frozen_many": "因借款{loans}逾期（最长{dpd}天），额度已冻结；共还款{amount}后，将在"
-                           "下一次日终（{next_close}）解冻。每多逾期一天，约增加罚息{per_day}。",
+                          "（{next_close}）解冻。{per_day}",
+        "fix_frozen_many": "因{loans}逾期（最长{dpd}天），额度已冻结；共还款{amount}后，将在"
+                           "下一次日终（{next_close}）解冻。{per_day}",
+        "per_day": "每多逾期一天，约增加罚息{amount}。",
         "fix_how_to_pay": "可以主动还款，也可以在下一次自动扣款前把钱存入零钱、储蓄卡或货币基金。",
         "after_clearing": "还清逾期后，每笔恢复正常的借款信用分加{points}分；之后首次额度评估时，"
                           "目标额度减半一次（近期逾期记录）。",
-        "fix_closed": "因借款{loans}核销，账户已关闭：额度永久为0，不能再借款，且无法恢复。"
+        "fix_closed": "因{loans}核销，账户已关闭：额度永久为0，不能再借款，且无法恢复。"
                       "仍欠的{owed}可随时归还，记为追回款。",
         "fix_CAPACITY_DECLINE": "{since}收到还款能力下降的报告，额度乘以{factor}，至{until}"
                                 "（90天后）失效，在随后的额度评估中恢复。",
@@ -410,6 +422,7 @@ TEXT: dict[str, dict[str, str]] = {
                           "{next_base}。每期按时还款加{on_time}分。",
         "fix_external": "{day}其他机构报告了逾期（{delta}分）；再次报告将从{next}起重新计分。",
         "fix_history_pending": "因刚还清逾期，下一次额度评估时目标额度将减半一次。",
+        "fix_lapsed": "以下因素已失效：{why}（{day}失效）；额度将在之后的评估中逐步恢复。",
         "next_recalc": "下一次额度评估：{day}。如情况不变，届时额度为{projected}。",
         "increase_rule": "额度每{interval}天最多提高一次，每次最多提高{cap}%（至少{floor}）；"
                          "最早可于{day}提高。",
@@ -419,19 +432,21 @@ TEXT: dict[str, dict[str, str]] = {
         "rate_pct": "年利率{pct}%",
         "draw_refused": "新借款{loan}（{amount}）申请被拒绝：{reason}。",
         "repay_refused": "指定借款{loan}的还款被拒绝：{reason}。",
+        "money_in": "{what}",
+        "signal": "{what}",
         "money_in_wallet_topup": "零钱转入{amount}。",
         "money_in_fund_deposit": "货币基金转入{amount}。",
         "money_in_card_deposit": "储蓄卡存入{amount}。",
-        "collected": "自动扣款{total}，用于归还借款{loans}：{parts}。",
+        "collected": "自动扣款{total}，用于归还{loans}：{parts}。",
         "card_failed": "银行卡扣款失败（{reason}）。",
         "card_failed_many": "银行卡扣款失败{count}次（{reason}）。",
         "card_pending": "银行卡扣款{amount}处理中，结果未知；在结果确定前不从货币基金扣款。",
         "card_resolved_debited": "处理中的银行卡扣款{amount}已成功，按{day}还款计算。",
         "card_resolved_failed": "处理中的银行卡扣款{amount}失败，未扣到钱。",
-        "repaid": "收到还款{total}，用于借款{loans}：{parts}{excess}。",
+        "repaid": "收到还款{total}，用于{loans}：{parts}{excess}。",
         "repaid_excess": "；多余的{amount}转入零钱",
         "repaid_to_wallet": "收到还款{total}；当时没有欠款，已转入零钱。",
-        "recovery": "收到已核销借款{loans}的还款{total}（记为追回款）。",
+        "recovery": "收到已核销的{loans}的还款{total}（记为追回款）。",
         "penalty_reversed": "冲回罚息{amount}（银行卡扣款按其发起日期计算）。",
         "paid_off": "借款{loan}已全部还清。",
         "overdue_started": "借款{loan}逾期{dpd}天，超过{grace}天宽限期，进入逾期：暂停借款，"
@@ -439,7 +454,7 @@ TEXT: dict[str, dict[str, str]] = {
         "bucket": "借款{loan}逾期达到{dpd}天（{bucket}）。",
         "overdue_cleared": "借款{loan}已还清逾期，恢复正常。",
         "penalty": "借款{loan}产生罚息{total}，共{days}天。",
-        "reminder_due_soon": "已发送还款提醒：借款{loan}的{amount}将于{due}到期。",
+        "reminder_due_soon": "已发送还款提醒：借款{loan}有一期将于{due}到期。",
         "reminder_overdue": "已发送借款{loan}的逾期提醒。",
         "reminder_overdue_many": "已发送借款{loan}的逾期提醒{count}次。",
         "case_internal": "平台催收团队开始跟进借款{loan}。",
@@ -493,7 +508,7 @@ def fmt_date(day: date, lang: str) -> str:
 
 
 def fmt_yuan(fen: int, lang: str) -> str:
-    return f"{yuan(fen)} 元" if lang == "zh" else f"{yuan(fen)} yuan"
+    return f"{yuan(fen)}元" if lang == "zh" else f"{yuan(fen)} yuan"
 
 
 def _join(items: Sequence[str], lang: str) -> str:
@@ -519,7 +534,13 @@ def fmt_value(value: Value, lang: str) -> str:
                  for k, v in value.parts]
         return SEPARATORS[lang][1].join(items)
     if isinstance(value, Ids):
-        return _join(list(value.ids), lang)
+        names = NAMES[lang]
+        return _join([names.get(i, i) if i.startswith("src_") else i for i in value.ids], lang)
+    if isinstance(value, Loans):
+        ids = _join(list(value.ids), lang)
+        if lang == "zh":
+            return f"借款{ids}"
+        return f"loan {ids}" if len(value.ids) == 1 else f"loans {ids}"
     if isinstance(value, Frag):
         return phrase(value.kind, value.values, lang)
     return str(value)
@@ -567,7 +588,8 @@ def render(ex: Explanation, lang: str = "en", since: date | None = None) -> str:
 
 
 __all__ = [
-    "LANGS", "Codes", "Explanation", "Frag", "Ids", "Lapse", "Line", "Parts", "Value", "Yuan",
+    "LANGS", "Codes", "Explanation", "Frag", "Ids", "Lapse", "Line", "Loans", "Parts", "Value",
+    "Yuan",
     "fmt_date", "fmt_value", "fmt_yuan", "lapses", "multiplier_text", "next_band", "phrase",
     "render",
 ]

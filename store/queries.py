@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, select
+from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from domain.model import Loan
@@ -23,10 +23,16 @@ COLLECTION_KINDS = ("deduct_wallet", "deduct_card", "deduct_fund", "repay", "rec
 
 
 def last_closed_day(conn: Connection) -> date | None:
-    """The newest business date whose close of business finished."""
+    """The newest business date whose close of business finished.
+
+    The Celery cycle marks a date with its ``close`` row; the in-process
+    runner (scenarios) has no such row, so a finished ``reconcile`` step,
+    the last chunked step of a close, counts as well.
+    """
     c = s.cycle_runs.c
-    value: date | None = conn.execute(select(func.max(c.day)).where(
-        c.step == "close", c.status.in_(("done", "done_with_exceptions")))).scalar()
+    value: date | None = conn.execute(select(func.max(c.day)).where(or_(
+        and_(c.step == "close", c.status.in_(("done", "done_with_exceptions"))),
+        and_(c.step == "reconcile", c.status == "done")))).scalar()
     return value
 
 
@@ -110,7 +116,7 @@ def user_history(conn: Connection, user_id: str) -> UserHistory | None:
 def _days_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
     """``later - earlier`` in whole days, on both backends."""
     if dialect == "sqlite":
-        return func.cast(func.julianday(later) - func.julianday(earlier), s.Integer)
+        return cast(func.julianday(later) - func.julianday(earlier), Integer)
     return later - earlier  # type: ignore[no-any-return]
 
 
