@@ -171,6 +171,13 @@ class ProductConfig(BaseModel):
                 raise ValueError(f"{item!r} is not a time HH:MM")
         return value
 
+    @field_validator("reminder_window")
+    @classmethod
+    def _window(cls, value: list[str]) -> list[str]:
+        if len(value) != 2 or value[0] >= value[1]:
+            raise ValueError('must be ["HH:MM", "HH:MM"], the start before the end')
+        return value
+
     @field_validator("bucket_bounds")
     @classmethod
     def _bounds(cls, value: list[int]) -> list[int]:
