@@ -1,0 +1,193 @@
+"""Prometheus metrics of the workers: chunks, steps, closes, money collected, quarantines.
+
+Celery's prefork pool runs tasks in child processes, so the metrics use
+prometheus_client's multiprocess mode: each process writes its samples to
+files in ``PROMETHEUS_MULTIPROC_DIR`` and the worker's main process serves
+the merged view on ``CREDITCYCLE_METRICS_PORT`` (``/metrics``).
+
+- Nothing is recorded unless ``CREDITCYCLE_METRICS_PORT`` or
+  ``PROMETHEUS_MULTIPROC_DIR`` is set (scenarios and tests pay nothing).
+- prometheus_client fixes its storage when first imported, so it is
+  imported lazily: the main process sets the directory (a fresh temporary
+  one when unset) in ``worker_init``, before the pool forks, and the
+  children inherit it. One directory per worker instance; it is emptied
+  when the worker starts.
+- Chunk metrics are observed by the process that ran the chunk; step, close
+  and money metrics once per business date, by whoever finished the step or
+  the close (the database decides who that is). Money collected is counted
+  when a date closes, from that date's journals, so a redelivered chunk
+  cannot count twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from celery.signals import worker_init, worker_process_shutdown
+
+log = logging.getLogger("creditcycle.metrics")
+
+DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+PORT_ENV = "CREDITCYCLE_METRICS_PORT"
+ADDR_ENV = "CREDITCYCLE_METRICS_ADDR"
+
+CHUNK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+STEP_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+CYCLE_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+SOURCE_OF_KIND = {"deduct_wallet": "wallet", "deduct_card": "card", "deduct_fund": "fund",
+                  "repay": "repay", "recovery": "recovery"}
+
+
+def enabled() -> bool:
+    return bool(os.environ.get(PORT_ENV) or os.environ.get(DIR_ENV))
+
+
+def step_label(step: str) -> str:
+    """Bookkeeping keys (``limit#release``) count under their step."""
+    return step.partition("#")[0]
+
+
+@cache
+def _m() -> dict[str, Any]:
+    """The metric objects, made on first use (after the storage mode is known)."""
+    directory = os.environ.get(DIR_ENV)
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    from prometheus_client import Counter, Gauge, Histogram
+
+    return {
+        "chunk_seconds": Histogram(
+            "creditcycle_chunk_duration_seconds", "Wall time of one chunk of a step.",
+            ["step"], buckets=CHUNK_BUCKETS),
+        "chunk_rows": Counter(
+            "creditcycle_chunk_rows", "Rows written by chunks of a step.", ["step"]),
+        "chunks": Counter(
+            "creditcycle_chunks", "Chunks run to completion, by step.", ["step"]),
+        "quarantined": Counter(
+            "creditcycle_chunks_quarantined", "Chunks quarantined after failing too often.",
+            ["step"]),
+        "step_seconds": Histogram(
+            "creditcycle_step_duration_seconds",
+            "Wall time of a step of a business date, first chunk sent to last chunk done.",
+            ["step"], buckets=STEP_BUCKETS),
+        "cycle_seconds": Histogram(
+            "creditcycle_cycle_duration_seconds",
+            "Wall time of the close of one business date, deduct to reconcile.",
+            buckets=CYCLE_BUCKETS),
+        "closed": Counter(
+            "creditcycle_business_dates_closed", "Business dates closed, by outcome.",
+            ["status"]),
+        "last_closed": Gauge(
+            "creditcycle_last_closed_business_date_seconds",
+            "The newest closed business date (midnight UTC, Unix time).",
+            multiprocess_mode="max"),
+        "collected": Counter(
+            "creditcycle_collected_fen",
+            "Money collected, in fen, by source (wallet, card, fund; repay and recovery "
+            "from outside), counted when its business date closes.", ["source"]),
+    }
+
+
+def chunk_finished(step: str, rows: int, seconds: float) -> None:
+    if not enabled():
+        return
+    m, label = _m(), step_label(step)
+    m["chunk_seconds"].labels(label).observe(seconds)
+    m["chunk_rows"].labels(label).inc(max(rows, 0))
+    m["chunks"].labels(label).inc()
+
+
+def chunk_quarantined(step: str) -> None:
+    if enabled():
+        _m()["quarantined"].labels(step_label(step)).inc()
+
+
+def _seconds(started: datetime | None, finished: datetime | None = None) -> float | None:
+    if started is None:
+        return None
+    end = finished or datetime.now(UTC)
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
+    return max((end - started).total_seconds(), 0.0)
+
+
+def step_finished(step: str, started_at: datetime | None) -> None:
+    if not enabled():
+        return
+    seconds = _seconds(started_at)
+    if seconds is not None:
+        _m()["step_seconds"].labels(step_label(step)).observe(seconds)
+
+
+def day_closed(day: date, status: str, started_at: datetime | None,
+               collected: Mapping[str, int]) -> None:
+    """A business date closed: its duration, outcome and the money its journals collected."""
+    if not enabled():
+        return
+    m = _m()
+    seconds = _seconds(started_at)
+    if seconds is not None:
+        m["cycle_seconds"].observe(seconds)
+    m["closed"].labels(status).inc()
+    m["last_closed"].set(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    for kind, fen in collected.items():
+        m["collected"].labels(SOURCE_OF_KIND.get(kind, kind)).inc(fen)
+
+
+# ---------------------------------------------------------------- exposition
+def registry() -> Any:
+    """The registry to serve: the merged view of every process in multiprocess mode."""
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+
+    if not os.environ.get(DIR_ENV):
+        return REGISTRY
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+    return merged
+
+
+def prepare_directory() -> str:
+    """Choose (or create) and empty the samples directory; call before any fork."""
+    directory = os.environ.get(DIR_ENV) or tempfile.mkdtemp(prefix="creditcycle-metrics-")
+    os.environ[DIR_ENV] = directory
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    return directory
+
+
+def serve(port: int, addr: str = "127.0.0.1") -> Any:
+    """Serve ``/metrics`` on ``addr:port`` from a daemon thread; returns the server."""
+    from prometheus_client import start_http_server
+
+    server, _ = start_http_server(port, addr=addr, registry=registry())
+    return server
+
+
+@worker_init.connect
+def _serve_from_main_process(**_: Any) -> None:
+    port = os.environ.get(PORT_ENV)
+    if not port:
+        return
+    directory = prepare_directory()
+    server = serve(int(port), os.environ.get(ADDR_ENV, "127.0.0.1"))
+    log.info("metrics on http://%s:%s/metrics (samples in %s)",
+             server.server_address[0], server.server_port, directory)
+
+
+@worker_process_shutdown.connect
+def _process_gone(pid: int | None = None, **_: Any) -> None:
+    if os.environ.get(DIR_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())
