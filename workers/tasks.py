@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import traceback
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -28,7 +29,7 @@ from domain.commands import first_error
 from store import repo
 from store import schema as s
 from store.cycle import insert_ignore
-from workers import cycle, faults, payloads, runtime, steps
+from workers import cycle, faults, logs, metrics, payloads, runtime, steps
 from workers.bank import PENDING, ChannelTimeout
 from workers.celery_app import CYCLE_QUEUE, app
 from workers.ingest import apply_events
@@ -126,6 +127,7 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     p = self.validate(payloads.Chunk, kwargs, args)
     engine, config = runtime.engine(), runtime.config()
     on = date.fromisoformat(p.date)
+    logs.bind(date=p.date, step=p.step, chunk=p.chunk_no)
     if (self.request.delivery_info or {}).get("redelivered"):
         log.info("redelivered chunk %s %s #%s: the database decides", p.date, p.step, p.chunk_no)
     attempt = cycle.start_attempt(engine, on, p.step, p.chunk_no)
@@ -135,11 +137,14 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
                   attempt - 1)
         cycle.quarantine(engine, on, p.step, p.chunk_no, p.lo, p.hi,
                          f"failed {attempt - 1} times")
+        metrics.chunk_quarantined(p.step)
     else:
         try:
             faults.check(p.step, p.lo, p.hi, lambda user: _held(engine, on, user))
+            started = time.monotonic()
             rows = cycle.run_chunk(engine, on, p.step, p.chunk_no, p.lo, p.hi, config,
                                    runtime.channel())
+            metrics.chunk_finished(p.step, rows, time.monotonic() - started)
         except (OperationalError, ChannelTimeout):
             raise
         except Exception as exc:
