@@ -19,9 +19,10 @@ from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
 from domain.money import is_month_end
 from store import cycle as cyc
+from store import queries
 from store import schema as s
 from store.repo import now
-from workers import steps
+from workers import metrics, steps
 from workers.bank import BankChannel
 
 CLOSE = "close"
@@ -135,6 +136,7 @@ def _after_step(conn: Connection, on: date, step: str,
     order = close_steps(on)
     if step not in order:
         return []
+    _observe_step(conn, on, step)
     i = order.index(step)
     if i + 1 < len(order):
         return _start_step(conn, on, order[i + 1], config)
@@ -146,6 +148,9 @@ def _after_step(conn: Connection, on: date, step: str,
     c = s.cycle_runs.c
     conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE).values(done=1))
     cyc.finish_step(conn, on, CLOSE, status, detail)
+    if metrics.enabled():
+        metrics.day_closed(on, status, detail_row.started_at if detail_row else None,
+                           queries.collected_by_kind(conn, on))
     if on < target:
         nxt = on + timedelta(days=1)
         if cyc.start_step(conn, nxt, CLOSE, 1):
@@ -154,6 +159,12 @@ def _after_step(conn: Connection, on: date, step: str,
                          .values(detail=f"target={target.isoformat()}"))
             return _start_step(conn, nxt, close_steps(nxt)[0], config)
     return []
+
+
+def _observe_step(conn: Connection, on: date, step: str) -> None:
+    if metrics.enabled():
+        row = cyc.step_row(conn, on, step)
+        metrics.step_finished(step, row.started_at if row is not None else None)
 
 
 def _target(detail: str | None) -> date | None:
