@@ -52,7 +52,7 @@ NonNeg = Annotated[int, Field(ge=0, le=10**13)]
 
 class UserSpec(_Strict):
     id: Id
-    name: str = ""
+    name: Annotated[str, Field(max_length=200)] = ""  # the users.name column
     phone: Annotated[str, Field(pattern=r"^\+?[0-9]{0,20}$")] = ""
     birth_date: date | None = None
     score: Annotated[int, Field(ge=0, le=2000)] = 600
@@ -136,7 +136,7 @@ def parse(data: Any) -> Scenario:
         if key not in TOP_LEVEL:
             raise ScenarioError(str(key), "unknown field")
     try:
-        config = ProductConfig.from_mapping(data.get("config") or {}, prefix="config.")
+        config = ProductConfig.from_mapping(data.get("config"), prefix="config.")
     except ConfigError as exc:
         raise ScenarioError(exc.field, exc.message) from None
     for name in ("users", "run"):
