@@ -38,7 +38,7 @@ def validate(task: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         raise first_error(exc, "") from None
 
 
-def submit(task: str, **kwargs: Any) -> str:
+def submit(task: str, /, **kwargs: Any) -> str:
     """Validate and send ``task``; returns the task id."""
     clean = validate(task, {k: v for k, v in kwargs.items() if v is not None})
     from workers.celery_app import app
@@ -46,7 +46,7 @@ def submit(task: str, **kwargs: Any) -> str:
     return str(app.send_task(task, kwargs=clean, queue="cycle").id)
 
 
-def run_here(task: str, **kwargs: Any) -> Any:
+def run_here(task: str, /, **kwargs: Any) -> Any:
     """Validate and run ``task`` in this process (no broker), returning its result."""
     clean = validate(task, {k: v for k, v in kwargs.items() if v is not None})
     import workers.tasks  # noqa: F401  (registers the tasks)
