@@ -383,5 +383,38 @@ def explain(user: str, since: str | None, lang: str, database_url: str | None) -
         engine.dispose()
 
 
+# ---------------------------------------------------------------- report
+@main.command()
+@click.option("--date", "day", default=None,
+              help="The business date to report on (default: the last closed one).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the HTML here (default: report-DATE.html).")
+@click.option("--days", type=click.IntRange(1, 3660), default=90, show_default=True,
+              help="Days of history in the plots.")
+@click.option("--database-url", default=None)
+def report(day: str | None, out: Path | None, days: int, database_url: str | None) -> None:
+    """One self-contained HTML page about a night: money, buckets, rolls, reasons, steps."""
+    from store.engine import make_engine
+    from store.queries import last_closed_day
+    from workers.nightly_report import report as build
+    from workers.runtime import load_config
+
+    engine = make_engine(_url(database_url))
+    try:
+        target = _date(day)
+        if target is None:
+            with engine.connect() as conn:
+                target = last_closed_day(conn)
+            if target is None:
+                _fail(InputError("--date", "no business date has been closed yet"))
+        assert target is not None
+        page = build(engine, target, days, load_config())
+    finally:
+        engine.dispose()
+    path = out or Path(f"report-{target.isoformat()}.html")
+    path.write_text(page, encoding="utf-8")
+    click.echo(f"wrote {path}", err=True)
+
+
 if __name__ == "__main__":
     main()
