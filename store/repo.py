@@ -13,12 +13,13 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.sql import ColumnElement
 
 from domain.activity import Activity
 from domain.model import LIVE_STATUSES, PAID_OFF, Installment, Journal, Loan, User
 from store import schema as s
+from store.bulk import bulk_update
 
 USER_COLUMNS = ("score", "credit_limit", "limit_frozen", "closed", "wallet", "fund",
                 "card_blocked")
@@ -72,23 +73,17 @@ def load_user_rows(conn: Connection, user_ids: Collection[str]) -> dict[str, Any
 
 
 def save_users(conn: Connection, users: Iterable[User]) -> int:
-    rows = [{"b_id": u.id, "score": u.score, "credit_limit": u.limit,
+    rows = [{"id": u.id, "score": u.score, "credit_limit": u.limit,
              "limit_frozen": u.limit_frozen, "closed": u.closed, "wallet": u.wallet,
              "fund": u.fund, "card_blocked": u.card_blocked}
             for u in users if u.dirty]
-    if rows:
-        conn.execute(update(s.users).where(s.users.c.id == bindparam("b_id"))
-                     .values({c: bindparam(c) for c in USER_COLUMNS}), rows)
-    return len(rows)
+    return bulk_update(conn, s.users, ["id"], rows)
 
 
 def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk update of arbitrary user columns; every row has the same keys and ``b_id``."""
-    if not rows:
-        return
-    cols = [k for k in rows[0] if k != "b_id"]
-    conn.execute(update(s.users).where(s.users.c.id == bindparam("b_id"))
-                 .values({c: bindparam(c) for c in cols}), list(rows))
+    bulk_update(conn, s.users, ["id"],
+                [{("id" if k == "b_id" else k): v for k, v in r.items()} for r in rows])
 
 
 def activity_of(row: Any) -> Activity:
@@ -202,18 +197,12 @@ def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
                 raise ValueError(f"loan {x.id} was loaded in part and cannot be saved whole")
             partial.append(x.id)
         elif x.dirty or changed:
-            loan_rows.append({"b_id": x.id, "next_due": x.next_due_date(),
+            loan_rows.append({"id": x.id, "next_due": x.next_due_date(),
                               **{c: getattr(x, c) for c in LOAN_COLUMNS if c != "next_due"}})
-        inst_rows.extend({"b_loan": i.loan_id, "b_no": i.no,
+        inst_rows.extend({"loan_id": i.loan_id, "no": i.no,
                           **{c: getattr(i, c) for c in INSTALLMENT_COLUMNS}} for i in changed)
-    if loan_rows:
-        conn.execute(update(s.loans).where(s.loans.c.id == bindparam("b_id"))
-                     .values({c: bindparam(c) for c in LOAN_COLUMNS}), loan_rows)
-    if inst_rows:
-        conn.execute(update(s.installments)
-                     .where(s.installments.c.loan_id == bindparam("b_loan"),
-                            s.installments.c.no == bindparam("b_no"))
-                     .values({c: bindparam(c) for c in INSTALLMENT_COLUMNS}), inst_rows)
+    bulk_update(conn, s.loans, ["id"], loan_rows)
+    bulk_update(conn, s.installments, ["loan_id", "no"], inst_rows)
     if partial:
         refresh_next_due(conn, partial)
     return len(loan_rows) + len(inst_rows) + len(partial)

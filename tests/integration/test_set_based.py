@@ -83,7 +83,10 @@ def test_an_overdue_chunk_of_200_users_takes_as_many_statements_as_one_of_10(
     small = statements_for(db_url, 10, step)
     large = statements_for(second_url, 200, step)
     assert len(small) >= 5
-    assert len(large) == len(small), "\n".join(large)
+    # Not more statements for 20 times the users. (On PostgreSQL a large chunk's
+    # bulk updates go through COPY on the driver's cursor, which SQLAlchemy's
+    # statement events do not see, so the large count may be lower.)
+    assert len(large) <= len(small), "\n".join(large)
 
 
 def handoff_statements(url: str, n: int) -> tuple[int, int]:
@@ -111,4 +114,6 @@ def handoff_statements(url: str, n: int) -> tuple[int, int]:
 
 def test_escalating_and_handing_off_200_loans_takes_as_many_statements_as_10(
         db_url: str, second_url: str) -> None:
-    assert handoff_statements(db_url, 10) == handoff_statements(second_url, 200)
+    small, large = handoff_statements(db_url, 10), handoff_statements(second_url, 200)
+    # As above: never more statements for more loans (COPY is invisible to the count).
+    assert large[0] <= small[0] and large[1] <= small[1]
