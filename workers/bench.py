@@ -118,7 +118,7 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
                    (i % 20 = 7) AS late,
                    CASE WHEN i % 20 = 7 THEN '{start}'::date - (1 + (i * 31) % 181)
                         ELSE '{start}'::date END AS cutoff
-            FROM generate_series(0, {users} - 1) AS i""")
+            FROM generate_series(0::bigint, {users} - 1) AS i""")
         cur.execute(f"""
             INSERT INTO users (id, name, phone, score, credit_limit, limit_frozen, closed, wallet,
                                fund, consent_wallet, consent_card, consent_fund, card_blocked,

@@ -9,6 +9,7 @@ or the watchdog, moves the date to the next step.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -30,7 +31,7 @@ HANDOFF = "handoff"
 RECONCILE_CLOSE = "reconcile_close"
 BUREAU_FILE = "bureau_file"
 SINGLE_STEPS = (HANDOFF, RECONCILE_CLOSE, BUREAU_FILE)
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = int(os.environ.get("CREDITCYCLE_MAX_ATTEMPTS", "3"))
 
 
 def close_steps(on: date) -> list[str]:
@@ -189,6 +190,21 @@ def start_attempt(engine: Engine, on: date, step: str, chunk_no: int) -> int:
     """Commit one more attempt of a chunk before any work; returns the attempt number."""
     with engine.begin() as conn:
         return cyc.count_attempt(conn, on, step, chunk_no)
+
+
+def forget_attempt(engine: Engine, on: date, step: str, chunk_no: int) -> None:
+    """Take back an attempt that failed for the infrastructure (database, broker), not
+    for the chunk: an outage must not quarantine healthy chunks. Best effort."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.begin() as conn:
+            c = s.chunk_runs.c
+            conn.execute(update(s.chunk_runs).where(
+                c.day == on, c.step == step, c.chunk_no == chunk_no, c.attempts > 0)
+                .values(attempts=c.attempts - 1))
+    except DBAPIError:
+        pass
 
 
 def quarantine(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: str,

@@ -146,6 +146,7 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
                                    runtime.channel())
             metrics.chunk_finished(p.step, rows, time.monotonic() - started)
         except (OperationalError, ChannelTimeout):
+            cycle.forget_attempt(engine, on, p.step, p.chunk_no)
             raise
         except Exception as exc:
             _record_chunk_error(on, p.step, p.chunk_no, exc)
@@ -180,7 +181,8 @@ def watchdog(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     engine, config = runtime.engine(), runtime.config()
     from workers.celery_app import TASK_TIME_LIMIT
 
-    resend, complete = cycle.stuck_chunks(engine, TASK_TIME_LIMIT * 2, config)
+    stale = int(os.environ.get("CREDITCYCLE_STUCK_SECONDS", str(TASK_TIME_LIMIT * 2)))
+    resend, complete = cycle.stuck_chunks(engine, stale, config)
     sent = send(resend)
     for on, step in complete:
         sent += send(cycle.force_advance(engine, on, step, config))
