@@ -170,15 +170,16 @@ class JsonFormatter(logging.Formatter):
 MASKING = MaskingFilter()
 
 
-def install(logger: logging.Logger, *, json_format: bool | None = None) -> None:
+def install(logger: logging.Logger, *, json_format: bool | None = None,
+            masking: MaskingFilter = MASKING) -> None:
     """Give every handler of ``logger`` the context and masking filters (and JSON)."""
     if json_format is None:
         json_format = os.environ.get(FORMAT_ENV, "json").lower() != "text"
     for handler in logger.handlers:
         if not any(isinstance(f, ContextFilter) for f in handler.filters):
             handler.addFilter(ContextFilter())
-        if MASKING not in handler.filters:
-            handler.addFilter(MASKING)
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(masking)
         if json_format:
             handler.setFormatter(JsonFormatter())
 

@@ -113,7 +113,7 @@ def _style(ax: Any, title: str) -> None:
 def _date_axis(ax: Any) -> None:
     from matplotlib import dates as mdates
 
-    loc = mdates.AutoDateLocator(maxticks=8)
+    loc = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(loc)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
 

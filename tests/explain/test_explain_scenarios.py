@@ -1,0 +1,275 @@
+"""``creditcycle explain`` on example stories, against facts worked out by hand.
+
+Each story runs through the real cycle into a SQLite file; the explanation is
+read back from that file. The figures come from the example's description
+and SPEC.md, not from the code under test. The standard loan: 120,000 fen at
+1,800 bp over 3 months from 2026-01-15, installments 41,206 fen (principal
+39,406 / 39,997 / 40,597, interest 1,800 / 1,209 / 609), penalty
+round(principal x 2,700 bp / 10,000 / 360) = 30 fen a day per installment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine
+
+from store.engine import make_engine
+from workers.cli import main
+from workers.explain import UnknownUser, explain
+from workers.scenario import load_file, run_scenario
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Engine, str]]:
+    """Run an example once per module; returns its engine and database URL."""
+    made: dict[str, tuple[Engine, str]] = {}
+
+    def run(name: str) -> tuple[Engine, str]:
+        if name not in made:
+            url = f"sqlite:///{tmp_path_factory.mktemp(name)}/story.db"
+            run_scenario(load_file(EXAMPLES / f"{name}.json"), database_url=url)
+            made[name] = (make_engine(url), url)
+        return made[name]
+
+    yield run
+    for engine, _ in made.values():
+        engine.dispose()
+
+
+def text(story: Callable[[str], tuple[Engine, str]], name: str, user: str = "u1",
+         **kw: object) -> str:
+    return explain(story(name)[0], user, **kw)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- never-pays
+# Write-off at DPD 181 on 2026-08-14 (first due 02-15 is DPD 1). Still owed then:
+# principal 120,000 + interest 1,800 + 1,209 + 609 = 3,618 (all due by 04-15) + penalty
+# 30 fen for each overdue day of each installment: 181 (due 02-15) + 153 (due 03-15)
+# + 122 (due 04-15) = 456 days = 13,680; total 137,298 fen = 1,372.98 yuan.
+# At the handoff (DPD 91, 05-16): 120,000 + 3,618 + 30 x (91 + 63 + 32) = 129,198.
+
+def test_never_pays_names_the_write_off_date_the_dpd_and_the_agency(story) -> None:
+    out = text(story, "never-pays")
+    assert "written off on 2026-08-14 at 181 days overdue" in out
+    assert "after collection by Alpha Recovery" in out
+    assert "Still owed: 1,372.98 yuan" in out
+    assert "handed to the collection agency Alpha Recovery at 91 days overdue, owing " \
+           "1,291.98 yuan" in out
+
+
+def test_never_pays_says_the_closed_account_cannot_be_restored(story) -> None:
+    out = text(story, "never-pays")
+    assert "(account closed: no new loans)" in out
+    assert "the limit stays at 0 for good" in out
+    assert "this cannot be undone" in out
+    assert "recorded as a recovery" in out
+
+
+def test_never_pays_tells_each_score_step_with_its_reason(story) -> None:
+    out = text(story, "never-pays")
+    for line in ("2026-02-16               Credit score 600 → 550 (-50): loan L1 became overdue.",
+                 "Credit score 550 → 520 (-30): loan L1 reached 31 days overdue (M2).",
+                 "Credit score 520 → 490 (-30): loan L1 reached 61 days overdue (M3).",
+                 "Credit score 490 → 450 (-40): loan L1 reached 91 days overdue (M3+).",
+                 "Credit score 450 → 400 (-50): loan L1 was written off."):
+        assert line in out
+
+
+def test_never_pays_tells_the_limit_cuts_with_their_reasons(story) -> None:
+    out = text(story, "never-pays")
+    # 250,000 -> 50,000 (score 550: base 100,000 x 1/2 for no activity) -> 0 (score < 550)
+    assert "Credit limit 2,500.00 yuan → 500.00 yuan: little payment activity in the last " \
+           "90 days; a lower credit score." in out
+    assert "Credit limit 500.00 yuan → 0.00 yuan" in out
+
+
+def test_never_pays_tells_where_the_money_was_looked_for(story) -> None:
+    out = text(story, "never-pays")
+    assert "card debit attempts failed (insufficient funds)" in out
+    assert "2026-02-15 … 2026-02-17  3 overdue reminders sent for loan L1." in out
+    assert "Penalty interest on loan L1: 136.80 yuan over 180 days." in out
+
+
+def test_never_pays_in_chinese_has_the_same_facts_in_chinese_words(story) -> None:
+    out = text(story, "never-pays", lang="zh")
+    assert "于2026年8月14日在逾期181天时核销" in out
+    assert "此前由Alpha Recovery催收" in out
+    assert "仍欠1,372.98元" in out
+    assert "账户已关闭" in out
+    assert "信用分450 → 400（-50）：借款L1核销" in out
+    assert "转交催收机构Alpha Recovery" in out
+    assert "yuan" not in out
+
+
+def test_the_second_borrower_of_never_pays_went_to_the_other_agency(story) -> None:
+    out = text(story, "never-pays", user="u2")
+    assert "after collection by Beta Collect" in out
+    assert "Still owed: 900.00 yuan" in out
+
+
+def test_since_keeps_what_happened_from_that_date_and_ranges_still_running(story) -> None:
+    out = text(story, "never-pays", since=date(2026, 5, 1))
+    assert "What happened since 2026-05-01" in out
+    assert "Credit score 600 → 550" not in out
+    assert "Credit score 490 → 450" in out
+    assert "Penalty interest on loan L1" in out  # 02-16 … 08-14 runs past 05-01
+
+
+# ---------------------------------------------------------------- frozen, and what unfreezes
+# As of 2026-02-20 L1's first installment (41,206) is 6 days late (due 02-15): penalty
+# 6 x 30 = 180 (the 02-15 day held in grace, booked on 02-16); 41,386 fen clears it.
+
+def test_a_frozen_limit_names_the_overdue_loan_and_the_amount_that_unfreezes_it(story) -> None:
+    out = text(story, "draw-refused-while-frozen")
+    assert ("The limit is frozen because loan L1 is 6 days overdue; repaying 413.86 yuan "
+            "unfreezes it at the next close (2026-02-21). Each further day adds about 0.30 "
+            "yuan of penalty interest.") in out
+    assert "the first limit recalculation after that halves the limit target once" in out
+
+
+def test_refused_draws_say_why(story) -> None:
+    out = text(story, "draw-refused-while-frozen")
+    assert "A new loan L3 of 50,000.00 yuan was refused: the amount was above the " \
+           "available limit." in out
+    assert "A new loan L4 of 1,000.00 yuan was refused: new loans are frozen while a loan " \
+           "is overdue." in out
+    assert "Automatic deduction is switched off for the savings card." in out
+
+
+def test_a_frozen_limit_in_chinese(story) -> None:
+    out = text(story, "draw-refused-while-frozen", lang="zh")
+    assert ("因借款L1已逾期6天，额度已冻结；还款413.86元后，将在下一次日终（2026年2月21日）"
+            "解冻。") in out
+
+
+# ---------------------------------------------------------------- every cause of a cut
+def test_capacity_decline_and_when_it_lapses(story) -> None:
+    out = text(story, "limit-cut-capacity-decline")
+    assert "A job loss was reported." in out
+    assert "Credit limit 25,000.00 yuan → 12,500.00 yuan: a report of reduced repayment " \
+           "capacity" in out
+    # reported 03-02; the 90-day window ends after 05-30
+    assert "multiplies the limit by 0.5 until 2026-05-31 (90 days)" in out
+    out2 = text(story, "limit-cut-capacity-decline", user="u2")
+    assert "Housing provident fund contributions were reported stopped." in out2
+
+
+def test_multi_borrowing_cut_and_its_lapse(story) -> None:
+    out = text(story, "limit-cut-multi-borrowing")
+    assert "Credit limit 25,000.00 yuan → 17,500.00 yuan: 3 or more loan applications at " \
+           "other lenders within 30 days" in out
+    # inquiries 03-01, 03-10, 03-20; the third-latest (03-01) leaves the window on 03-31
+    assert "No longer in force: 3 or more loan applications at other lenders within 30 days " \
+           "(lapsed on 2026-03-31)" in out
+    # next recalculation: +20% of 1,750,000 = 2,100,000 fen
+    assert "the limit will then be 21,000.00 yuan" in out
+
+
+def test_flagged_contacts_do_not_lapse_by_themselves(story) -> None:
+    out = text(story, "limit-cut-flagged-contacts")
+    assert "Credit limit 25,000.00 yuan → 17,500.00 yuan: risk flags on the account's " \
+           "contacts" in out
+    assert "flagged contacts of this account 3 times, which multiplies the limit by 0.7; " \
+           "this does not lapse by itself" in out
+
+
+def test_identity_churn_and_when_it_lapses(story) -> None:
+    out = text(story, "limit-cut-identity-churn")
+    assert "Credit limit 25,000.00 yuan → 20,000.00 yuan: 2 or more phone number or bank " \
+           "card changes within 90 days" in out
+    # phone 03-02, card 03-10: the 2nd-latest (03-02) leaves the 90-day window on 05-31
+    assert "without further changes this lifts on 2026-05-31" in out
+    assert "phone number or bank card changes" not in text(
+        story, "limit-cut-identity-churn", user="u2").split("What happened")[0]
+
+
+def test_dormancy_and_what_ends_it(story) -> None:
+    out = text(story, "limit-cut-dormant", user="u2")
+    assert "2026-03-30  Credit limit 25,000.00 yuan → 20,000.00 yuan: no loan taken in the " \
+           "last 180 days" in out
+    assert "No loan has been taken out in the last 180 days (the last one on 2025-06-01)" in out
+    assert "taking out a loan ends this" in out
+
+
+def test_overdue_at_another_lender(story) -> None:
+    out = text(story, "limit-cut-external-overdue")
+    assert "Credit score 660 → 630 (-30): another lender reported an overdue debt." in out
+    assert "Credit limit 10,000.00 yuan → 2,500.00 yuan:" in out and "a lower credit score" in out
+    assert "Another lender reported an overdue debt on 2026-04-10 (-30 points); a further " \
+           "report would count again from 2026-05-10." in out
+    # 602 is in the 600-649 band (base 500,000); 650 gives 2,000,000
+    assert "reaching 650 raises the base to 20,000.00 yuan" in out
+
+
+def test_low_activity_says_how_many_active_days_restore_the_full_base(story) -> None:
+    out = text(story, "on-time-payer")
+    assert "0 active days in the last 90" in out
+    assert "30 more active days bring it to 1" in out
+
+
+def test_an_overdue_episode_halves_the_limit_once_cleared(story) -> None:
+    out = text(story, "limit-cut-overdue-history")
+    assert "Credit score 750 → 760 (+10): loan L1 was brought up to date." in out
+    assert "Credit limit 50,000.00 yuan → 25,000.00 yuan:" in out
+    assert "a recent overdue episode (the limit is halved once after it is cleared)" in out
+    assert "Reported to the credit bureau: loan L1 brought up to date." in out
+
+
+# ---------------------------------------------------------------- raises, and money
+def test_raises_say_what_raised_them_and_when_the_next_is_possible(story) -> None:
+    out = text(story, "limit-raised-by-activity")
+    assert "Credit limit 25,800.00 yuan → 30,900.00 yuan: more payment activity." in out
+    assert "2026-03-01  Credit limit 25,000.00 yuan → 25,800.00 yuan" in out
+    assert "the next rise is possible from 2026-04-30" in out
+
+
+def test_one_deduction_names_each_source_in_order(story) -> None:
+    out = text(story, "waterfall")
+    assert ("2026-02-15  412.06 yuan collected by automatic deduction for loan L1: 100.00 yuan "
+            "from the wallet, 150.00 yuan from the savings card, 162.06 yuan from the "
+            "money-market fund.") in out
+    assert "Credit score 700 → 702 (+2): an installment of loan L1 was paid on its due " \
+           "date." in out
+
+
+def test_a_prepayment_is_split_into_interest_and_principal_and_the_rest_to_the_wallet(
+        story) -> None:
+    out = text(story, "prepayment-closes-loan")
+    # 432 accrued interest, 80,594 principal, 18,974 left over
+    assert ("2026-02-25  Repayment of 1,000.00 yuan received for loan L1: 4.32 yuan interest, "
+            "805.94 yuan principal; 189.74 yuan left over went to the wallet.") in out
+    assert "2026-02-25  Loan L1 is fully repaid." in out
+    assert "A repayment naming loan L9 was refused: there is no such loan on this account." \
+        in out
+
+
+def test_every_user_of_every_example_gets_an_explanation_in_both_languages(story) -> None:
+    for path in sorted(EXAMPLES.glob("*.json")):
+        data = load_file(path)
+        engine = story(path.stem)[0]
+        for user in data["users"]:
+            for lang in ("en", "zh"):
+                out = explain(engine, user["id"], lang=lang)
+                assert user["id"] in out.splitlines()[0]
+                assert "{" not in out and "None" not in out, (path.stem, user["id"], lang)
+
+
+# ---------------------------------------------------------------- the command
+def test_the_command_prints_the_explanation_and_refuses_an_unknown_user(story) -> None:
+    _, url = story("never-pays")
+    runner = CliRunner()
+    ok = runner.invoke(main, ["explain", "u1", "--lang", "zh", "--database-url", url])
+    assert ok.exit_code == 0, ok.output
+    assert "仍欠1,372.98元" in ok.output
+    bad = runner.invoke(main, ["explain", "nobody", "--database-url", url])
+    assert bad.exit_code == 2
+    assert "USER: unknown user 'nobody'" in bad.output
+    with pytest.raises(UnknownUser):
+        explain(story("never-pays")[0], "nobody")
