@@ -85,7 +85,11 @@ def gather(engine: Engine, day: date, days: int = 90,
 
 
 # ---------------------------------------------------------------- plots
-def _figure(width: float = 9.0, height: float = 3.2) -> Any:
+FULL = 12.6
+HALF = 6.2
+
+
+def _figure(width: float = FULL, height: float = 2.8) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
@@ -102,7 +106,7 @@ def _svg(fig: Any) -> str:
 
 
 def _style(ax: Any, title: str) -> None:
-    ax.set_title(title, loc="left", fontsize=11, fontweight="bold", color="#222")
+    ax.set_title(title, loc="left", fontsize=10, color="#333")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.grid(axis="y", color="#e5e5e5", linewidth=0.8)
@@ -154,7 +158,7 @@ def plot_delinquent(d: ReportData) -> str:
     counts: dict[str, dict[date, int]] = defaultdict(dict)
     for day, bucket, n in d.delinquent:
         counts[bucket][day] = n
-    fig = _figure()
+    fig = _figure(HALF, 3.0)
     ax = fig.add_subplot()
     stacks = [[counts[b].get(x, 0) for x in days] for b in BUCKETS[1:]]
     ax.stackplot(days, stacks, labels=BUCKETS[1:],
@@ -169,7 +173,7 @@ def plot_delinquent(d: ReportData) -> str:
 def plot_month_ends(d: ReportData) -> str:
     ends = sorted({x for x, _, _ in d.month_ends})
     counts = {(x, b): n for x, b, n in d.month_ends}
-    fig = _figure(height=3.0)
+    fig = _figure(HALF, 3.0)
     ax = fig.add_subplot()
     labels = [x.strftime("%Y-%m") for x in ends]
     bottom = [0] * len(ends)
@@ -178,9 +182,9 @@ def plot_month_ends(d: ReportData) -> str:
         if any(values):
             ax.bar(labels, values, bottom=bottom, color=BUCKET_COLORS[b], label=b, width=0.6)
             bottom = [p + v for p, v in zip(bottom, values, strict=True)]
-    _style(ax, "Loans per bucket at month ends (monthly bureau file)")
+    _style(ax, "Loans per bucket at month ends")
     _integer_axis(ax.yaxis)
-    ax.legend(fontsize=8, frameon=False, ncols=7, loc="upper left", bbox_to_anchor=(0, -0.12))
+    ax.legend(fontsize=7, frameon=False, ncols=4, loc="upper left", bbox_to_anchor=(0, -0.1))
     return _svg(fig)
 
 
@@ -200,7 +204,7 @@ def roll_rates(d: ReportData) -> list[tuple[date, dict[tuple[str, str], float | 
 
 def plot_rolls(d: ReportData) -> str:
     rates = roll_rates(d)
-    fig = _figure(height=3.0)
+    fig = _figure(HALF, 3.0)
     ax = fig.add_subplot()
     labels = [x.strftime("%Y-%m") for x, _ in rates]
     for (a, b) in ROLLS:
@@ -209,9 +213,9 @@ def plot_rolls(d: ReportData) -> str:
         if points:
             ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
                     label=f"{a} → {b}", color=BUCKET_COLORS[b], linewidth=1.6)
-    _style(ax, "Roll rates month over month (% of loans moving one bucket on)")
+    _style(ax, "Roll rates, month over month (% of the bucket moving on)")
     ax.set_ylim(0, 105)
-    ax.legend(fontsize=8, frameon=False, ncols=5, loc="upper left", bbox_to_anchor=(0, -0.12))
+    ax.legend(fontsize=7, frameon=False, ncols=3, loc="upper left", bbox_to_anchor=(0, -0.1))
     return _svg(fig)
 
 
@@ -219,14 +223,14 @@ def plot_collection(d: ReportData) -> str:
     days = _days(d.first, d.day)
     hand = {x: n for x, n, _ in d.handoffs}
     wo = {x: n for x, n, _ in d.write_offs}
-    fig = _figure(height=2.8)
+    fig = _figure(HALF, 3.0)
     ax = fig.add_subplot()
     ax.bar(days, [hand.get(x, 0) for x in days], color="#f58518", label="agency handoffs",
            width=0.9)
     ax.bar(days, [-wo.get(x, 0) for x in days], color="#4d4d4d", label="write-offs (below)",
            width=0.9)
     ax.axhline(0, color="#888", linewidth=0.6)
-    _style(ax, "Handoffs to agencies and write-offs (loans per day)")
+    _style(ax, "Agency handoffs (up) and write-offs (down), loans per day")
     _integer_axis(ax.yaxis)
     _date_axis(ax)
     ax.legend(fontsize=8, frameon=False, ncols=2, loc="upper left")
@@ -248,7 +252,7 @@ def reason_counts(d: ReportData) -> tuple[Counter[str], Counter[str], Counter[st
 
 def plot_reasons(d: ReportData) -> str:
     score, cuts, raises = reason_counts(d)
-    fig = _figure(height=3.4)
+    fig = _figure(height=3.0)
     left, right = fig.subplots(1, 2)
     if score:
         names = sorted(score, key=lambda k: score[k])
@@ -293,7 +297,7 @@ def step_timings(d: ReportData) -> list[tuple[str, str, float, float]]:
 
 def plot_steps(d: ReportData) -> str:
     rows = step_timings(d)
-    fig = _figure(height=max(2.2, 0.32 * len(rows) + 1.0))
+    fig = _figure(height=max(2.0, 0.22 * len(rows) + 0.8))
     ax = fig.add_subplot()
     if rows:
         names = [r[0] for r in rows][::-1]
@@ -313,7 +317,7 @@ header{background:#1f2d3d;color:#fff;padding:20px 32px}
 header h1{margin:0 0 4px;font-size:24px}
 header p{margin:0;color:#c9d3de;font-size:14px}
 main{padding:16px 32px 40px;max-width:1320px}
-.kpis{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:12px;
+.kpis{display:grid;grid-template-columns:repeat(auto-fill,minmax(215px,1fr));gap:12px;
  margin:12px 0 20px}
 .kpi{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 .kpi .v{font-size:22px;font-weight:600}
@@ -323,7 +327,7 @@ section{background:#fff;border-radius:8px;padding:14px 18px;margin:0 0 16px;
  box-shadow:0 1px 2px rgba(0,0,0,.08)}
 section h2{font-size:17px;margin:0 0 8px}
 section svg{width:100%;height:auto;display:block}
-.two{display:grid;grid-template-columns:1fr 1fr;gap:16px}
+.two{display:grid;grid-template-columns:1fr 1fr;gap:16px;align-items:start}
 table{border-collapse:collapse;font-size:13px;margin-top:8px}
 th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:right}
 th:first-child,td:first-child{text-align:left}
@@ -352,6 +356,10 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def _section(title: str, body: str, note: str = "") -> str:
     extra = f'<p class="note">{_e(note)}</p>' if note else ""
     return f"<section><h2>{_e(title)}</h2>{body}{extra}</section>"
+
+
+def _two(left: str, right: str) -> str:
+    return f'<div class="two"><div>{left}</div><div>{right}</div></div>'
 
 
 def _or_empty(ok: bool, svg: str, what: str) -> str:
@@ -407,26 +415,24 @@ def render_html(d: ReportData) -> str:
                  "Automatic deductions by source (wallet, savings card, money-market fund), "
                  "repayments from outside and recoveries on written-off loans."),
         _section("Loans per bucket",
-                 _or_empty(bool(d.delinquent), plot_delinquent(d), "overdue loans")
-                 + _or_empty(bool(d.month_ends), plot_month_ends(d), "monthly bureau files"),
+                 _two(_or_empty(bool(d.delinquent), plot_delinquent(d), "overdue loans"),
+                      _or_empty(bool(d.month_ends), plot_month_ends(d),
+                                "monthly bureau files")),
                  "Daily counts come from the penalty accrual rows (a loan overdue on a day "
                  "has one); month ends from the monthly bureau file. Loans by status now: "
                  + ", ".join(f"{k} {v:,}" for k, v in sorted(d.statuses.items())) + "."),
-        _section("Roll rates between buckets",
-                 _or_empty(bool(rates), plot_rolls(d), "pairs of month ends") + matrix),
-        _section("Handoffs and write-offs",
-                 _or_empty(bool(d.handoffs or d.write_offs), plot_collection(d),
-                           "handoffs or write-offs")
-                 + ('<div class="two"><div>' + _table(["handoff day", "loans", "owed (yuan)"],
-                                                       collect_rows)
-                    + "</div><div>" + _table(["write-off day", "loans", "amount (yuan)"],
-                                             wo_rows) + "</div></div>"
-                    if collect_rows or wo_rows else "")),
+        _section("Roll rates between buckets; handoffs and write-offs",
+                 _two(_or_empty(bool(rates), plot_rolls(d), "pairs of month ends") + matrix,
+                      _or_empty(bool(d.handoffs or d.write_offs), plot_collection(d),
+                                "handoffs or write-offs")
+                      + _two(_table(["handoff day", "loans", "owed (yuan)"], collect_rows),
+                             _table(["write-off day", "loans", "amount (yuan)"], wo_rows)))),
         _section("Score and limit changes by reason",
                  _or_empty(bool(score or cuts or raises), plot_reasons(d), "changes")
-                 + _table(["reason", "events in window"], score.most_common())
-                 + _table(["limit reason code", "cuts", "raises"],
-                          [[k, cuts[k], raises[k]] for k in sorted(set(cuts) | set(raises))])),
+                 + _two(_table(["score reason", "events in window"], score.most_common()),
+                        _table(["limit reason code", "cuts", "raises"],
+                               [[k, cuts[k], raises[k]]
+                                for k in sorted(set(cuts) | set(raises))]))),
         _section("Step durations of the night",
                  _or_empty(bool(step_rows), plot_steps(d), "steps")
                  + _table(["step", "status", "start (s)", "duration (s)", "chunks", "rows",
