@@ -57,6 +57,12 @@ class CreditTask(Task):  # type: ignore[misc]
     # would only refuse a kwarg named "self" with a TypeError and no rejection row.
     typing = False
 
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        # Celery's own call wrappers take ``self`` by keyword too: refuse that key here.
+        if "self" in kwargs:
+            self._reject("self", "unknown field")
+        return super().__call__(*args, **kwargs)
+
     def validate(self, model: type[P], kwargs: dict[str, Any], args: Iterable[Any] = ()) -> P:
         try:
             if tuple(args):
