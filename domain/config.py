@@ -207,11 +207,13 @@ class ProductConfig(BaseModel):
             return cls.model_validate(dict(data))
         except ValidationError as exc:
             err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"]) or "config"
+            loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = "unknown configuration key"
-            raise ConfigError(prefix + loc, msg) from None
+            # no location: the mapping as a whole (e.g. a key that is not valid Unicode)
+            raise ConfigError(prefix + loc if loc else prefix.rstrip(".") or "config",
+                              msg) from None
 
     def penalty_annual_rate_bp(self, annual_rate_bp: int) -> Decimal:
         return min(Decimal(annual_rate_bp) * self.penalty_multiplier,
