@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from domain.config import ProductConfig
+from domain.config import ConfigError, ProductConfig
 from store.engine import database_url, make_engine
 from workers.bank import BankChannel, SimulatedBank
 
@@ -58,10 +58,17 @@ def engine() -> Engine:
 def load_config() -> ProductConfig:
     """The deployment's configuration: CREDITCYCLE_CONFIG (a JSON file) or the defaults."""
     path = os.environ.get("CREDITCYCLE_CONFIG")
-    data = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError("CREDITCYCLE_CONFIG", f"cannot read {path} as JSON: {exc}") from None
     size = os.environ.get("CREDITCYCLE_CHUNK_SIZE")
-    if size:
-        data["chunk_size"] = int(size)
+    if size and isinstance(data, dict):
+        try:
+            data["chunk_size"] = int(size)
+        except ValueError:
+            raise ConfigError("chunk_size", f"CREDITCYCLE_CHUNK_SIZE={size!r} is not an "
+                                            "integer") from None
     return ProductConfig.from_mapping(data)
 
 
