@@ -18,15 +18,24 @@ BOOKKEEPING = {"cycle_runs", "cycle_chunks", "chunk_runs", "held_users", "task_f
 SURROGATE = {"id"}
 
 
-def snapshot(conn: Connection, *, skip: set[str] | frozenset[str] = frozenset()
-             ) -> dict[str, list[tuple[Any, ...]]]:
+def snapshot(conn: Connection, *, skip: set[str] | frozenset[str] = frozenset(),
+             drop: set[str] | frozenset[str] = frozenset(),
+             settlements: bool = True) -> dict[str, list[tuple[Any, ...]]]:
+    """All business rows. ``drop`` leaves out columns of that name everywhere;
+    ``settlements=False`` leaves out the day's settlement journals, whose split
+    depends on when card money was taken, not on what was taken."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     for table in s.metadata.sorted_tables:
         if table.name in BOOKKEEPING or table.name in skip:
             continue
-        cols = [c for c in table.columns if c.name not in SURROGATE
+        cols = [c for c in table.columns if c.name not in SURROGATE and c.name not in drop
                 and not (table.name == "notifications" and c.name == "sent")]
-        rows = conn.execute(select(*cols)).all()
+        q = select(*cols)
+        if not settlements and table.name == "journals":
+            q = q.where(table.c.kind != "settlement")
+        if not settlements and table.name == "postings":
+            q = q.where(table.c.journal_key.not_like("settle:%"))
+        rows = conn.execute(q).all()
         out[table.name] = sorted((tuple(_plain(v) for v in r) for r in rows), key=repr)
     return out
 

@@ -324,6 +324,34 @@ def bench_command(users: int, chunk_size: int, no_scaling: bool, out_dir: Path) 
     click.echo(summary_line(runs[0]))
 
 
+# ---------------------------------------------------------------- chaos
+@main.command("chaos")
+@click.option("--users", type=click.IntRange(100, 1_000_000), default=20_000, show_default=True)
+@click.option("--days", type=click.IntRange(2, 365), default=60, show_default=True)
+@click.option("--kills", type=click.IntRange(0, 10_000), default=60, show_default=True)
+@click.option("--postgres-down", type=click.FloatRange(1, 300), default=12, show_default=True,
+              help="Seconds PostgreSQL stays stopped.")
+@click.option("--chunk-size", type=click.IntRange(10, 100_000), default=1000, show_default=True)
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("chaos-results"), show_default=True)
+def chaos_command(users: int, days: int, kills: int, postgres_down: float, chunk_size: int,
+                  out_dir: Path) -> None:
+    """Close DAYS dates under SIGKILLs, restarts, outages and duplicates; compare with clean."""
+    from workers.chaos import run_chaos
+
+    outcome = run_chaos(users=users, days=days, kills=kills, pg_down_s=postgres_down,
+                        chunk_size=chunk_size, workdir=out_dir,
+                        say=lambda m: click.echo(m, err=True))
+    for line in outcome.harm.log:
+        click.echo(f"  {line}", err=True)
+    for problem in outcome.problems[:10]:
+        click.echo(f"  problem: {problem}", err=True)
+    click.echo(outcome.table())
+    click.echo(outcome.line())
+    if outcome.double_takes or outcome.lost or outcome.imbalances or outcome.mismatches:
+        sys.exit(1)
+
+
 # ---------------------------------------------------------------- scenarios
 @main.group()
 def scenario() -> None:

@@ -27,6 +27,7 @@ from domain.money import is_month_end
 from store import cycle as cyc
 from store import ledger_checks, repo
 from store import schema as s
+from store.bulk import bulk_update, insert_ignore_many
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
 
 DEDUCT = "deduct"
@@ -115,7 +116,7 @@ def _deduct_wallet_and_intents(conn: Connection, on: date, lo: str, hi: str, att
     repo.insert_journals(conn, journals)
     repo.save_users(conn, users.values())
     repo.save_loans(conn, loans)
-    cyc.insert_ignore(conn, s.bank_debits, intents)
+    insert_ignore_many(conn, s.bank_debits, intents)
     return len(journals) + len(intents)
 
 
@@ -179,11 +180,8 @@ def _apply_card_results(conn: Connection, on: date,
 
 
 def _update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:
-    if updates:
-        b = s.bank_debits
-        conn.execute(update(b).where(b.c.key == bindparam("b_key")).values(
-            status=bindparam("status"), taken=bindparam("taken"), reason=bindparam("reason"),
-            resolved_on=bindparam("resolved_on")), updates)
+    bulk_update(conn, s.bank_debits, ["key"],
+                [{("key" if k == "b_key" else k): v for k, v in u.items()} for u in updates])
 
 
 def _deduct_fund(conn: Connection, on: date, lo: str, hi: str, attempt: str, daytime: bool,
@@ -229,7 +227,7 @@ def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         out = overdue.assess(loans, on, config)
         _write_accruals(conn, out)
         repo.insert_journals(conn, out.journals)
-        cyc.insert_ignore(conn, s.loan_events, [
+        insert_ignore_many(conn, s.loan_events, [
             {"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "kind": e.kind,
              "detail": e.detail} for e in out.events])
         rows = repo.save_loans(conn, loans)
@@ -247,7 +245,7 @@ def _write_accruals(conn: Connection, out: overdue.OverdueOutcome) -> None:
     if out.dropped_pending:
         conn.execute(delete(s.penalty_accruals).where(
             tuple_(p.loan_id, p.no).in_(out.dropped_pending), p.booked.is_(False)))
-    cyc.insert_ignore(conn, s.penalty_accruals, [
+    insert_ignore_many(conn, s.penalty_accruals, [
         {"loan_id": a.loan_id, "no": a.installment_no, "day": a.day,
          "principal_base": a.principal_base, "amount": a.amount, "booked": a.booked}
         for a in out.accruals])
@@ -297,7 +295,7 @@ def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         states = [scoring.ScoreState(u, rows[u].score, rows[u].last_external_overdue)
                   for u in user_ids]
         decisions = scoring.score_users(states, events, external, on, config)
-        cyc.insert_ignore(conn, s.score_events, [
+        insert_ignore_many(conn, s.score_events, [
             {"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "reason": e.reason,
              "old": e.old, "new": e.new, "seq": e.seq} for d in decisions for e in d.events])
         repo.update_users(conn, [
@@ -326,7 +324,7 @@ def _bureau_records(conn: Connection, events: list[LoanEvent]) -> None:
         rows.append({"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "kind": kind,
                      "status": WRITTEN_OFF if kind == "WRITTEN_OFF" else loan.status,
                      "dpd": loan.dpd})
-    cyc.insert_ignore(conn, s.bureau_records, rows)
+    insert_ignore_many(conn, s.bureau_records, rows)
 
 
 # ---------------------------------------------------------------- limit
@@ -361,7 +359,7 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
         last_base=r.last_base, overdue_history_pending=r.overdue_history_pending)
         for r in (rows[x] for x in user_ids)]
     decisions = limits.recalculate(states, on, config)
-    cyc.insert_ignore(conn, s.limit_events, [
+    insert_ignore_many(conn, s.limit_events, [
         {"day": on, "user_id": d.user_id, "old": d.old, "new": d.new,
          "reasons": ",".join(d.reasons)} for d in decisions if d.changed])
     nxt = on + timedelta(days=config.limit_recalc_interval_days)
@@ -384,7 +382,7 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         repo.lock_users(conn, sorted({x.user_id for x in loans}))
         out = collection.collect(loans, on, config)
         start, end = _window(on, config)
-        cyc.insert_ignore(conn, s.notifications, [
+        insert_ignore_many(conn, s.notifications, [
             {"day": n.day, "user_id": n.user_id, "loan_id": n.loan_id, "kind": n.kind,
              "send_from": start, "send_until": end} for n in out.notifications])
         repo.insert_journals(conn, out.journals)
@@ -472,7 +470,7 @@ def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
                 "masked_phone": collection.mask_phone(person.phone),
                 "contact_token": collection.contact_token(person.id, CONTACT_SECRET),
                 "amount_owed": collection.amount_owed(loan, on), "dpd": loan.dpd})
-        cyc.insert_ignore(conn, s.handoffs, handoffs)
+        insert_ignore_many(conn, s.handoffs, handoffs)
         repo.save_loans(conn, loans.values())
         cyc.complete_chunk(conn, on, step, 0, len(handoffs))
         return len(handoffs)
@@ -574,7 +572,7 @@ def bureau_month_file(engine: Engine, on: date, *, key: str | None = None) -> in
         sel = select(lo.id, lo.user_id, lo.status, lo.dpd).where(lo.disbursed <= on)
         rows = [{"day": on, "user_id": r.user_id, "loan_id": r.id, "kind": "MONTHLY",
                  "status": r.status, "dpd": r.dpd} for r in conn.execute(sel)]
-        cyc.insert_ignore(conn, s.bureau_records, rows)
+        insert_ignore_many(conn, s.bureau_records, rows)
         cyc.complete_chunk(conn, on, step, 0, len(rows))
         return len(rows)
 
