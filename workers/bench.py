@@ -114,9 +114,9 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
             CREATE UNLOGGED TABLE bench_loans AS
             SELECT i, 'L' || lpad(i::text, 8, '0') AS id, 'u' || lpad(i::text, 8, '0') AS uid,
                    i % {len(templates)} AS tid,
-                   '{start}'::date - ({oldest} + (i * 7919) % {spread}) AS disbursed,
+                   '{start}'::date - ({oldest} + (i * 7919) % {spread})::int AS disbursed,
                    (i % 20 = 7) AS late,
-                   CASE WHEN i % 20 = 7 THEN '{start}'::date - (1 + (i * 31) % 181)
+                   CASE WHEN i % 20 = 7 THEN '{start}'::date - (1 + (i * 31) % 181)::int
                         ELSE '{start}'::date END AS cutoff
             FROM generate_series(0::bigint, {users} - 1) AS i""")
         cur.execute(f"""
@@ -145,9 +145,9 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
                             'flag', CASE WHEN b.i % 50 = 13 THEN 3 ELSE 0 END)
                    END,
                    b.disbursed, NULL, sc.base, false,
-                   '{start}'::date - 1 - (b.i % 29),
+                   '{start}'::date - 1 - (b.i % 29)::int,
                    CASE WHEN b.i % 10 < 3 OR b.i % 50 IN (3, 13) THEN '{start}'::date
-                        ELSE '{start}'::date - 1 - (b.i % 29) + {config.limit_recalc_interval_days}
+                        ELSE '{start}'::date - 1 - (b.i % 29)::int + {config.limit_recalc_interval_days}
                    END
             FROM bench_loans b
             CROSS JOIN LATERAL (SELECT 560 + (b.i * 37) % 240 AS score) s0
