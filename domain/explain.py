@@ -53,6 +53,13 @@ class Ids:
 
 
 @dataclass(frozen=True, slots=True)
+class Days:
+    """A number of days: "1 day", "6 days", "6天"."""
+
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
 class Loans:
     """Loan ids with their noun: "loan L1", "loans L1 and L2", "借款L1、L2"."""
 
@@ -67,7 +74,7 @@ class Frag:
     values: Mapping[str, Value] = field(default_factory=dict)
 
 
-Value = str | int | date | Yuan | Codes | Parts | Ids | Loans | Frag | None
+Value = str | int | date | Yuan | Days | Codes | Parts | Ids | Loans | Frag | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,12 +237,12 @@ TEXT: dict[str, dict[str, str]] = {
                         "{next_due}, collected automatically on that day.",
         "loan_current_nothing_due": "Loan {loan} ({principal} taken out on {disbursed}) is up "
                                     "to date: {outstanding} still to repay.",
-        "loan_overdue": "Loan {loan} is {dpd} days overdue (bucket {bucket}): {due} is past "
+        "loan_overdue": "Loan {loan} is {dpd} overdue (bucket {bucket}): {due} is past "
                         "due and {outstanding} is owed in all.{stage}",
         "stage_internal": " Our own collection team is following it up.",
         "stage_agency": " It has been handed to the collection agency {agency}.",
         "stage_hold": " Collection is on hold while a complaint or dispute is reviewed.",
-        "loan_written_off": "Loan {loan} was written off on {day} at {dpd} days overdue"
+        "loan_written_off": "Loan {loan} was written off on {day} at {dpd} overdue"
                             "{agency}. Still owed: {owed} ({parts}).",
         "wo_agency": ", after collection by {agency}",
         "loan_paid_off": "Loan {loan} ({principal} taken out on {disbursed}) is fully repaid.",
@@ -243,13 +250,18 @@ TEXT: dict[str, dict[str, str]] = {
         "card_blocked": "Card debits are stopped because the bank reported the card invalid; "
                         "linking a new card resumes them.",
         # remedies
-        "fix_frozen_one": "The limit is frozen because loan {loan} is {dpd} days overdue; "
+        "fix_frozen_one": "The limit is frozen because loan {loan} is {dpd} overdue; "
                           "repaying {amount} unfreezes it at the next close ({next_close})."
                           "{per_day}",
-        "fix_frozen_many": "The limit is frozen because {loans} are overdue (up to {dpd} "
-                           "days); repaying {amount} in all unfreezes it at the next close "
+        "fix_frozen_many": "The limit is frozen because {loans} are overdue (up to {dpd}); "
+                           "repaying {amount} in all unfreezes it at the next close "
                            "({next_close}).{per_day}",
         "per_day": " Each further day adds about {amount} of penalty interest.",
+        "fix_grace": "Loan {loan} is {dpd} late, within the {grace}-day grace period: paying "
+                     "{amount} by {deadline}, before that day's automatic deduction, avoids "
+                     "any consequence. After that the loan becomes overdue: new loans are "
+                     "frozen, the score falls by {points} points and penalty interest is "
+                     "charged.",
         "fix_how_to_pay": "The money can be paid in as a repayment, or put in the wallet, the "
                           "savings card or the money-market fund before the next automatic "
                           "deduction.",
@@ -320,37 +332,37 @@ TEXT: dict[str, dict[str, str]] = {
         "penalty_reversed": "{amount} of penalty interest reversed, because a card debit "
                             "counts from its own date.",
         "paid_off": "Loan {loan} is fully repaid.",
-        "overdue_started": "Loan {loan} became overdue ({dpd} days late, past the {grace}-day "
+        "overdue_started": "Loan {loan} became overdue ({dpd} late, past the {grace}-day "
                            "grace period): new loans are frozen and penalty interest is "
                            "charged.",
-        "bucket": "Loan {loan} reached {dpd} days overdue (bucket {bucket}).",
+        "bucket": "Loan {loan} reached {dpd} overdue (bucket {bucket}).",
         "overdue_cleared": "Loan {loan} was brought up to date and is no longer overdue.",
-        "penalty": "Penalty interest on loan {loan}: {total} over {days} days.",
+        "penalty": "Penalty interest on loan {loan}: {total} over {days}.",
         "reminder_due_soon": "Reminder sent: an installment of loan {loan} is due on {due}.",
         "reminder_overdue": "Overdue reminder sent for loan {loan}.",
         "reminder_overdue_many": "{count} overdue reminders sent for loan {loan}.",
         "case_internal": "Our collection team started following up loan {loan}.",
-        "handoff": "Loan {loan} was handed to the collection agency {agency} at {dpd} days "
+        "handoff": "Loan {loan} was handed to the collection agency {agency} at {dpd} "
                    "overdue, owing {owed}; the agency receives only a masked name and phone "
                    "number.",
         "case_closed": "Collection of loan {loan} ended because it was brought up to date "
                        "({recovered} recovered).",
-        "written_off": "Loan {loan} was written off at {dpd} days overdue: {amount} moved to "
+        "written_off": "Loan {loan} was written off at {dpd} overdue: {amount} moved to "
                        "the written-off account and future interest waived; the account is "
                        "closed.",
         "hold": "Collection of loan {loan} put on hold (complaint or dispute); overdue days "
                 "and penalty interest continue.",
         "release": "The collection hold on loan {loan} was released.",
-        "bureau_OVERDUE": "Reported to the credit bureau: loan {loan} overdue ({dpd} days).",
+        "bureau_OVERDUE": "Reported to the credit bureau: loan {loan} overdue ({dpd}).",
         "bureau_M3_PLUS": "Reported to the credit bureau: loan {loan} more than 90 days "
-                          "overdue ({dpd} days).",
+                          "overdue ({dpd}).",
         "bureau_WRITTEN_OFF": "Reported to the credit bureau: loan {loan} written off.",
         "bureau_CLEARED": "Reported to the credit bureau: loan {loan} brought up to date.",
         "score": "Credit score {old} → {new} ({delta}): {why}.",
         "why_OVERDUE_STARTED": "loan {loan} became overdue",
-        "why_BUCKET_M2": "loan {loan} reached {dpd} days overdue (M2)",
-        "why_BUCKET_M3": "loan {loan} reached {dpd} days overdue (M3)",
-        "why_BUCKET_M3_PLUS": "loan {loan} reached {dpd} days overdue (M3+)",
+        "why_BUCKET_M2": "loan {loan} reached {dpd} overdue (M2)",
+        "why_BUCKET_M3": "loan {loan} reached {dpd} overdue (M3)",
+        "why_BUCKET_M3_PLUS": "loan {loan} reached {dpd} overdue (M3+)",
         "why_WRITTEN_OFF": "loan {loan} was written off",
         "why_EXTERNAL_OVERDUE": "another lender reported an overdue debt",
         "why_OVERDUE_CLEARED": "loan {loan} was brought up to date",
@@ -386,21 +398,24 @@ TEXT: dict[str, dict[str, str]] = {
                         "下一期{next_amount}于{next_due}到期，当天自动扣款。",
         "loan_current_nothing_due": "借款{loan}（{disbursed}借入{principal}）还款正常：尚需还款"
                                     "{outstanding}。",
-        "loan_overdue": "借款{loan}已逾期{dpd}天（{bucket}）：已到期未还{due}，共欠{outstanding}。"
+        "loan_overdue": "借款{loan}已逾期{dpd}（{bucket}）：已到期未还{due}，共欠{outstanding}。"
                         "{stage}",
         "stage_internal": "目前由平台催收团队跟进。",
         "stage_agency": "已转交催收机构{agency}。",
         "stage_hold": "投诉或争议处理中，催收已暂停。",
-        "loan_written_off": "借款{loan}于{day}在逾期{dpd}天时核销{agency}。仍欠{owed}（{parts}）。",
+        "loan_written_off": "借款{loan}于{day}在逾期{dpd}时核销{agency}。仍欠{owed}（{parts}）。",
         "wo_agency": "（此前由{agency}催收）",
         "loan_paid_off": "借款{loan}（{disbursed}借入{principal}）已全部还清。",
         "consent_off": "以下渠道未开通自动扣款：{sources}。",
         "card_blocked": "银行报告该卡无效，银行卡扣款已停止；绑定新卡后恢复。",
-        "fix_frozen_one": "因借款{loan}已逾期{dpd}天，额度已冻结；还款{amount}后，将在下一次日终"
+        "fix_frozen_one": "因借款{loan}已逾期{dpd}，额度已冻结；还款{amount}后，将在下一次日终"
                           "（{next_close}）解冻。{per_day}",
-        "fix_frozen_many": "因{loans}逾期（最长{dpd}天），额度已冻结；共还款{amount}后，将在"
+        "fix_frozen_many": "因{loans}逾期（最长{dpd}），额度已冻结；共还款{amount}后，将在"
                            "下一次日终（{next_close}）解冻。{per_day}",
         "per_day": "每多逾期一天，约增加罚息{amount}。",
+        "fix_grace": "借款{loan}已逾期{dpd}，仍在{grace}天宽限期内：在{deadline}自动扣款前还款"
+                     "{amount}，不会产生任何影响；否则借款将进入逾期：暂停借款，信用分扣{points}分，"
+                     "并开始收取罚息。",
         "fix_how_to_pay": "可以主动还款，也可以在下一次自动扣款前把钱存入零钱、储蓄卡或货币基金。",
         "after_clearing": "还清逾期后，每笔恢复正常的借款信用分加{points}分；之后首次额度评估时，"
                           "目标额度减半一次（近期逾期记录）。",
@@ -449,31 +464,31 @@ TEXT: dict[str, dict[str, str]] = {
         "recovery": "收到已核销的{loans}的还款{total}（记为追回款）。",
         "penalty_reversed": "冲回罚息{amount}（银行卡扣款按其发起日期计算）。",
         "paid_off": "借款{loan}已全部还清。",
-        "overdue_started": "借款{loan}逾期{dpd}天，超过{grace}天宽限期，进入逾期：暂停借款，"
+        "overdue_started": "借款{loan}逾期{dpd}，超过{grace}天宽限期，进入逾期：暂停借款，"
                            "开始收取罚息。",
-        "bucket": "借款{loan}逾期达到{dpd}天（{bucket}）。",
+        "bucket": "借款{loan}逾期达到{dpd}（{bucket}）。",
         "overdue_cleared": "借款{loan}已还清逾期，恢复正常。",
-        "penalty": "借款{loan}产生罚息{total}，共{days}天。",
+        "penalty": "借款{loan}产生罚息{total}，共{days}。",
         "reminder_due_soon": "已发送还款提醒：借款{loan}有一期将于{due}到期。",
         "reminder_overdue": "已发送借款{loan}的逾期提醒。",
         "reminder_overdue_many": "已发送借款{loan}的逾期提醒{count}次。",
         "case_internal": "平台催收团队开始跟进借款{loan}。",
-        "handoff": "借款{loan}在逾期{dpd}天时转交催收机构{agency}，欠款{owed}；催收机构只获得"
+        "handoff": "借款{loan}在逾期{dpd}时转交催收机构{agency}，欠款{owed}；催收机构只获得"
                    "脱敏后的姓名和手机号。",
         "case_closed": "借款{loan}已还清逾期，催收结束（追回{recovered}）。",
-        "written_off": "借款{loan}在逾期{dpd}天时核销：{amount}转入核销账户，免除未到期利息；"
+        "written_off": "借款{loan}在逾期{dpd}时核销：{amount}转入核销账户，免除未到期利息；"
                        "账户关闭。",
         "hold": "借款{loan}因投诉或争议暂停催收；逾期天数和罚息照常计算。",
         "release": "借款{loan}恢复催收。",
-        "bureau_OVERDUE": "已报送征信：借款{loan}逾期（{dpd}天）。",
-        "bureau_M3_PLUS": "已报送征信：借款{loan}逾期超过90天（{dpd}天）。",
+        "bureau_OVERDUE": "已报送征信：借款{loan}逾期（{dpd}）。",
+        "bureau_M3_PLUS": "已报送征信：借款{loan}逾期超过90天（{dpd}）。",
         "bureau_WRITTEN_OFF": "已报送征信：借款{loan}已核销。",
         "bureau_CLEARED": "已报送征信：借款{loan}已还清逾期。",
         "score": "信用分{old} → {new}（{delta}）：{why}。",
         "why_OVERDUE_STARTED": "借款{loan}开始逾期",
-        "why_BUCKET_M2": "借款{loan}逾期达到{dpd}天（M2）",
-        "why_BUCKET_M3": "借款{loan}逾期达到{dpd}天（M3）",
-        "why_BUCKET_M3_PLUS": "借款{loan}逾期达到{dpd}天（M3+）",
+        "why_BUCKET_M2": "借款{loan}逾期达到{dpd}（M2）",
+        "why_BUCKET_M3": "借款{loan}逾期达到{dpd}（M3）",
+        "why_BUCKET_M3_PLUS": "借款{loan}逾期达到{dpd}（M3+）",
         "why_WRITTEN_OFF": "借款{loan}核销",
         "why_EXTERNAL_OVERDUE": "其他机构报告了逾期",
         "why_OVERDUE_CLEARED": "借款{loan}已还清逾期",
@@ -536,6 +551,10 @@ def fmt_value(value: Value, lang: str) -> str:
     if isinstance(value, Ids):
         names = NAMES[lang]
         return _join([names.get(i, i) if i.startswith("src_") else i for i in value.ids], lang)
+    if isinstance(value, Days):
+        if lang == "zh":
+            return f"{value.n}天"
+        return "1 day" if value.n == 1 else f"{value.n} days"
     if isinstance(value, Loans):
         ids = _join(list(value.ids), lang)
         if lang == "zh":
@@ -588,8 +607,8 @@ def render(ex: Explanation, lang: str = "en", since: date | None = None) -> str:
 
 
 __all__ = [
-    "LANGS", "Codes", "Explanation", "Frag", "Ids", "Lapse", "Line", "Loans", "Parts", "Value",
-    "Yuan",
+    "LANGS", "Codes", "Days", "Explanation", "Frag", "Ids", "Lapse", "Line", "Loans", "Parts",
+    "Value", "Yuan",
     "fmt_date", "fmt_value", "fmt_yuan", "lapses", "multiplier_text", "next_band", "phrase",
     "render",
 ]

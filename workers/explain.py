@@ -23,6 +23,7 @@ from domain import limits
 from domain.config import ProductConfig
 from domain.explain import (
     Codes,
+    Days,
     Explanation,
     Frag,
     Ids,
@@ -109,14 +110,15 @@ def _state(h: UserHistory, on: date) -> list[Line]:
         if x.status == WRITTEN_OFF:
             agency = Frag("wo_agency", {"agency": x.agency}) if x.agency else None
             out.append(Line("loan_written_off", {
-                "loan": x.id, "day": x.written_off_on, "dpd": x.dpd, "agency": agency,
+                "loan": x.id, "day": x.written_off_on, "dpd": Days(x.dpd), "agency": agency,
                 "owed": Yuan(sum(owed.values())),
                 "parts": Parts(tuple((c, owed[c]) for c in COMPONENTS if owed[c]))}))
         elif x.status == PAID_OFF or x.total_outstanding() == 0:
             out.append(Line("loan_paid_off", common))
         elif x.dpd > 0:
             out.append(Line("loan_overdue", {
-                "loan": x.id, "dpd": x.dpd, "bucket": x.bucket, "due": Yuan(_due_by(x, on)),
+                "loan": x.id, "dpd": Days(x.dpd), "bucket": x.bucket,
+                "due": Yuan(_due_by(x, on)),
                 "outstanding": Yuan(x.total_outstanding()), "stage": _stage(x)}))
         else:
             upcoming = sorted((i for i in x.installments if i.outstanding > 0),
@@ -157,13 +159,22 @@ def _remedies(h: UserHistory, on: date, config: ProductConfig) -> list[Line]:
             "owed": Yuan(sum(x.total_outstanding() for x in gone))})]
     out: list[Line] = []
     late = [x for x in h.loans if x.status == OVERDUE]
+    for x in h.loans:
+        oldest = min((i.due_date for i in x.installments
+                      if i.due_date <= on and i.outstanding > 0), default=None)
+        if x.status != OVERDUE and x.live and x.dpd > 0 and oldest is not None:
+            out.append(Line("fix_grace", {
+                "loan": x.id, "dpd": Days(x.dpd), "grace": config.grace_days,
+                "amount": Yuan(_due_by(x, on)),
+                "deadline": oldest + timedelta(days=config.grace_days),
+                "points": abs(config.score_deltas["OVERDUE_STARTED"])}))
     if late:
         amount = sum(_due_by(x, on) for x in late)
         per_day = sum(daily_penalty(i.out_principal, x.annual_rate_bp, config)
                       for x in late for i in x.installments
                       if i.due_date <= on and i.out_principal > 0)
         values: dict[str, Value] = {
-            "dpd": max(x.dpd for x in late), "amount": Yuan(amount),
+            "dpd": Days(max(x.dpd for x in late)), "amount": Yuan(amount),
             "next_close": on + timedelta(days=1),
             "per_day": Frag("per_day", {"amount": Yuan(per_day)}) if per_day else None}
         if len(late) == 1:
@@ -253,7 +264,7 @@ def _timeline(h: UserHistory, config: ProductConfig) -> list[Line]:
             for r in h.limit_events]
     out += _reminders(h, config)
     out += _collection(h)
-    out += [Line(f"bureau_{r.kind}", {"loan": r.loan_id, "dpd": r.dpd}, r.day)
+    out += [Line(f"bureau_{r.kind}", {"loan": r.loan_id, "dpd": Days(r.dpd)}, r.day)
             for r in h.bureau_records]
     for line in out:
         if line.kind.startswith("bureau_"):
@@ -362,7 +373,7 @@ def _money(h: UserHistory) -> list[Line]:
             moved = sum(p.amount for p in lines if p.account.startswith("written_off:"))
             loan = next((x for x in h.loans if x.id == j.loan_id), None)
             out.append(Line("written_off", {"loan": j.loan_id, "amount": Yuan(moved),
-                                            "dpd": loan.dpd if loan else ""}, j.day))
+                                            "dpd": Days(loan.dpd) if loan else ""}, j.day))
     for day, sources in by_day.items():
         out.append(Line("collected", {
             "total": Yuan(sum(sources.values())),
@@ -371,7 +382,7 @@ def _money(h: UserHistory) -> list[Line]:
     for loan_id, days in penalty.items():
         for first, last, amounts in _runs(days):
             out.append(Line("penalty", {"loan": loan_id, "total": Yuan(sum(amounts)),
-                                        "days": (last - first).days + 1}, first, last))
+                                        "days": Days((last - first).days + 1)}, first, last))
     out += [Line("penalty_reversed", {"amount": Yuan(v)}, d) for d, v in reversed_by_day.items()]
     for x in h.loans:
         if x.status == PAID_OFF and x.id in last_paid:
@@ -412,10 +423,10 @@ def _overdue(h: UserHistory, config: ProductConfig) -> list[Line]:
     out = []
     for e in h.loan_events:
         if e.kind == "OVERDUE_STARTED":
-            out.append(Line("overdue_started", {"loan": e.loan_id, "dpd": e.detail,
+            out.append(Line("overdue_started", {"loan": e.loan_id, "dpd": Days(e.detail),
                                                 "grace": config.grace_days}, e.day))
         elif e.kind in BUCKET_OF:
-            out.append(Line("bucket", {"loan": e.loan_id, "dpd": e.detail,
+            out.append(Line("bucket", {"loan": e.loan_id, "dpd": Days(e.detail),
                                        "bucket": BUCKET_OF[e.kind]}, e.day))
         elif e.kind == "OVERDUE_CLEARED":
             out.append(Line("overdue_cleared", {"loan": e.loan_id}, e.day))
@@ -427,8 +438,9 @@ def _scores(h: UserHistory) -> list[Line]:
     out = []
     for r in h.score_events:
         kind = LOAN_EVENT_OF_SCORE.get(r.reason, r.reason)
+        days = dpd.get((r.day, r.loan_id, kind))
         why = Frag(f"why_{r.reason}", {"loan": r.loan_id or "",
-                                       "dpd": dpd.get((r.day, r.loan_id, kind), "")})
+                                       "dpd": Days(days) if days is not None else ""})
         out.append(Line("score", {"old": r.old, "new": r.new, "delta": f"{r.new - r.old:+d}",
                                   "why": why}, r.day))
     return out
@@ -458,6 +470,6 @@ def _collection(h: UserHistory) -> list[Line]:
         if c.outcome == "recalled" and c.closed_on is not None:
             out.append(Line("case_closed", {"loan": c.loan_id,
                                             "recovered": Yuan(c.recovered or 0)}, c.closed_on))
-    out += [Line("handoff", {"loan": r.loan_id, "agency": r.agency or "", "dpd": r.dpd,
+    out += [Line("handoff", {"loan": r.loan_id, "agency": r.agency or "", "dpd": Days(r.dpd),
                              "owed": Yuan(r.amount_owed or 0)}, r.day) for r in h.handoffs]
     return out

@@ -149,6 +149,26 @@ def test_a_frozen_limit_in_chinese(story) -> None:
             "解冻。") in out
 
 
+def test_a_loan_within_grace_says_by_when_paying_avoids_any_consequence(tmp_path) -> None:
+    """late-within-grace stopped on the due date: 41,206 unpaid, days late 1 (grace 1)."""
+    data = load_file(EXAMPLES / "late-within-grace.json")
+    data["events"], data["run"]["to"] = [], "2026-02-15"
+    url = f"sqlite:///{tmp_path}/grace.db"
+    run_scenario(data, database_url=url)
+    engine = make_engine(url)
+    try:
+        out = explain(engine, "u1")
+        out_zh = explain(engine, "u1", lang="zh")
+    finally:
+        engine.dispose()
+    assert "Loan L1 is 1 day overdue (bucket M1): 412.06 yuan is past due" in out
+    assert ("Loan L1 is 1 day late, within the 1-day grace period: paying 412.06 yuan by "
+            "2026-02-16, before that day's automatic deduction, avoids any consequence.") in out
+    assert "the score falls by 50 points" in out
+    assert "frozen" not in out.split("What would restore it")[0]
+    assert "仍在1天宽限期内：在2026年2月16日自动扣款前还款412.06元" in out_zh
+
+
 # ---------------------------------------------------------------- every cause of a cut
 def test_capacity_decline_and_when_it_lapses(story) -> None:
     out = text(story, "limit-cut-capacity-decline")
