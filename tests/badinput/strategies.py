@@ -391,6 +391,8 @@ def bad_config(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
             lambda k: k not in CONFIG_KEYS) | st.sampled_from(["grace_dayz", "Grace_days",
                                                                "chunksize", "description"]))
         data[key] = draw(values(False))
+        if not encodable(key):
+            key = "config"  # pydantic refuses the whole mapping: "config" is named
     else:
         key = draw(st.sampled_from(sorted(CONFIG_KEYS)))
         data[key] = draw(CONFIG_KEYS[key])
