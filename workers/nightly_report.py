@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -362,8 +362,8 @@ def _two(left: str, right: str) -> str:
     return f'<div class="two"><div>{left}</div><div>{right}</div></div>'
 
 
-def _or_empty(ok: bool, svg: str, what: str) -> str:
-    return svg if ok else f'<div class="empty">No {_e(what)} in this window.</div>'
+def _or_empty(ok: bool, svg: Callable[[], str], what: str) -> str:
+    return svg() if ok else f'<div class="empty">No {_e(what)} in this window.</div>'
 
 
 def render_html(d: ReportData) -> str:
@@ -411,30 +411,30 @@ def render_html(d: ReportData) -> str:
         f'<section class="kpis" style="background:none;box-shadow:none;padding:0">'
         f'{"".join(kpis)}</section>',
         _section("Money collected per source",
-                 _or_empty(bool(d.collected), plot_collected(d), "collections"),
+                 _or_empty(bool(d.collected), lambda: plot_collected(d), "collections"),
                  "Automatic deductions by source (wallet, savings card, money-market fund), "
                  "repayments from outside and recoveries on written-off loans."),
         _section("Loans per bucket",
-                 _two(_or_empty(bool(d.delinquent), plot_delinquent(d), "overdue loans"),
-                      _or_empty(bool(d.month_ends), plot_month_ends(d),
+                 _two(_or_empty(bool(d.delinquent), lambda: plot_delinquent(d), "overdue loans"),
+                      _or_empty(bool(d.month_ends), lambda: plot_month_ends(d),
                                 "monthly bureau files")),
                  "Daily counts come from the penalty accrual rows (a loan overdue on a day "
                  "has one); month ends from the monthly bureau file. Loans by status now: "
                  + ", ".join(f"{k} {v:,}" for k, v in sorted(d.statuses.items())) + "."),
         _section("Roll rates between buckets; handoffs and write-offs",
-                 _two(_or_empty(bool(rates), plot_rolls(d), "pairs of month ends") + matrix,
-                      _or_empty(bool(d.handoffs or d.write_offs), plot_collection(d),
+                 _two(_or_empty(bool(rates), lambda: plot_rolls(d), "pairs of month ends") + matrix,
+                      _or_empty(bool(d.handoffs or d.write_offs), lambda: plot_collection(d),
                                 "handoffs or write-offs")
                       + _two(_table(["handoff day", "loans", "owed (yuan)"], collect_rows),
                              _table(["write-off day", "loans", "amount (yuan)"], wo_rows)))),
         _section("Score and limit changes by reason",
-                 _or_empty(bool(score or cuts or raises), plot_reasons(d), "changes")
+                 _or_empty(bool(score or cuts or raises), lambda: plot_reasons(d), "changes")
                  + _two(_table(["score reason", "events in window"], score.most_common()),
                         _table(["limit reason code", "cuts", "raises"],
                                [[k, cuts[k], raises[k]]
                                 for k in sorted(set(cuts) | set(raises))]))),
         _section("Step durations of the night",
-                 _or_empty(bool(step_rows), plot_steps(d), "steps")
+                 _or_empty(bool(step_rows), lambda: plot_steps(d), "steps")
                  + _table(["step", "status", "start (s)", "duration (s)", "chunks", "rows",
                            "attempts", "quarantined"], step_rows),
                  (close.detail or "") if close is not None else ""),
