@@ -77,11 +77,24 @@ def local_stack(database_url: str, *, redis_url: str | None = None,
         env = {**os.environ, "REDIS_URL": url, "DATABASE_URL": database_url,
                **(extra_env or {})}
         st = Stack(env=env, redis=redis)
+        saved = {k: os.environ.get(k) for k in ("REDIS_URL", "DATABASE_URL")}
+        stack.callback(_restore, saved)
         stack.callback(st.stop)
         os.environ["REDIS_URL"] = url
         os.environ["DATABASE_URL"] = database_url
         _rebind_broker(url)
         yield st
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    """Put this process's environment back as it was before the stack."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if saved.get("REDIS_URL"):
+        _rebind_broker(saved["REDIS_URL"])  # type: ignore[arg-type]
 
 
 def _rebind_broker(url: str) -> None:
