@@ -147,7 +147,8 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
                    b.disbursed, NULL, sc.base, false,
                    '{start}'::date - 1 - (b.i % 29)::int,
                    CASE WHEN b.i % 10 < 3 OR b.i % 50 IN (3, 13) THEN '{start}'::date
-                        ELSE '{start}'::date - 1 - (b.i % 29)::int + {config.limit_recalc_interval_days}
+                        ELSE '{start}'::date - 1 - (b.i % 29)::int
+                             + {config.limit_recalc_interval_days}
                    END
             FROM bench_loans b
             CROSS JOIN LATERAL (SELECT 560 + (b.i * 37) % 240 AS score) s0
