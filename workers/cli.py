@@ -240,11 +240,10 @@ def flower_command(port: int, local_demo: bool) -> list[str]:
     if ":" not in auth and not local_demo:
         raise click.UsageError("Flower refuses to start without credentials: set "
                                "FLOWER_BASIC_AUTH=user:password (or --local-demo)")
-    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower",
-           "--address=127.0.0.1", f"--port={port}"]
-    if ":" in auth:
-        cmd.append(f"--basic-auth={auth}")
-    return cmd
+    # No --basic-auth: Flower reads FLOWER_BASIC_AUTH from the environment it inherits, so
+    # the credentials are not on a command line that any local user can read (ps).
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower",
+            "--address=127.0.0.1", f"--port={port}"]
 
 
 def _need_redis() -> None:
