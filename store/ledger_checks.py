@@ -27,19 +27,26 @@ def check_day(conn: Connection, on: date) -> list[str]:
 
 
 def settle_bank_clearing(conn: Connection, on: date) -> int:
-    """Move the card money the bank has taken today from clearing to cash."""
-    p = s.postings.c
-    balance = conn.execute(select(func.coalesce(func.sum(p.amount), 0))
-                           .where(p.account == ledger.BANK_CLEARING)).scalar_one()
+    """Move the card money taken on ``on`` from clearing to cash.
+
+    Reads only that date's journals (not the clearing account's history), so
+    the cost follows the day's work; what an earlier settlement of the same
+    date already moved is subtracted, so running it again settles only the rest.
+    """
+    p, j = s.postings.c, s.journals.c
+    balance = conn.execute(
+        select(func.coalesce(func.sum(p.amount), 0))
+        .select_from(s.postings.join(s.journals, j.key == p.journal_key))
+        .where(j.day == on, p.account == ledger.BANK_CLEARING)).scalar_one()
     if balance <= 0:
         return 0
     n = conn.execute(select(func.count()).select_from(s.journals)
-                     .where(s.journals.c.kind == "settlement", s.journals.c.day == on)
-                     ).scalar_one()
+                     .where(j.kind == "settlement", j.day == on)).scalar_one()
+    amount = int(balance)
     insert_journals(conn, [ledger.build(f"settle:{on.isoformat()}:{n}", on, "settlement", None,
-                                        None, [(ledger.CASH, balance),
-                                               (ledger.BANK_CLEARING, -balance)])])
-    return int(balance)
+                                        None, [(ledger.CASH, amount),
+                                               (ledger.BANK_CLEARING, -amount)])])
+    return amount
 
 
 def check_all(conn: Connection) -> list[str]:
