@@ -1,6 +1,6 @@
 """Bad product configuration is refused with a ConfigError naming the key.
 
-Generated cases (max_examples): 2,500 mappings with one bad or unknown key through
+Generated cases (max_examples): 2,000 mappings with one bad or unknown key through
 ``ProductConfig.from_mapping``; 100 values that are not a mapping at all; 300 bad
 worker configuration files (``CREDITCYCLE_CONFIG``, JSON) through ``runtime.load_config``;
 100 files that are not JSON.
@@ -32,7 +32,7 @@ def names(err: ConfigError, key: str) -> bool:
     return err.field == key or err.field.startswith(key + ".")
 
 
-@settings(max_examples=2500, deadline=None, suppress_health_check=SLOW_OK)
+@settings(max_examples=2000, deadline=None, suppress_health_check=SLOW_OK)
 @given(bad_config())
 def test_a_configuration_with_one_bad_key_is_refused_naming_the_key(
         case: tuple[dict[str, Any], str]) -> None:

@@ -1,7 +1,7 @@
 """Invalid scenario files are refused naming the field: by ``parse``, and by the CLI with
 exit code 2, no result file and no change to the database it was pointed at.
 
-Generated cases (max_examples): 2,500 scenarios with one thing wrong through
+Generated cases (max_examples): 2,000 scenarios with one thing wrong through
 ``workers.scenario.parse``; 60 of them as JSON or YAML files through
 ``creditcycle scenario run``; 40 files that are not JSON at all.
 """
@@ -38,7 +38,7 @@ def test_the_base_scenario_of_the_generated_cases_is_valid_and_runs() -> None:
     assert set(result["loans"]) == {"L1", "L2", "L3"}
 
 
-@settings(max_examples=2500, deadline=None, suppress_health_check=SLOW_OK)
+@settings(max_examples=2000, deadline=None, suppress_health_check=SLOW_OK)
 @given(bad_scenario())
 def test_a_scenario_with_one_bad_field_is_refused_naming_the_field(
         case: tuple[dict[str, Any], str]) -> None:
