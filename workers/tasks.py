@@ -102,11 +102,17 @@ class CreditTask(Task):  # type: ignore[misc]
 
 
 def send(messages: Iterable[cycle.ChunkMessage]) -> int:
-    n = 0
-    for m in messages:
-        run_chunk.apply_async(kwargs=m.kwargs(), queue=CYCLE_QUEUE)
-        n += 1
-    return n
+    """Send chunk messages; each carries a readable name (its date, step and place in
+    the step) so that Flower's task list shows the night's progress as it goes."""
+    batch = list(messages)
+    totals: dict[tuple[str, str], int] = {}
+    for m in batch:
+        totals[(m.date, m.step)] = totals.get((m.date, m.step), 0) + 1
+    for m in batch:
+        run_chunk.apply_async(
+            kwargs=m.kwargs(), queue=CYCLE_QUEUE,
+            shadow=f"cycle {m.date} {m.step} chunk {m.chunk_no + 1}/{totals[(m.date, m.step)]}")
+    return len(batch)
 
 
 def business_today() -> date:
