@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -53,7 +53,27 @@ def write_off_key(loan_id: str) -> str:
     return f"write_off:{loan_id}"
 
 
-def collect(loans: Sequence[Loan], on: date, config: ProductConfig) -> CollectionOutcome:
+def needs_installments(loan: Loan, config: ProductConfig) -> bool:
+    """Whether ``collect`` will look at this loan's installments (to write it off, to
+    price a handoff, or to open or close a case), rather than only at the loan."""
+    if loan.status == WRITTEN_OFF:
+        return False
+    if loan.collection_stage in OPEN_STAGES and loan.status != OVERDUE:
+        return True
+    return loan.status == OVERDUE and not loan.on_hold and (
+        loan.dpd >= config.write_off_dpd
+        or (loan.dpd >= config.handoff_dpd and loan.collection_stage != STAGE_AGENCY)
+        or (loan.dpd >= config.internal_case_dpd
+            and loan.collection_stage in (STAGE_NONE, STAGE_CLOSED)))
+
+
+def collect(loans: Sequence[Loan], on: date, config: ProductConfig,
+            due_soon: Set[str] | None = None) -> CollectionOutcome:
+    """Reminders, escalation and recalls for a chunk of loans.
+
+    ``due_soon`` names the loans with an installment owed ``due_soon_days``
+    ahead; without it they are found from the loans' installments.
+    """
     out = CollectionOutcome()
     soon = on + timedelta(days=config.due_soon_days)
     for loan in loans:
@@ -65,7 +85,8 @@ def collect(loans: Sequence[Loan], on: date, config: ProductConfig) -> Collectio
             out.recalled.append(loan.id)
         if loan.on_hold or not loan.live:
             continue
-        if any(i.due_date == soon and i.outstanding > 0 for i in loan.installments):
+        if (loan.id in due_soon if due_soon is not None else
+                any(i.due_date == soon and i.outstanding > 0 for i in loan.installments)):
             out.notifications.append(Notification(on, loan.user_id, loan.id, "due_soon"))
         if 1 <= loan.dpd <= 3:
             out.notifications.append(Notification(on, loan.user_id, loan.id,

@@ -114,7 +114,7 @@ def _installment(row: Any) -> Installment:
 
 
 def load_loans(conn: Connection, where: ColumnElement[bool], *,
-               due_by: date | None = None) -> list[Loan]:
+               due_by: date | None = None, installments: bool = True) -> list[Loan]:
     """Loans matching ``where`` with their installments, in id order.
 
     With ``due_by``, only installments due by then with money owed are read:
@@ -124,6 +124,10 @@ def load_loans(conn: Connection, where: ColumnElement[bool], *,
                                             .order_by(s.loans.c.id))]
     if not loans:
         return []
+    if not installments:
+        for x in loans:
+            x.partial = True
+        return loans
     by_id = {x.id: x for x in loans}
     i = s.installments.c
     q = select(s.installments).where(i.loan_id.in_(list(by_id)))
@@ -138,7 +142,8 @@ def load_loans(conn: Connection, where: ColumnElement[bool], *,
     return loans
 
 
-def load_loans_locked(conn: Connection, where: ColumnElement[bool]) -> list[Loan]:
+def load_loans_locked(conn: Connection, where: ColumnElement[bool], *,
+                      installments: bool = True) -> list[Loan]:
     """Lock the users owning loans matching ``where``, then load those loans.
 
     Read after the lock, so a write from outside the cycle (a prepayment) that
@@ -147,7 +152,7 @@ def load_loans_locked(conn: Connection, where: ColumnElement[bool]) -> list[Loan
     if conn.dialect.name != "sqlite":
         lock_users(conn, list(conn.execute(select(s.loans.c.user_id).distinct().where(where))
                               .scalars()))
-    return load_loans(conn, where)
+    return load_loans(conn, where, installments=installments)
 
 
 def live_loans_of(conn: Connection, user_ids: Collection[str], *,
@@ -189,23 +194,27 @@ def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
 
 def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
     """Write back changed loans and installments, one bulk UPDATE per table."""
-    loan_rows, inst_rows, partial = [], [], []
+    loan_rows, inst_rows, partial, loan_only = [], [], [], []
     for x in loans:
         changed = [i for i in x.installments if i.dirty]
         if x.partial and changed:
             if x.dirty:
                 raise ValueError(f"loan {x.id} was loaded in part and cannot be saved whole")
             partial.append(x.id)
+        elif x.partial and x.dirty:
+            loan_only.append({"id": x.id, **{c: getattr(x, c) for c in LOAN_COLUMNS
+                                               if c != "next_due"}})
         elif x.dirty or changed:
             loan_rows.append({"id": x.id, "next_due": x.next_due_date(),
                               **{c: getattr(x, c) for c in LOAN_COLUMNS if c != "next_due"}})
         inst_rows.extend({"loan_id": i.loan_id, "no": i.no,
                           **{c: getattr(i, c) for c in INSTALLMENT_COLUMNS}} for i in changed)
     bulk_update(conn, s.loans, ["id"], loan_rows)
+    bulk_update(conn, s.loans, ["id"], loan_only)
     bulk_update(conn, s.installments, ["loan_id", "no"], inst_rows)
     if partial:
         refresh_next_due(conn, partial)
-    return len(loan_rows) + len(inst_rows) + len(partial)
+    return len(loan_rows) + len(inst_rows) + len(partial) + len(loan_only)
 
 
 def refresh_next_due(conn: Connection, loan_ids: Sequence[str]) -> None:
@@ -274,15 +283,25 @@ def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[
         not_held(s.loans.c.user_id, on)))
 
 
+def loans_due_soon(conn: Connection, lo: str, hi: str, due_soon: date) -> set[str]:
+    """Loans of the range with an installment owed on ``due_soon``."""
+    i, lo_ = s.installments.c, s.loans.c
+    return set(conn.execute(
+        select(i.loan_id).select_from(s.installments.join(s.loans, lo_.id == i.loan_id))
+        .where(i.due_date == due_soon, in_range(lo_.user_id, lo, hi),
+               i.principal + i.interest + i.penalty
+               > i.paid_principal + i.paid_interest + i.paid_penalty)).scalars())
+
+
 def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
-                             due_soon: date) -> list[Loan]:
+                             due_soon: date, *, installments: bool = True) -> list[Loan]:
     soon = select(s.installments.c.loan_id).where(s.installments.c.due_date == due_soon)
     return load_loans_locked(conn, and_(
         in_range(s.loans.c.user_id, lo, hi),
         or_(and_(s.loans.c.status.in_(LIVE_STATUSES),
                  or_(s.loans.c.dpd > 0, s.loans.c.id.in_(soon))),
             s.loans.c.collection_stage.in_(("internal", "agency"))),
-        not_held(s.loans.c.user_id, on)))
+        not_held(s.loans.c.user_id, on)), installments=installments)
 
 
 def now() -> datetime:

@@ -378,9 +378,15 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if conn is None:
             return 0
         soon = on + timedelta(days=config.due_soon_days)
-        loans = repo.loans_needing_collection(conn, lo, hi, on, soon)
-        repo.lock_users(conn, sorted({x.user_id for x in loans}))
-        out = collection.collect(loans, on, config)
+        # Loan rows only; installments just for the few loans whose case, handoff
+        # or write-off needs them: a night's cost follows its escalations.
+        loans = repo.loans_needing_collection(conn, lo, hi, on, soon, installments=False)
+        full_ids = [x.id for x in loans if collection.needs_installments(x, config)]
+        full = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(full_ids))} \
+            if full_ids else {}
+        loans = [full.get(x.id, x) for x in loans]
+        due_soon = repo.loans_due_soon(conn, lo, hi, soon)
+        out = collection.collect(loans, on, config, due_soon=due_soon)
         start, end = _window(on, config)
         insert_ignore_many(conn, s.notifications, [
             {"day": n.day, "user_id": n.user_id, "loan_id": n.loan_id, "kind": n.kind,
