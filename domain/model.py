@@ -98,6 +98,8 @@ class Loan:
     # Only the installments due by some date with money owed were loaded (the
     # deduction needs no more); totals over the whole loan are not available.
     partial: bool = False
+    # With ``partial``: whether installments that were not loaded still owe money.
+    owed_beyond: bool = False
 
     @property
     def live(self) -> bool:

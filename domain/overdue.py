@@ -99,7 +99,7 @@ def _assess_loan(loan: Loan, on: date, config: ProductConfig, out: OverdueOutcom
     old_status = OVERDUE if loan.status == PAID_OFF and loan.episode_level else loan.status
     dpd = days_late(min(i.due_date for i in overdue), on) if overdue else 0
     beyond_grace = any(days_late(i.due_date, on) > grace for i in overdue)
-    if all(i.outstanding == 0 for i in loan.installments):
+    if not loan.owed_beyond and all(i.outstanding == 0 for i in loan.installments):
         status = PAID_OFF
     elif beyond_grace:
         status = OVERDUE

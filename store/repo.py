@@ -197,13 +197,13 @@ def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
     loan_rows, inst_rows, partial, loan_only = [], [], [], []
     for x in loans:
         changed = [i for i in x.installments if i.dirty]
-        if x.partial and changed:
+        if x.partial:
+            # next_due needs every installment: SQL recomputes it after the updates.
             if x.dirty:
-                raise ValueError(f"loan {x.id} was loaded in part and cannot be saved whole")
-            partial.append(x.id)
-        elif x.partial and x.dirty:
-            loan_only.append({"id": x.id, **{c: getattr(x, c) for c in LOAN_COLUMNS
-                                               if c != "next_due"}})
+                loan_only.append({"id": x.id, **{c: getattr(x, c) for c in LOAN_COLUMNS
+                                                   if c != "next_due"}})
+            if changed:
+                partial.append(x.id)
         elif x.dirty or changed:
             loan_rows.append({"id": x.id, "next_due": x.next_due_date(),
                               **{c: getattr(x, c) for c in LOAN_COLUMNS if c != "next_due"}})
@@ -273,14 +273,32 @@ def users_with_due_debts(conn: Connection, lo: str, hi: str, on: date) -> list[s
 
 
 def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[Loan]:
+    """Loans with something to assess, with only the installments that matter on
+    ``on`` (due and owed, with pending penalty, or due that day) and a flag for
+    money owed on the others: a loan's length and history do not add rows."""
     due_today = select(s.installments.c.loan_id).where(s.installments.c.due_date == on)
-    return load_loans_locked(conn, and_(
+    loans = load_loans_locked(conn, and_(
         in_range(s.loans.c.user_id, lo, hi),
         s.loans.c.status.in_((*LIVE_STATUSES, PAID_OFF)),
         or_(s.loans.c.dpd > 0,
             and_(s.loans.c.status.in_(LIVE_STATUSES),
                  or_(s.loans.c.next_due <= on, s.loans.c.id.in_(due_today)))),
-        not_held(s.loans.c.user_id, on)))
+        not_held(s.loans.c.user_id, on)), installments=False)
+    if not loans:
+        return loans
+    by_id = {x.id: x for x in loans}
+    i = s.installments.c
+    owed = i.principal + i.interest + i.penalty > i.paid_principal + i.paid_interest \
+        + i.paid_penalty
+    rows = conn.execute(select(s.installments).where(
+        i.loan_id.in_(list(by_id)), i.due_date <= on,
+        or_(owed, i.pending_penalty > 0, i.due_date == on)).order_by(i.loan_id, i.no))
+    for r in rows:
+        by_id[r.loan_id].installments.append(_installment(r))
+    for loan_id in conn.execute(select(i.loan_id).distinct().where(
+            i.loan_id.in_(list(by_id)), i.due_date > on, owed)).scalars():
+        by_id[loan_id].owed_beyond = True
+    return loans
 
 
 def loans_due_soon(conn: Connection, lo: str, hi: str, due_soon: date) -> set[str]:
