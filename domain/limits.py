@@ -50,9 +50,14 @@ class LimitDecision:
         return self.old != self.new
 
 
-def multipliers(state: LimitState, on: date, config: ProductConfig) -> dict[str, Fraction]:
+def _fractions(config: ProductConfig) -> dict[str, Fraction]:
+    return {k: Fraction(v) for k, v in config.limit_multipliers.items()}
+
+
+def multipliers(state: LimitState, on: date, config: ProductConfig,
+                m: dict[str, Fraction] | None = None) -> dict[str, Fraction]:
     """The capacity multipliers in force for this user on ``on``, by reason code."""
-    m = {k: Fraction(v) for k, v in config.limit_multipliers.items()}
+    m = m if m is not None else _fractions(config)
     found: dict[str, Fraction] = {}
     a = state.activity
     if act.capacity_declined(a, on):
@@ -75,15 +80,18 @@ def activity_multiplier(state: LimitState, on: date) -> Fraction:
 
 def recalculate(states: Sequence[LimitState], on: date,
                 config: ProductConfig) -> list[LimitDecision]:
-    return [_recalculate(s, on, config) for s in states]
+    m = _fractions(config)
+    increase_cap = Fraction(config.limit_increase_cap)
+    return [_recalculate(s, on, config, m, increase_cap) for s in states]
 
 
-def _recalculate(s: LimitState, on: date, config: ProductConfig) -> LimitDecision:
+def _recalculate(s: LimitState, on: date, config: ProductConfig, m: dict[str, Fraction],
+                 increase_cap: Fraction) -> LimitDecision:
     base = config.base_limit(s.score)
     if s.closed:
         return LimitDecision(s.user_id, s.limit, 0, ("ACCOUNT_CLOSED",), s.last_increase,
                              base, False)
-    caps = multipliers(s, on, config)
+    caps = multipliers(s, on, config, m)
     m_activity = activity_multiplier(s, on)
     target = Fraction(base) * m_activity
     for factor in caps.values():
@@ -99,8 +107,7 @@ def _recalculate(s: LimitState, on: date, config: ProductConfig) -> LimitDecisio
     elif target > old and not s.frozen and (
             last_increase is None
             or (on - last_increase).days >= config.limit_increase_interval_days):
-        step = max(Fraction(old) * Fraction(config.limit_increase_cap),
-                   Fraction(config.limit_increase_floor))
+        step = max(old * increase_cap, Fraction(config.limit_increase_floor))
         raised = round_down(min(target, old + step), ROUNDING)
         if raised > old:
             new = raised

@@ -13,7 +13,8 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, String, and_, any_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 
 from domain.activity import Activity
@@ -28,6 +29,15 @@ LOAN_COLUMNS = ("status", "dpd", "bucket", "collection_stage", "agency", "on_hol
                 "written_off_on", "next_due")
 INSTALLMENT_COLUMNS = ("principal", "interest", "penalty", "paid_principal", "paid_interest",
                        "paid_penalty", "pending_penalty", "penalty_through")
+
+
+def in_ids(conn: Connection, column: Any, ids: Collection[str]) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL one array parameter (``= ANY``) rather than a
+    placeholder per id, which costs compile and parse time for chunks of thousands."""
+    values = sorted(ids)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String())))
+    return column.in_(values)  # type: ignore[no-any-return]
 
 
 def in_range(column: Any, lo: str, hi: str) -> ColumnElement[bool]:
@@ -45,7 +55,7 @@ def lock_users(conn: Connection, user_ids: Collection[str]) -> None:
     serialises writers with BEGIN IMMEDIATE)."""
     if not user_ids or conn.dialect.name == "sqlite":
         return
-    conn.execute(select(s.users.c.id).where(s.users.c.id.in_(sorted(user_ids)))
+    conn.execute(select(s.users.c.id).where(in_ids(conn, s.users.c.id, user_ids))
                  .order_by(s.users.c.id).with_for_update())
 
 
@@ -61,14 +71,14 @@ def _user(row: Any) -> User:
 def load_users(conn: Connection, user_ids: Collection[str]) -> dict[str, User]:
     if not user_ids:
         return {}
-    rows = conn.execute(select(s.users).where(s.users.c.id.in_(sorted(user_ids))))
+    rows = conn.execute(select(s.users).where(in_ids(conn, s.users.c.id, user_ids)))
     return {r.id: _user(r) for r in rows}
 
 
 def load_user_rows(conn: Connection, user_ids: Collection[str]) -> dict[str, Any]:
     if not user_ids:
         return {}
-    rows = conn.execute(select(s.users).where(s.users.c.id.in_(sorted(user_ids))))
+    rows = conn.execute(select(s.users).where(in_ids(conn, s.users.c.id, user_ids)))
     return {r.id: r for r in rows}
 
 
@@ -130,7 +140,7 @@ def load_loans(conn: Connection, where: ColumnElement[bool], *,
         return loans
     by_id = {x.id: x for x in loans}
     i = s.installments.c
-    q = select(s.installments).where(i.loan_id.in_(list(by_id)))
+    q = select(s.installments).where(in_ids(conn, i.loan_id, by_id))
     if due_by is not None:
         q = q.where(i.due_date <= due_by, i.principal + i.interest + i.penalty
                     > i.paid_principal + i.paid_interest + i.paid_penalty)
@@ -159,7 +169,7 @@ def live_loans_of(conn: Connection, user_ids: Collection[str], *,
                   due_by: date | None = None) -> list[Loan]:
     if not user_ids:
         return []
-    return load_loans(conn, and_(s.loans.c.user_id.in_(sorted(user_ids)),
+    return load_loans(conn, and_(in_ids(conn, s.loans.c.user_id, user_ids),
                                  s.loans.c.status.in_(LIVE_STATUSES)), due_by=due_by)
 
 
@@ -291,12 +301,12 @@ def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[
     owed = i.principal + i.interest + i.penalty > i.paid_principal + i.paid_interest \
         + i.paid_penalty
     rows = conn.execute(select(s.installments).where(
-        i.loan_id.in_(list(by_id)), i.due_date <= on,
+        in_ids(conn, i.loan_id, by_id), i.due_date <= on,
         or_(owed, i.pending_penalty > 0, i.due_date == on)).order_by(i.loan_id, i.no))
     for r in rows:
         by_id[r.loan_id].installments.append(_installment(r))
     for loan_id in conn.execute(select(i.loan_id).distinct().where(
-            i.loan_id.in_(list(by_id)), i.due_date > on, owed)).scalars():
+            in_ids(conn, i.loan_id, by_id), i.due_date > on, owed)).scalars():
         by_id[loan_id].owed_beyond = True
     return loans
 
