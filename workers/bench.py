@@ -388,7 +388,7 @@ def run_one(pg: PostgresServer, users: int, *, history_days: int = 0, label: str
 
 
 def bench(users: int, *, scaling: bool = True, out_dir: Path = Path("bench-results"),
-          chunk_size: int = 5000) -> list[Run]:
+          chunk_size: int = 20_000) -> list[Run]:
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {"synchronous_commit": "off", "shared_buffers": "2GB", "work_mem": "64MB",
                 "maintenance_work_mem": "1GB", "max_wal_size": "16GB",
