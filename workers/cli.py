@@ -310,7 +310,8 @@ def _scenario_demo(examples_dir: Path) -> None:
 @click.option("--users", type=click.IntRange(1000, 20_000_000),
               default=lambda: int(os.environ.get("USERS", "1000000")),
               show_default="$USERS or 1000000")
-@click.option("--chunk-size", type=click.IntRange(100, 100_000), default=20_000, show_default=True)
+@click.option("--chunk-size", type=click.IntRange(100, 100_000), default=20_000,
+              show_default=True)
 @click.option("--no-scaling", is_flag=True, help="Only the main run (no 1/10 and history runs).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("bench-results"), show_default=True)
