@@ -26,7 +26,7 @@ console = Console()
 DEMO_DIR = Path(".demo")
 
 
-def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 2500) -> None:
+def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) -> None:
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir()
     url = f"sqlite:///{DEMO_DIR.resolve()}/creditcycle-demo.db"
