@@ -118,16 +118,14 @@ class Saboteur:
         self.did_redis = self.did_pg = False
         self.progress = 0.0
 
-    def _worker_children(self) -> list[int]:
-        out = []
-        for proc in self.stack.processes:
-            if proc.poll() is None and "worker" in " ".join(map(str, proc.args)):  # type: ignore[arg-type]
-                out.extend(p for p in _worker_pids(proc.pid) if p != proc.pid)
-        return out
-
     def _worker_mains(self) -> list[Any]:
+        """Running Celery workers (not the beats: their command has no ``worker`` word)."""
         return [p for p in self.stack.processes
-                if p.poll() is None and "worker" in " ".join(map(str, p.args))]  # type: ignore[arg-type]
+                if p.poll() is None and "worker" in list(p.args)]  # type: ignore[arg-type]
+
+    def _worker_children(self) -> list[int]:
+        return [p for proc in self._worker_mains() for p in _worker_pids(proc.pid)
+                if p != proc.pid]
 
     def kill_one(self) -> None:
         mains = self._worker_mains()
