@@ -64,15 +64,32 @@ def complete_chunk(conn: Connection, on: date, step: str, chunk_no: int, rows: i
                  .values(done_at=now(), rows=rows, phase="done"))
 
 
-def count_attempt(conn: Connection, on: date, step: str, chunk_no: int) -> int:
-    """Count one more attempt of a chunk, committed before any work; returns the count."""
+def count_attempt(conn: Connection, on: date, step: str, chunk_no: int, *,
+                  lease_s: float = 300, redelivered: bool = False) -> int | None:
+    """Count one more attempt of a chunk, committed before any work.
+
+    Returns the count, or None when the chunk is already done. A fresh copy of
+    a message whose chunk another worker is running now (its lease is live) is
+    not an attempt: it waits for the chunk's lock and finds it done. A message
+    the broker redelivers (its worker died holding it) always counts, so a
+    chunk that kills its worker is quarantined.
+    """
     c = s.chunk_runs.c
     insert_ignore(conn, s.chunk_runs, [{"day": on, "step": step, "chunk_no": chunk_no,
                                         "attempts": 0}])
+    q = select(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = conn.execute(q).one()
+    if row.done_at is not None:
+        return None
+    at = now()
+    live = row.leased_at is not None and (at - row.leased_at).total_seconds() < lease_s
+    if live and not redelivered:
+        return int(row.attempts)
     conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
-                 .values(attempts=c.attempts + 1))
-    return int(conn.execute(select(c.attempts).where(
-        c.day == on, c.step == step, c.chunk_no == chunk_no)).scalar_one())
+                 .values(attempts=c.attempts + 1, leased_at=at))
+    return int(row.attempts) + 1
 
 
 def chunk_done(conn: Connection, on: date, step: str, chunk_no: int) -> bool:

@@ -364,6 +364,7 @@ chunk_runs = Table(
     Column("rows", Integer),
     Column("seconds", Integer),
     Column("last_error", Text),
+    Column("leased_at", Instant),
     PrimaryKeyConstraint("day", "step", "chunk_no"),
 )
 

@@ -186,10 +186,12 @@ def chunk_completed(engine: Engine, on: date, step: str,
         return _after_step(conn, on, step, config)
 
 
-def start_attempt(engine: Engine, on: date, step: str, chunk_no: int) -> int:
-    """Commit one more attempt of a chunk before any work; returns the attempt number."""
+def start_attempt(engine: Engine, on: date, step: str, chunk_no: int, *,
+                  lease_s: float = 300, redelivered: bool = False) -> int | None:
+    """Commit one more attempt of a chunk before any work; None when it is done."""
     with engine.begin() as conn:
-        return cyc.count_attempt(conn, on, step, chunk_no)
+        return cyc.count_attempt(conn, on, step, chunk_no, lease_s=lease_s,
+                                 redelivered=redelivered)
 
 
 def forget_attempt(engine: Engine, on: date, step: str, chunk_no: int) -> None:
@@ -202,7 +204,20 @@ def forget_attempt(engine: Engine, on: date, step: str, chunk_no: int) -> None:
             c = s.chunk_runs.c
             conn.execute(update(s.chunk_runs).where(
                 c.day == on, c.step == step, c.chunk_no == chunk_no, c.attempts > 0)
-                .values(attempts=c.attempts - 1))
+                .values(attempts=c.attempts - 1, leased_at=None))
+    except DBAPIError:
+        pass
+
+
+def end_lease(engine: Engine, on: date, step: str, chunk_no: int) -> None:
+    """An attempt failed and is over: its retry is a new attempt. Best effort."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.begin() as conn:
+            c = s.chunk_runs.c
+            conn.execute(update(s.chunk_runs).where(
+                c.day == on, c.step == step, c.chunk_no == chunk_no).values(leased_at=None))
     except DBAPIError:
         pass
 
@@ -238,11 +253,16 @@ def stuck_chunks(engine: Engine, older_than_s: int, config: ProductConfig
             k = s.chunk_runs.c
             finished = set(conn.execute(select(k.chunk_no).where(
                 k.day == row.day, k.step == row.step, k.done_at.is_not(None))).scalars())
+            # A chunk some worker started lately is left to it (its lease is live).
+            leased = set(conn.execute(select(k.chunk_no).where(
+                k.day == row.day, k.step == row.step, k.done_at.is_(None),
+                k.leased_at > cutoff)).scalars())
             msgs = _messages(conn, row.day, row.step, config)
             if len(finished) >= len(msgs):
                 complete.append((row.day, row.step))
             else:
-                resend.extend(m for m in msgs if m.chunk_no not in finished)
+                resend.extend(m for m in msgs
+                              if m.chunk_no not in finished and m.chunk_no not in leased)
     return resend, complete
 
 

@@ -31,7 +31,7 @@ from store import schema as s
 from store.cycle import insert_ignore
 from workers import cycle, faults, logs, metrics, payloads, runtime, steps
 from workers.bank import PENDING, ChannelTimeout
-from workers.celery_app import CYCLE_QUEUE, app
+from workers.celery_app import CYCLE_QUEUE, TASK_TIME_LIMIT, app
 from workers.ingest import apply_events
 
 log = logging.getLogger("creditcycle.tasks")
@@ -142,9 +142,13 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     logs.bind(date=p.date, step=p.step, chunk=p.chunk_no)
     if (self.request.delivery_info or {}).get("redelivered"):
         log.info("redelivered chunk %s %s #%s: the database decides", p.date, p.step, p.chunk_no)
-    attempt = cycle.start_attempt(engine, on, p.step, p.chunk_no)
+    delivery = self.request.delivery_info or {}
+    attempt = cycle.start_attempt(engine, on, p.step, p.chunk_no, lease_s=TASK_TIME_LIMIT,
+                                  redelivered=bool(delivery.get("redelivered")))
     rows = 0
-    if attempt > MAX_ATTEMPTS:
+    if attempt is None:
+        pass  # already done: only make sure the step moves on (below)
+    elif attempt > MAX_ATTEMPTS:
         log.error("quarantining %s %s #%s after %s attempts", p.date, p.step, p.chunk_no,
                   attempt - 1)
         cycle.quarantine(engine, on, p.step, p.chunk_no, p.lo, p.hi,
@@ -162,6 +166,7 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
             raise
         except Exception as exc:
             _record_chunk_error(on, p.step, p.chunk_no, exc)
+            cycle.end_lease(engine, on, p.step, p.chunk_no)
             raise self.retry(exc=exc, countdown=min(2 ** attempt, 30) * RETRY_SCALE,
                              max_retries=MAX_ATTEMPTS + 1) from exc
     send(cycle.chunk_completed(engine, on, p.step, config))
