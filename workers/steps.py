@@ -153,9 +153,12 @@ def _apply_card_results(conn: Connection, on: date,
     repo.lock_users(conn, user_ids)
     b = s.bank_debits.c
     still_open = set(conn.execute(select(b.key).where(
-        b.key.in_(list(results)), b.status == "intent")).scalars())
+        repo.in_ids(conn, b.key, results), b.status == "intent")).scalars())
     users = repo.load_users(conn, user_ids)
-    loans = repo.live_loans_of(conn, user_ids, due_by=on)
+    # Only money taken is allocated: loans are read for those users alone.
+    paid = sorted({i.user_id for i in intents if i.key in still_open
+                   and results[i.key][0] == DEBITED and results[i.key][1] > 0})
+    loans = repo.live_loans_of(conn, paid, due_by=on)
     by_user = repo.loans_by_user(loans)
     journals, updates = [], []
     for req in intents:
