@@ -40,15 +40,20 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     return len(conn.execute(stmt, list(rows)).all())
 
 
-def claim_chunk(conn: Connection, on: date, step: str, chunk_no: int) -> Any | None:
-    """Lock this chunk's row for the transaction; None when it is already done."""
+def _locked_chunk_row(conn: Connection, on: date, step: str, chunk_no: int) -> Any:
+    """This chunk's bookkeeping row, created if missing, locked for the transaction."""
     c = s.chunk_runs.c
     insert_ignore(conn, s.chunk_runs, [{"day": on, "step": step, "chunk_no": chunk_no,
                                         "attempts": 0}])
     q = select(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
     if conn.dialect.name == "postgresql":
         q = q.with_for_update()
-    row = conn.execute(q).one()
+    return conn.execute(q).one()
+
+
+def claim_chunk(conn: Connection, on: date, step: str, chunk_no: int) -> Any | None:
+    """Lock this chunk's row for the transaction; None when it is already done."""
+    row = _locked_chunk_row(conn, on, step, chunk_no)
     return None if row.done_at is not None else row
 
 
@@ -75,12 +80,7 @@ def count_attempt(conn: Connection, on: date, step: str, chunk_no: int, *,
     chunk that kills its worker is quarantined.
     """
     c = s.chunk_runs.c
-    insert_ignore(conn, s.chunk_runs, [{"day": on, "step": step, "chunk_no": chunk_no,
-                                        "attempts": 0}])
-    q = select(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    row = conn.execute(q).one()
+    row = _locked_chunk_row(conn, on, step, chunk_no)
     if row.done_at is not None:
         return None
     at = now()

@@ -23,9 +23,9 @@ from store import schema as s
 from store.engine import make_engine, migrate
 from workers import api
 from workers.ingest import apply_events
-from workers.progress import closed_through
 from workers.scenario import parse, result, seed
 from workers.stack import local_stack
+from workers.testing import wait_closed
 
 
 def _wait_step(engine: Engine, on: date, step: str, timeout: float = 300) -> None:
@@ -38,16 +38,6 @@ def _wait_step(engine: Engine, on: date, step: str, timeout: float = 300) -> Non
             return
         time.sleep(0.05)
     raise TimeoutError(f"{step} of {on} did not finish in {timeout}s")
-
-
-def _wait_closed(engine: Engine, on: date, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        last = closed_through(engine)
-        if last is not None and last >= on:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{on} was not closed in {timeout}s")
 
 
 def run_scenario_via_celery(data: Any, database_url: str | None = None,
@@ -75,7 +65,7 @@ def run_scenario_via_celery(data: Any, database_url: str | None = None,
                         api.submit("creditcycle.deduct.attempt", at=at, date=day.isoformat())
                         _wait_step(engine, day, f"deduct@{at.replace(':', '')}")
                     api.submit("creditcycle.cycle.run", date=day.isoformat())
-                    _wait_closed(engine, day)
+                    wait_closed(engine, day, timeout=600)
             return result(engine)
         finally:
             engine.dispose()
