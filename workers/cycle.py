@@ -332,7 +332,10 @@ def release(engine: Engine, on: date, config: ProductConfig, channel: BankChanne
                 steps.handoff_pass(engine, day, key=key)
             elif step == RECONCILE_CLOSE:
                 steps.reconcile_close(engine, day, key=key)
-            elif step != BUREAU_FILE:
+            elif step == BUREAU_FILE:
+                for chunk_no, lo, hi in ranges:
+                    steps.bureau_month_correction(engine, day, lo, hi, chunk_no, key=key)
+            else:
                 for chunk_no, lo, hi in ranges:
                     run_chunk(engine, day, step, chunk_no, lo, hi, config, channel, key=key)
         day += timedelta(days=1)

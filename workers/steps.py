@@ -586,6 +586,27 @@ def bureau_month_file(engine: Engine, on: date, *, key: str | None = None) -> in
         return len(rows)
 
 
+def bureau_month_correction(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, *,
+                            key: str) -> int:
+    """After held users catch up through a month end, their lines of that month's
+    bureau file are replaced by what the file would have said without the hold."""
+    if not is_month_end(on):
+        return 0
+    with chunk_tx(engine, on, key, chunk_no) as conn:
+        if conn is None:
+            return 0
+        lo_, b = s.loans.c, s.bureau_records.c
+        loans = conn.execute(select(lo_.id, lo_.user_id, lo_.status, lo_.dpd).where(
+            lo_.disbursed <= on, repo.in_range(lo_.user_id, lo, hi))).all()
+        conn.execute(delete(s.bureau_records).where(
+            b.day == on, b.kind == "MONTHLY", repo.in_range(b.user_id, lo, hi)))
+        insert_ignore_many(conn, s.bureau_records, [
+            {"day": on, "user_id": r.user_id, "loan_id": r.id, "kind": "MONTHLY",
+             "status": r.status, "dpd": r.dpd} for r in loans])
+        cyc.complete_chunk(conn, on, key, chunk_no, len(loans))
+        return len(loans)
+
+
 def expire_applications(engine: Engine, at: datetime, config: ProductConfig) -> int:
     """Cancel applications waiting for video audit for more than the configured hours."""
     a = s.loan_applications.c
