@@ -19,6 +19,7 @@ automatically, so `-m "not postgres"` works.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +104,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
         if names & _REDIS_FIXTURES:
             item.add_marker(pytest.mark.redis)
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """REDIS_URL and DATABASE_URL as they were before the test, whatever it sets."""
+    for name in ("REDIS_URL", "DATABASE_URL"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    return monkeypatch

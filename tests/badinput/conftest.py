@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 import time
@@ -85,16 +84,6 @@ def seeded_sqlite(tmp_path: Path) -> str:
     seed(url).dispose()
     return url
 
-
-@pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """REDIS_URL and DATABASE_URL as they were before the test, whatever it sets."""
-    for name in ("REDIS_URL", "DATABASE_URL"):
-        if name in os.environ:
-            monkeypatch.setenv(name, os.environ[name])
-        else:
-            monkeypatch.delenv(name, raising=False)
-    return monkeypatch
 
 
 @pytest.fixture

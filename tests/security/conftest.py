@@ -27,16 +27,6 @@ CREDITCYCLE = Path(sys.executable).parent / "creditcycle"
 CHUNK = 20
 
 
-@pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """REDIS_URL and DATABASE_URL restored after the test, whatever it sets."""
-    for name in ("REDIS_URL", "DATABASE_URL"):
-        if name in os.environ:
-            monkeypatch.setenv(name, os.environ[name])
-        else:
-            monkeypatch.delenv(name, raising=False)
-    return monkeypatch
-
 
 @pytest.fixture
 def stack_on(redis_url: str, environment: pytest.MonkeyPatch) -> Iterator[Callable[..., Stack]]:
