@@ -20,7 +20,7 @@ from sqlalchemy.sql import ColumnElement
 from domain.activity import Activity
 from domain.model import LIVE_STATUSES, PAID_OFF, Installment, Journal, Loan, User
 from store import schema as s
-from store.bulk import bulk_update
+from store.bulk import bulk_update, insert_many
 
 USER_COLUMNS = ("score", "credit_limit", "limit_frozen", "closed", "wallet", "fund",
                 "card_blocked")
@@ -68,10 +68,16 @@ def _user(row: Any) -> User:
                 card_blocked=row.card_blocked)
 
 
+_USER_FIELDS = ("id", "score", "credit_limit", "limit_frozen", "closed", "wallet", "fund",
+                "consent_wallet", "consent_card", "consent_fund", "card_blocked")
+
+
 def load_users(conn: Connection, user_ids: Collection[str]) -> dict[str, User]:
     if not user_ids:
         return {}
-    rows = conn.execute(select(s.users).where(in_ids(conn, s.users.c.id, user_ids)))
+    u = s.users.c
+    rows = conn.execute(select(*(u[c] for c in _USER_FIELDS))
+                        .where(in_ids(conn, u.id, user_ids)))
     return {r.id: _user(r) for r in rows}
 
 
@@ -248,10 +254,10 @@ def insert_journals(conn: Connection, journals: Sequence[Journal]) -> int:
     """Insert journals and their postings; a repeated key violates the unique constraint."""
     if not journals:
         return 0
-    conn.execute(insert(s.journals), [
+    insert_many(conn, s.journals, [
         {"key": j.key, "day": j.day, "kind": j.kind, "user_id": j.user_id,
          "loan_id": j.loan_id, "amount": j.amount} for j in journals])
-    conn.execute(insert(s.postings), [
+    insert_many(conn, s.postings, [
         {"journal_key": j.key, "account": a, "owner": _owner(a), "amount": v}
         for j in journals for a, v in j.postings])
     return len(journals)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select, update
 
 from store import schema as s
+from store.bulk import bulk_update, insert_many
+from store.repo import in_ids
 
 DEBITED = "debited"
 FAILED = "failed"
@@ -63,12 +65,12 @@ class SimulatedBank:
             # The card's lock first: a second request with the same key (a redelivered
             # chunk running beside the first) waits, then finds the first one's outcome.
             users = sorted({q.user_id for q in requests})
-            q_acc = select(a).where(a.c.user_id.in_(users)).order_by(a.c.user_id)
+            q_acc = select(a).where(in_ids(conn, a.c.user_id, users)).order_by(a.c.user_id)
             if conn.dialect.name != "sqlite":
                 q_acc = q_acc.with_for_update()
             accounts = {r.user_id: r for r in conn.execute(q_acc)}
             known = {r.key: r for r in conn.execute(
-                select(t).where(t.c.key.in_([q.key for q in requests])))}
+                select(t).where(in_ids(conn, t.c.key, [q.key for q in requests])))}
             balance = {u: (accounts[u].balance if u in accounts else 0) for u in users}
             results, new_rows = [], []
             for req in requests:
@@ -93,8 +95,7 @@ class SimulatedBank:
                                  "outcome": status, "taken": taken, "reason": reason,
                                  "resolves": resolves})
                 results.append(DebitResult(req.key, status, taken, reason))
-            if new_rows:
-                conn.execute(insert(t), new_rows)
+            insert_many(conn, t, new_rows)
             self._save_balances(conn, accounts, balance)
         return results
 
@@ -105,10 +106,10 @@ class SimulatedBank:
         t, a = s.sim_bank_requests, s.sim_bank_accounts
         with self.engine.begin() as conn:
             lock = conn.dialect.name != "sqlite"
-            q_req = select(t).where(t.c.key.in_(list(keys))).order_by(t.c.key)
+            q_req = select(t).where(in_ids(conn, t.c.key, keys)).order_by(t.c.key)
             rows = {r.key: r for r in conn.execute(q_req.with_for_update() if lock else q_req)}
             users = sorted({r.user_id for r in rows.values() if r.outcome == PENDING})
-            q_acc = select(a).where(a.c.user_id.in_(users)).order_by(a.c.user_id)
+            q_acc = select(a).where(in_ids(conn, a.c.user_id, users)).order_by(a.c.user_id)
             if lock:
                 q_acc = q_acc.with_for_update()
             accounts = {r.user_id: r for r in conn.execute(q_acc)}
@@ -138,11 +139,6 @@ class SimulatedBank:
     @staticmethod
     def _save_balances(conn: object, accounts: dict[str, object],
                        balance: dict[str, int]) -> None:
-        a = s.sim_bank_accounts
-        rows = [{"b_user": u, "balance": v} for u, v in balance.items()
+        rows = [{"user_id": u, "balance": v} for u, v in balance.items()
                 if u in accounts and accounts[u].balance != v]  # type: ignore[attr-defined]
-        if rows:
-            from sqlalchemy import bindparam
-
-            conn.execute(update(a).where(a.c.user_id == bindparam("b_user"))  # type: ignore[attr-defined]
-                         .values(balance=bindparam("balance")), rows)
+        bulk_update(conn, s.sim_bank_accounts, ["user_id"], rows)  # type: ignore[arg-type]

@@ -217,7 +217,7 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
             FROM bench_loans""")
         cur.execute(f"""
             INSERT INTO journals (key, day, kind, user_id, loan_id, amount)
-            SELECT 'opening:' || l.id, '{start}', 'opening', l.user_id, l.id, o.p + o.i
+            SELECT 'opening:' || l.id, '{d1s}', 'opening', l.user_id, l.id, o.p + o.i
             FROM loans l JOIN (SELECT loan_id, sum(principal - paid_principal) AS p,
                                       sum(interest - paid_interest) AS i
                                FROM installments GROUP BY loan_id) o ON o.loan_id = l.id""")
@@ -240,7 +240,7 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
         for kind in ("wallet", "fund"):
             cur.execute(f"""
                 INSERT INTO journals (key, day, kind, user_id, loan_id, amount)
-                SELECT 'opening:{kind}:' || id, '{start}', 'opening', id, NULL, {kind}
+                SELECT 'opening:{kind}:' || id, '{d1s}', 'opening', id, NULL, {kind}
                 FROM users WHERE {kind} > 0""")
             cur.execute(f"""
                 INSERT INTO postings (journal_key, account, owner, amount)
