@@ -62,20 +62,24 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
     daytime = attempt != CLOSE_OF_BUSINESS
     late = config.late_attempts_after_days
     rows = 0
+    due_users: list[str] | None = None
     with engine.begin() as conn:
         claim = cyc.claim_chunk(conn, on, step, chunk_no)
         if claim is None:
             return 0
         if claim.phase != "intents":
-            rows += _deduct_wallet_and_intents(conn, on, lo, hi, attempt, daytime, late)
+            due_users = repo.users_with_due_debts(conn, lo, hi, on)
+            rows += _deduct_wallet_and_intents(conn, on, due_users, attempt, daytime, late)
             cyc.set_phase(conn, on, step, chunk_no, "intents")
     intents = _open_intents(engine, on, lo, hi)
     results = _call_bank(channel, intents)
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, chunk_no) is None:
             return 0
-        rows += _apply_card_results(conn, on, results, intents)
-        rows += _deduct_fund(conn, on, lo, hi, attempt, daytime, late, config)
+        if due_users is None:
+            due_users = repo.users_with_due_debts(conn, lo, hi, on)
+        rows += _apply_card_results_and_fund(conn, on, results, intents, due_users, attempt,
+                                             daytime, late, config)
         cyc.complete_chunk(conn, on, step, chunk_no, rows)
     return rows
 
@@ -85,12 +89,13 @@ def _pending_users(conn: Connection, user_ids: list[str]) -> set[str]:
         return set()
     b = s.bank_debits.c
     return set(conn.execute(select(b.user_id).where(
-        b.user_id.in_(user_ids), b.status.in_(("intent", PENDING)))).scalars())
+        repo.in_ids(conn, b.user_id, user_ids), b.status.in_(("intent", PENDING)))).scalars())
 
 
-def _deduct_wallet_and_intents(conn: Connection, on: date, lo: str, hi: str, attempt: str,
+def _deduct_wallet_and_intents(conn: Connection, on: date, user_ids: list[str], attempt: str,
                                daytime: bool, late: int) -> int:
-    user_ids = repo.users_with_due_debts(conn, lo, hi, on)
+    """Users with money due (read before their lock: a prepayment meanwhile only
+    leaves some of them owing nothing, which the waterfall handles)."""
     if not user_ids:
         return 0
     repo.lock_users(conn, user_ids)
@@ -144,21 +149,25 @@ def _call_bank(channel: BankChannel, intents: list[DebitRequest]) -> dict[str, t
     return {k: (r.status, r.taken, r.reason) for k, r in known.items()}
 
 
-def _apply_card_results(conn: Connection, on: date,
-                        results: dict[str, tuple[str, int, str | None]],
-                        intents: list[DebitRequest]) -> int:
-    if not results:
+def _apply_card_results_and_fund(conn: Connection, on: date,
+                                 results: dict[str, tuple[str, int, str | None]],
+                                 intents: list[DebitRequest], due_users: list[str],
+                                 attempt: str, daytime: bool, late: int,
+                                 config: ProductConfig) -> int:
+    """The card's answers, then the fund, in one transaction and one read of the loans:
+    loans only of users whose card was debited or whose fund may pay."""
+    user_ids = sorted({i.user_id for i in intents} | set(due_users))
+    if not user_ids:
         return 0
-    user_ids = sorted({i.user_id for i in intents})
     repo.lock_users(conn, user_ids)
+    users = repo.load_users(conn, user_ids)
     b = s.bank_debits.c
     still_open = set(conn.execute(select(b.key).where(
-        repo.in_ids(conn, b.key, results), b.status == "intent")).scalars())
-    users = repo.load_users(conn, user_ids)
-    # Only money taken is allocated: loans are read for those users alone.
-    paid = sorted({i.user_id for i in intents if i.key in still_open
-                   and results[i.key][0] == DEBITED and results[i.key][1] > 0})
-    loans = repo.live_loans_of(conn, paid, due_by=on)
+        repo.in_ids(conn, b.key, results), b.status == "intent")).scalars()) if results else set()
+    paid = {i.user_id for i in intents if i.key in still_open
+            and results[i.key][0] == DEBITED and results[i.key][1] > 0}
+    funded = [u for u in due_users if users[u].consent_fund and users[u].fund > 0]
+    loans = repo.live_loans_of(conn, paid | set(funded), due_by=on)
     by_user = repo.loans_by_user(loans)
     journals, updates = [], []
     for req in intents:
@@ -175,35 +184,13 @@ def _apply_card_results(conn: Connection, on: date,
             user.dirty = True
         updates.append({"b_key": req.key, "status": status, "taken": taken, "reason": reason,
                         "resolved_on": on if status != PENDING else None})
-    repo.insert_journals(conn, journals)
-    repo.save_users(conn, users.values())
-    repo.save_loans(conn, loans)
     _update_debits(conn, updates)
-    return len(updates)
-
-
-def _update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:
-    bulk_update(conn, s.bank_debits, ["key"],
-                [{("key" if k == "b_key" else k): v for k, v in u.items()} for u in updates])
-
-
-def _deduct_fund(conn: Connection, on: date, lo: str, hi: str, attempt: str, daytime: bool,
-                 late: int, config: ProductConfig) -> int:
-    user_ids = repo.users_with_due_debts(conn, lo, hi, on)
-    if not user_ids:
-        return 0
-    repo.lock_users(conn, user_ids)
-    users = repo.load_users(conn, user_ids)
-    candidates = [u for u in user_ids if users[u].consent_fund and users[u].fund > 0]
-    if not candidates:
-        return 0
-    pending = _pending_users(conn, candidates)
-    candidates = [u for u in candidates if u not in pending]
-    loans = repo.live_loans_of(conn, candidates, due_by=on)
-    by_user = repo.loans_by_user(loans)
-    redeemed = repo.fund_redeemed(conn, candidates, on)
-    journals = []
-    for uid in candidates:
+    # A debit still pending (this one or an earlier one) stops the waterfall before the fund.
+    pending = _pending_users(conn, funded)
+    funded = [u for u in funded if u not in pending]
+    redeemed = repo.fund_redeemed(conn, funded, on)
+    taken_from_fund = 0
+    for uid in funded:
         user = users[uid]
         room = max(0, config.fund_daily_redemption_cap - redeemed.get(uid, 0))
         j = deduction.take_from_balance(user, by_user.get(uid, []), on, attempt, "fund",
@@ -211,10 +198,16 @@ def _deduct_fund(conn: Connection, on: date, lo: str, hi: str, attempt: str, day
                                         late_after_days=late)
         if j:
             journals.append(j)
+            taken_from_fund += 1
     repo.insert_journals(conn, journals)
     repo.save_users(conn, users.values())
     repo.save_loans(conn, loans)
-    return len(journals)
+    return len(updates) + taken_from_fund
+
+
+def _update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:
+    bulk_update(conn, s.bank_debits, ["key"],
+                [{("key" if k == "b_key" else k): v for k, v in u.items()} for u in updates])
 
 
 # ---------------------------------------------------------------- overdue
