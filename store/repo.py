@@ -7,13 +7,26 @@ table, only for the rows that changed.
 
 from __future__ import annotations
 
+import calendar
 import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, any_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    any_,
+    bindparam,
+    extract,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 
@@ -160,15 +173,21 @@ def load_loans(conn: Connection, where: ColumnElement[bool], *,
 
 def load_loans_locked(conn: Connection, where: ColumnElement[bool], *,
                       installments: bool = True) -> list[Loan]:
-    """Lock the users owning loans matching ``where``, then load those loans.
+    """The loans matching ``where``, read after their users' locks.
 
-    Read after the lock, so a write from outside the cycle (a prepayment) that
-    committed meanwhile is seen, and not overwritten when the chunk saves.
+    ``where`` is evaluated once, before the locks, for the loan and user ids;
+    the rows are then read by id after the locks, so a write from outside the
+    cycle (a prepayment) that committed meanwhile is seen, and not overwritten
+    when the chunk saves. Such a write only pays money: it can make a chosen
+    loan need nothing today, never make another loan need something, and the
+    rules do nothing with a loan that needs nothing.
     """
-    if conn.dialect.name != "sqlite":
-        lock_users(conn, list(conn.execute(select(s.loans.c.user_id).distinct().where(where))
-                              .scalars()))
-    return load_loans(conn, where, installments=installments)
+    found = conn.execute(select(s.loans.c.id, s.loans.c.user_id).where(where)).all()
+    if not found:
+        return []
+    lock_users(conn, {r.user_id for r in found})
+    return load_loans(conn, in_ids(conn, s.loans.c.id, [r.id for r in found]),
+                      installments=installments)
 
 
 def live_loans_of(conn: Connection, user_ids: Collection[str], *,
@@ -288,17 +307,35 @@ def users_with_due_debts(conn: Connection, lo: str, hi: str, on: date) -> list[s
     return list(conn.execute(q).scalars())
 
 
+def falls_due_on(on: date) -> ColumnElement[bool]:
+    """Loans with an installment due on ``on``, from the loan row alone.
+
+    Due date k is the disbursement date plus k months, clamped to the month's
+    last day (SPEC 1), and a prepayment keeps the due dates. So installment k
+    falls in the month of ``on`` for k = months from disbursement to ``on``,
+    and on ``on`` itself when the disbursement's day of the month is the same
+    (or later, when ``on`` is the month's last day). This spares reading every
+    installment due on ``on`` for each chunk.
+    """
+    d0 = s.loans.c.disbursed
+    months = extract("year", d0) * 12 + extract("month", d0)
+    k = on.year * 12 + on.month - months
+    dom = extract("day", d0)
+    last = calendar.monthrange(on.year, on.month)[1]
+    return and_(dom >= on.day if on.day == last else dom == on.day,
+                k >= 1, k <= s.loans.c.term_months)
+
+
 def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[Loan]:
     """Loans with something to assess, with only the installments that matter on
     ``on`` (due and owed, with pending penalty, or due that day) and a flag for
     money owed on the others: a loan's length and history do not add rows."""
-    due_today = select(s.installments.c.loan_id).where(s.installments.c.due_date == on)
     loans = load_loans_locked(conn, and_(
         in_range(s.loans.c.user_id, lo, hi),
         s.loans.c.status.in_((*LIVE_STATUSES, PAID_OFF)),
         or_(s.loans.c.dpd > 0,
             and_(s.loans.c.status.in_(LIVE_STATUSES),
-                 or_(s.loans.c.next_due <= on, s.loans.c.id.in_(due_today)))),
+                 or_(s.loans.c.next_due <= on, falls_due_on(on)))),
         not_held(s.loans.c.user_id, on)), installments=False)
     if not loans:
         return loans
@@ -317,23 +354,24 @@ def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[
     return loans
 
 
-def loans_due_soon(conn: Connection, lo: str, hi: str, due_soon: date) -> set[str]:
-    """Loans of the range with an installment owed on ``due_soon``."""
-    i, lo_ = s.installments.c, s.loans.c
-    return set(conn.execute(
-        select(i.loan_id).select_from(s.installments.join(s.loans, lo_.id == i.loan_id))
-        .where(i.due_date == due_soon, in_range(lo_.user_id, lo, hi),
-               i.principal + i.interest + i.penalty
-               > i.paid_principal + i.paid_interest + i.paid_penalty)).scalars())
+def loans_due_soon(conn: Connection, loans: Sequence[Loan], due_soon: date) -> set[str]:
+    """Of ``loans``, those with an installment owed on ``due_soon``."""
+    ids = [x.id for x in loans]
+    if not ids:
+        return set()
+    i = s.installments.c
+    return set(conn.execute(select(i.loan_id).where(
+        in_ids(conn, i.loan_id, ids), i.due_date == due_soon,
+        i.principal + i.interest + i.penalty
+        > i.paid_principal + i.paid_interest + i.paid_penalty)).scalars())
 
 
 def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
                              due_soon: date, *, installments: bool = True) -> list[Loan]:
-    soon = select(s.installments.c.loan_id).where(s.installments.c.due_date == due_soon)
     return load_loans_locked(conn, and_(
         in_range(s.loans.c.user_id, lo, hi),
         or_(and_(s.loans.c.status.in_(LIVE_STATUSES),
-                 or_(s.loans.c.dpd > 0, s.loans.c.id.in_(soon))),
+                 or_(s.loans.c.dpd > 0, falls_due_on(due_soon))),
             s.loans.c.collection_stage.in_(("internal", "agency"))),
         not_held(s.loans.c.user_id, on)), installments=installments)
 

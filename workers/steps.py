@@ -381,7 +381,7 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         full = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(full_ids))} \
             if full_ids else {}
         loans = [full.get(x.id, x) for x in loans]
-        due_soon = repo.loans_due_soon(conn, lo, hi, soon)
+        due_soon = repo.loans_due_soon(conn, loans, soon)
         out = collection.collect(loans, on, config, due_soon=due_soon)
         start, end = _window(on, config)
         insert_ignore_many(conn, s.notifications, [

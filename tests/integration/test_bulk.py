@@ -88,3 +88,4 @@ def test_bulk_update_changes_only_the_rows_and_columns_named(engine: Engine, n: 
         got = dict(conn.execute(select(s.journals.c.key, s.journals.c.amount)).all())
     assert all(v == (-k if k % 2 == 0 else k) for k, v in
                ((int(key[1:]), v) for key, v in got.items()))
+
