@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 ACTIVITY_KINDS = frozenset({"payment", "transfer", "red_packet", "life_payment",
                             "wealth_purchase"})
@@ -48,13 +49,19 @@ class Activity:
         def days(key: str) -> list[date]:
             raw = data.get(key) or []
             assert isinstance(raw, list)
-            return [date.fromordinal(int(x)) for x in raw]
+            return [_day(x) for x in raw]
 
         cap = data.get("cap")
         flag = data.get("flag") or 0
         assert isinstance(flag, int)
         return cls(days("days"), days("inq"), days("churn"),
                    date.fromordinal(int(cap)) if isinstance(cap, int) else None, flag)
+
+
+@lru_cache(maxsize=4096)
+def _day(ordinal: int) -> date:
+    """Days repeat across a chunk's users (a few months of them): convert each once."""
+    return date.fromordinal(int(ordinal))
 
 
 def _window(days: list[date], on: date, width: int) -> list[date]:

@@ -94,11 +94,30 @@ def load_users(conn: Connection, user_ids: Collection[str]) -> dict[str, User]:
     return {r.id: _user(r) for r in rows}
 
 
-def load_user_rows(conn: Connection, user_ids: Collection[str]) -> dict[str, Any]:
+def load_user_rows(conn: Connection, user_ids: Collection[str],
+                   columns: Sequence[str] | None = None) -> dict[str, Any]:
+    """Users' rows by id: every column, or ``columns`` (with ``id``) only."""
     if not user_ids:
         return {}
-    rows = conn.execute(select(s.users).where(in_ids(conn, s.users.c.id, user_ids)))
+    u = s.users.c
+    cols = [u.id, *(u[c] for c in columns if c != "id")] if columns else [s.users]
+    rows = conn.execute(select(*cols).where(in_ids(conn, u.id, user_ids)))
     return {r.id: r for r in rows}
+
+
+def lock_user_rows(conn: Connection, where: ColumnElement[bool],
+                   columns: Sequence[str]) -> dict[str, Any]:
+    """The users matching ``where``, locked and read in one statement, in id order.
+
+    On PostgreSQL a row another writer changed meanwhile is waited for and read
+    as that writer left it (and ``where`` checked again), as a lock followed by a
+    read would give.
+    """
+    u = s.users.c
+    q = select(u.id, *(u[c] for c in columns if c != "id")).where(where).order_by(u.id)
+    if conn.dialect.name != "sqlite":
+        q = q.with_for_update()
+    return {r.id: r for r in conn.execute(q)}
 
 
 def save_users(conn: Connection, users: Iterable[User]) -> int:
@@ -110,9 +129,11 @@ def save_users(conn: Connection, users: Iterable[User]) -> int:
 
 
 def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk update of arbitrary user columns; every row has the same keys and ``b_id``."""
-    bulk_update(conn, s.users, ["id"],
-                [{("id" if k == "b_id" else k): v for k, v in r.items()} for r in rows])
+    """Bulk update of arbitrary user columns; every row has the same keys and ``id``
+    (or ``b_id``)."""
+    if rows and "b_id" in rows[0]:
+        rows = [{("id" if k == "b_id" else k): v for k, v in r.items()} for r in rows]
+    bulk_update(conn, s.users, ["id"], rows)
 
 
 def activity_of(row: Any) -> Activity:

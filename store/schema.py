@@ -146,6 +146,7 @@ installments = Table(
     CheckConstraint("paid_penalty >= 0 AND paid_penalty <= penalty", name="penalty_paid"),
     CheckConstraint("pending_penalty >= 0", name="pending_not_negative"),
     Index("ix_installments_due_date", "due_date"),
+    Index("ix_installments_loan_due", "loan_id", "due_date"),
 )
 
 journals = Table(

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, tuple_, update
 
 from domain import collection, deduction, limits, overdue, scoring
 from domain.config import ProductConfig
@@ -331,23 +331,31 @@ def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if conn is None:
             return 0
         u = s.users.c
-        user_ids = list(conn.execute(select(u.id).where(
-            repo.in_range(u.id, lo, hi), u.next_recalc <= on, repo.not_held(u.id, on))
-            .order_by(u.id)).scalars())
-        repo.lock_users(conn, user_ids)
-        decisions = recalculate_limits(conn, user_ids, on, config)
+        rows = repo.lock_user_rows(conn, and_(
+            repo.in_range(u.id, lo, hi), u.next_recalc <= on, repo.not_held(u.id, on)),
+            LIMIT_COLUMNS)
+        decisions = recalculate_limits(conn, list(rows), on, config, rows=rows)
         cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
         return len(decisions)
 
 
+LIMIT_COLUMNS = ("score", "credit_limit", "limit_frozen", "closed", "activity", "last_disbursed",
+                 "last_increase", "last_base", "overdue_history_pending")
+
+
 def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
-                       config: ProductConfig) -> list[limits.LimitDecision]:
+                       config: ProductConfig, *, rows: dict[str, Any] | None = None
+                       ) -> list[limits.LimitDecision]:
+    """Recalculate the limits of ``user_ids`` (locked by the caller; ``rows`` their
+    rows with ``LIMIT_COLUMNS`` when the caller read them with the lock)."""
     if not user_ids:
         return []
-    rows = repo.load_user_rows(conn, user_ids)
+    if rows is None:
+        rows = repo.load_user_rows(conn, user_ids, LIMIT_COLUMNS)
     le = s.loan_events.c
     closing = set(conn.execute(select(le.user_id).where(
-        le.day == on, le.kind == "WRITE_OFF_DUE", le.user_id.in_(user_ids))).scalars())
+        le.day == on, le.kind == "WRITE_OFF_DUE",
+        repo.in_ids(conn, le.user_id, user_ids))).scalars())
     states = [limits.LimitState(
         user_id=r.id, score=r.score, limit=r.credit_limit, frozen=r.limit_frozen,
         closed=r.closed or r.id in closing, activity=repo.activity_of(r),
@@ -360,7 +368,7 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
          "reasons": ",".join(d.reasons)} for d in decisions if d.changed])
     nxt = on + timedelta(days=config.limit_recalc_interval_days)
     repo.update_users(conn, [
-        {"b_id": d.user_id, "credit_limit": d.new, "last_increase": d.last_increase,
+        {"id": d.user_id, "credit_limit": d.new, "last_increase": d.last_increase,
          "last_base": d.last_base, "overdue_history_pending": d.overdue_history_pending,
          "last_recalc": on, "next_recalc": nxt} for d in decisions])
     return decisions
