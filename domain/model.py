@@ -93,6 +93,8 @@ class Loan:
     accrual_anchor: date | None = None
     accrual_acc: int = 0
     written_off_on: date | None = None
+    # The stored next-action date (oldest due date with money owed), as read.
+    next_due: date | None = None
     installments: list[Installment] = field(default_factory=list)
     dirty: bool = False
     # Only the installments due by some date with money owed were loaded (the

@@ -151,7 +151,8 @@ def _loan(row: Any) -> Loan:
                 collection_stage=row.collection_stage, agency=row.agency,
                 on_hold=row.on_hold, episode_level=row.episode_level,
                 accrual_no=row.accrual_no, accrual_anchor=row.accrual_anchor,
-                accrual_acc=row.accrual_acc, written_off_on=row.written_off_on)
+                accrual_acc=row.accrual_acc, written_off_on=row.written_off_on,
+                next_due=row.next_due)
 
 
 def _installment(row: Any) -> Installment:
@@ -249,17 +250,25 @@ def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
 
 
 def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
-    """Write back changed loans and installments, one bulk UPDATE per table."""
+    """Write back changed loans and installments, one bulk UPDATE per table.
+
+    A partial loan holds every installment due by its read date that owed
+    money, so while one of them still owes, the oldest of those is its next due
+    date; only a loan they no longer hold anything owed for needs SQL to look at
+    its later installments.
+    """
     loan_rows, inst_rows, partial, loan_only = [], [], [], []
     for x in loans:
         changed = [i for i in x.installments if i.dirty]
         if x.partial:
-            # next_due needs every installment: SQL recomputes it after the updates.
-            if x.dirty:
-                loan_only.append({"id": x.id, **{c: getattr(x, c) for c in LOAN_COLUMNS
-                                                   if c != "next_due"}})
             if changed:
-                partial.append(x.id)
+                owed = [i.due_date for i in x.installments if i.outstanding > 0]
+                if not owed:
+                    partial.append(x.id)
+                elif min(owed) != x.next_due:
+                    x.next_due, x.dirty = min(owed), True
+            if x.dirty:
+                loan_only.append({"id": x.id, **{c: getattr(x, c) for c in LOAN_COLUMNS}})
         elif x.dirty or changed:
             loan_rows.append({"id": x.id, "next_due": x.next_due_date(),
                               **{c: getattr(x, c) for c in LOAN_COLUMNS if c != "next_due"}})
@@ -280,7 +289,7 @@ def refresh_next_due(conn: Connection, loan_ids: Sequence[str]) -> None:
         i.loan_id == s.loans.c.id,
         i.principal + i.interest + i.penalty > i.paid_principal + i.paid_interest
         + i.paid_penalty).scalar_subquery())
-    conn.execute(update(s.loans).where(s.loans.c.id.in_(list(loan_ids)))
+    conn.execute(update(s.loans).where(in_ids(conn, s.loans.c.id, loan_ids))
                  .values(next_due=oldest))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from domain.schedule import due_dates
 from store import schema as s
@@ -40,3 +40,43 @@ def test_the_loans_falling_due_on_a_date_are_read_from_the_loan_rows_alone(
         for on in days:
             got = set(conn.execute(select(s.loans.c.id).where(falls_due_on(on))).scalars())
             assert got == {k for k, due in schedule.items() if on in due}, on
+
+
+
+def test_the_next_due_date_kept_on_each_loan_matches_its_installments_after_each_step(
+        db_url: str) -> None:
+    """Deduct and overdue keep ``loans.next_due`` (the index the night finds work by)
+    from the installments they hold: a card that pays the oldest overdue installment
+    and part of the next moves it on; one that pays everything due moves it to a
+    later installment; one with nothing leaves it."""
+    from workers import steps
+    from workers.bank import SimulatedBank
+
+    from .helpers import LoanSpec, seed_portfolio
+
+    cards = [35000, 61000, 0]
+    engine = migrated_engine(db_url)
+    users = [{"id": f"u{k}", "score": 640, "limit": 500000, "card": c}
+             for k, c in enumerate(cards)]
+    loans = [LoanSpec(f"L{k}", f"u{k}", 90000, 0, 3, date(2026, 1, 15))
+             for k in range(len(cards))]
+    config = seed_portfolio(engine, users, loans).config
+    bank = SimulatedBank(engine)
+    i, lo = s.installments.c, s.loans.c
+    owed = i.principal + i.interest + i.penalty > i.paid_principal + i.paid_interest \
+        + i.paid_penalty
+    oldest = select(func.min(i.due_date)).where(i.loan_id == lo.id, owed).scalar_subquery()
+    day = date(2026, 3, 16)
+    seen = []
+    for step in ("deduct", "overdue"):
+        if step == "deduct":
+            steps.deduct(engine, day, "u0", "u9", 0, config, bank)
+        else:
+            steps.overdue_chunk(engine, day, "u0", "u9", 0, config)
+        with engine.connect() as conn:
+            rows = conn.execute(select(lo.id, lo.next_due, oldest.label("want"))
+                                .order_by(lo.id)).all()
+        assert [(r.id, r.next_due) for r in rows] == [(r.id, r.want) for r in rows]
+        seen.append([r.next_due for r in rows])
+    assert seen[0] == [date(2026, 3, 15), date(2026, 4, 15), date(2026, 2, 15)]
+    engine.dispose()
