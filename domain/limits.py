@@ -15,7 +15,6 @@ from fractions import Fraction
 
 from domain import activity as act
 from domain.config import ProductConfig
-from domain.money import round_down
 
 ROUNDING = 10_000
 DORMANT_DAYS = 180
@@ -87,45 +86,55 @@ def recalculate(states: Sequence[LimitState], on: date,
 
 def _recalculate(s: LimitState, on: date, config: ProductConfig, m: dict[str, Fraction],
                  increase_cap: Fraction) -> LimitDecision:
+    """Exact, in integers: a fraction is kept as (numerator, denominator), which for a
+    chunk of users is several times faster than ``Fraction`` and gives the same result."""
     base = config.base_limit(s.score)
     if s.closed:
         return LimitDecision(s.user_id, s.limit, 0, ("ACCOUNT_CLOSED",), s.last_increase,
                              base, False)
     caps = multipliers(s, on, config, m)
-    m_activity = activity_multiplier(s, on)
-    target = Fraction(base) * m_activity
+    days = min(act.active_days(s.activity, on), 60)
+    # target = base * (1/2 + days/60) * caps [/ 2] = num / den
+    num, den = base * (30 + days), 60
     for factor in caps.values():
-        target *= factor
+        num, den = num * factor.numerator, den * factor.denominator
     halved = s.overdue_history_pending and not s.frozen
     if halved:
-        target /= 2
+        den *= 2
     old = s.limit
     new = old
     last_increase = s.last_increase
-    if target < old:
-        new = round_down(target, ROUNDING)
-    elif target > old and not s.frozen and (
+    if num < old * den:
+        new = num // (den * ROUNDING) * ROUNDING
+    elif num > old * den and not s.frozen and (
             last_increase is None
             or (on - last_increase).days >= config.limit_increase_interval_days):
-        step = max(old * increase_cap, Fraction(config.limit_increase_floor))
-        raised = round_down(min(target, old + step), ROUNDING)
+        # step = max(old * cap, floor); raised = round_down(min(target, old + step))
+        cap_n, cap_d = increase_cap.numerator, increase_cap.denominator
+        floor = config.limit_increase_floor
+        step_n, step_d = (old * cap_n, cap_d) if old * cap_n >= floor * cap_d else (floor, 1)
+        up_n, up_d = old * step_d + step_n, step_d
+        if num * up_d <= up_n * den:
+            up_n, up_d = num, den
+        raised = up_n // (up_d * ROUNDING) * ROUNDING
         if raised > old:
             new = raised
     new = min(new, config.limit_hard_cap)
     if new > old:
         last_increase = on
-    reasons = _reasons(new - old, caps, m_activity, base, s.last_base, halved)
+    reasons = _reasons(new - old, caps, 30 + days - 60, base, s.last_base, halved)
     pending = s.overdue_history_pending and not halved
     return LimitDecision(s.user_id, old, new, reasons, last_increase, base, pending)
 
 
-def _reasons(change: int, caps: dict[str, Fraction], m_activity: Fraction, base: int,
+def _reasons(change: int, caps: dict[str, Fraction], activity_sign: int, base: int,
              last_base: int | None, halved: bool) -> tuple[str, ...]:
+    """``activity_sign``: below, at or above zero as m_activity is below, at or above 1."""
     if change == 0:
         return ()
     if change < 0:
         codes = [code for code, f in caps.items() if f < 1]
-        if m_activity < 1:
+        if activity_sign < 0:
             codes.append("LOW_ACTIVITY")
         if last_base is not None and base < last_base:
             codes.append("SCORE_DOWN")
@@ -133,7 +142,7 @@ def _reasons(change: int, caps: dict[str, Fraction], m_activity: Fraction, base:
             codes.append("OVERDUE_HISTORY")
         return tuple(codes) or ("SCORE_DOWN",)
     codes = [code for code, f in caps.items() if f > 1]
-    if m_activity > 1:
+    if activity_sign > 0:
         codes.append("SPENDING_UP")
     if last_base is not None and base > last_base:
         codes.append("SCORE_UP")

@@ -215,3 +215,51 @@ def test_a_new_limit_is_a_multiple_of_10000_within_the_hard_cap_or_unchanged(
     if decision.new > old:
         step = max(Fraction(old) / 5, 100_000)
         assert decision.new <= old + step
+
+
+# ------------------------------------------------------------------ exactness
+
+
+def spec_new_limit(s: LimitState, on: date, cfg: ProductConfig) -> int:
+    """SPEC 5 read literally, with Fractions: the reference the integer code must equal."""
+    from domain.money import round_down
+
+    base = cfg.base_limit(s.score)
+    if s.closed:
+        return 0
+    target = Fraction(base) * activity_multiplier(s, on)
+    for f in multipliers(s, on, cfg).values():
+        target *= f
+    if s.overdue_history_pending and not s.frozen:
+        target /= 2
+    new = s.limit
+    if target < s.limit:
+        new = round_down(target, 10_000)
+    elif target > s.limit and not s.frozen and (
+            s.last_increase is None
+            or (on - s.last_increase).days >= cfg.limit_increase_interval_days):
+        step = max(s.limit * Fraction(cfg.limit_increase_cap),
+                   Fraction(cfg.limit_increase_floor))
+        new = max(s.limit, round_down(min(target, s.limit + step), 10_000))
+    return min(new, cfg.limit_hard_cap)
+
+
+@given(score=st.integers(300, 960), limit=st.integers(0, 40_000_000),
+       active=st.integers(0, 90), inquiries=st.integers(0, 4), churn=st.integers(0, 3),
+       decline=st.booleans(), flagged=st.integers(0, 4), frozen=st.booleans(),
+       history=st.booleans(), drawn=st.integers(0, 400), raised=st.none() | st.integers(0, 60),
+       cap=st.sampled_from(["0.2", "0.35", "0.07", "1"]),
+       floor=st.sampled_from([100000, 12345, 0]),
+       dormant=st.sampled_from(["0.8", "0.33", "1.25"]))
+def test_the_new_limit_is_exactly_the_rule_computed_with_fractions(
+        score, limit, active, inquiries, churn, decline, flagged, frozen, history, drawn,
+        raised, cap, floor, dormant):
+    cfg = ProductConfig(limit_increase_cap=cap, limit_increase_floor=floor,
+                        limit_multipliers={"DORMANT": dormant})
+    s = neutral(score=score, limit=limit, frozen=frozen, overdue_history_pending=history,
+                activity=activity(active, inquiries=[days_ago(k) for k in range(inquiries)],
+                                  churn=[days_ago(k) for k in range(churn)],
+                                  decline=days_ago(5) if decline else None, flagged=flagged),
+                last_disbursed=days_ago(drawn),
+                last_increase=None if raised is None else days_ago(raised))
+    assert one(s, cfg).new == spec_new_limit(s, D, cfg)
