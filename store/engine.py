@@ -33,9 +33,11 @@ def make_engine(url: str | None = None, *, pool_size: int = 5) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     # A chunk's statements are short and many; PostgreSQL's JIT would spend more
-    # compiling the larger ones (100+ ms each) than it saves running them.
+    # compiling the larger ones (100+ ms each) than it saves running them, and
+    # parallel workers for one chunk's read would take cores from the other chunks.
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                         pool_pre_ping=True, connect_args={"options": "-c jit=off"})
+                         pool_pre_ping=True, connect_args={
+                             "options": "-c jit=off -c max_parallel_workers_per_gather=0"})
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

@@ -11,7 +11,7 @@ import calendar
 import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     extract,
     func,
     insert,
@@ -183,8 +184,12 @@ def load_loans(conn: Connection, where: ColumnElement[bool], *,
     i = s.installments.c
     q = select(s.installments).where(in_ids(conn, i.loan_id, by_id))
     if due_by is not None:
-        q = q.where(i.due_date <= due_by, i.principal + i.interest + i.penalty
-                    > i.paid_principal + i.paid_interest + i.paid_penalty)
+        # Owed installments are due on or after the loan's next due date: the
+        # index range starts there, so paid history is not read at all.
+        q = (select(s.installments).join(s.loans, s.loans.c.id == i.loan_id)
+             .where(in_ids(conn, s.loans.c.id, by_id), i.due_date >= s.loans.c.next_due,
+                    i.due_date <= due_by, i.principal + i.interest + i.penalty
+                    > i.paid_principal + i.paid_interest + i.paid_penalty))
         for x in loans:
             x.partial = True
     rows = conn.execute(q.order_by(i.loan_id, i.no))
@@ -356,7 +361,8 @@ def falls_due_on(on: date) -> ColumnElement[bool]:
                 k >= 1, k <= s.loans.c.term_months)
 
 
-def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[Loan]:
+def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date,
+                          grace_days: int) -> list[Loan]:
     """Loans with something to assess, with only the installments that matter on
     ``on`` (due and owed, with pending penalty, or due that day) and a flag for
     money owed on the others: a loan's length and history do not add rows."""
@@ -373,8 +379,14 @@ def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date) -> list[
     i = s.installments.c
     owed = i.principal + i.interest + i.penalty > i.paid_principal + i.paid_interest \
         + i.paid_penalty
-    rows = conn.execute(select(s.installments).where(
-        in_ids(conn, i.loan_id, by_id), i.due_date <= on,
+    # What matters lies from the oldest owed installment (the loan's next due date)
+    # or the oldest that can still carry penalty pending within grace, whichever is
+    # earlier, up to ``on``: the index range skips the paid history.
+    pending_from = on - timedelta(days=grace_days + 1)
+    nd = s.loans.c.next_due
+    start = case((nd < pending_from, nd), else_=pending_from)
+    rows = conn.execute(select(s.installments).join(s.loans, s.loans.c.id == i.loan_id).where(
+        in_ids(conn, s.loans.c.id, by_id), i.due_date >= start, i.due_date <= on,
         or_(owed, i.pending_penalty > 0, i.due_date == on)).order_by(i.loan_id, i.no))
     for r in rows:
         by_id[r.loan_id].installments.append(_installment(r))

@@ -217,7 +217,7 @@ def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
-        loans = repo.loans_needing_overdue(conn, lo, hi, on)
+        loans = repo.loans_needing_overdue(conn, lo, hi, on, config.grace_days)
         user_ids = sorted({x.user_id for x in loans})
         repo.lock_users(conn, user_ids)
         out = overdue.assess(loans, on, config)

@@ -80,3 +80,38 @@ def test_the_next_due_date_kept_on_each_loan_matches_its_installments_after_each
         seen.append([r.next_due for r in rows])
     assert seen[0] == [date(2026, 3, 15), date(2026, 4, 15), date(2026, 2, 15)]
     engine.dispose()
+
+
+def test_penalty_pending_within_grace_is_dropped_when_the_card_pays_the_day_after(
+        db_url: str) -> None:
+    """The overdue step reads a paid installment that still carries penalty pending within
+    grace (it lies before the loan's next due date), so the pending penalty is dropped."""
+    from sqlalchemy import update
+
+    from workers import steps
+    from workers.bank import SimulatedBank
+
+    from .helpers import LoanSpec, seed_portfolio
+
+    engine = migrated_engine(db_url)
+    users = [{"id": "u0", "score": 640, "limit": 500000, "card": 0}]
+    config = seed_portfolio(engine, users, [LoanSpec("L0", "u0", 90000, 1800, 3,
+                                                     date(2026, 1, 15))]).config
+    bank = SimulatedBank(engine)
+    i, pa = s.installments.c, s.penalty_accruals.c
+    due, after = date(2026, 2, 15), date(2026, 2, 16)
+    steps.deduct(engine, due, "u0", "u0", 0, config, bank)
+    steps.overdue_chunk(engine, due, "u0", "u0", 0, config)
+    with engine.begin() as conn:
+        assert conn.execute(select(i.pending_penalty).where(i.no == 1)).scalar_one() > 0
+        conn.execute(update(s.sim_bank_accounts).values(balance=100000))
+    steps.deduct(engine, after, "u0", "u0", 0, config, bank)
+    steps.overdue_chunk(engine, after, "u0", "u0", 0, config)
+    with engine.connect() as conn:
+        first = conn.execute(select(s.installments).where(i.no == 1)).one()
+        accruals = conn.execute(select(func.count()).select_from(s.penalty_accruals)
+                                .where(pa.no == 1)).scalar_one()
+    assert (first.paid_principal, first.pending_penalty, first.penalty) == (
+        first.principal, 0, 0)
+    assert accruals == 0
+    engine.dispose()
