@@ -100,6 +100,9 @@ class Loan:
     # Only the installments due by some date with money owed were loaded (the
     # deduction needs no more); totals over the whole loan are not available.
     partial: bool = False
+    # With ``partial``: every installment due on or before this date that owed money
+    # when read is among ``installments``.
+    partial_through: date | None = None
     # With ``partial``: whether installments that were not loaded still owe money.
     owed_beyond: bool = False
 

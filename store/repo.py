@@ -191,7 +191,7 @@ def load_loans(conn: Connection, where: ColumnElement[bool], *,
                     i.due_date <= due_by, i.principal + i.interest + i.penalty
                     > i.paid_principal + i.paid_interest + i.paid_penalty))
         for x in loans:
-            x.partial = True
+            x.partial, x.partial_through = True, due_by
     rows = conn.execute(q.order_by(i.loan_id, i.no))
     for r in rows:
         by_id[r.loan_id].installments.append(_installment(r))
@@ -262,14 +262,15 @@ def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
     date; only a loan they no longer hold anything owed for needs SQL to look at
     its later installments.
     """
-    loan_rows, inst_rows, partial, loan_only = [], [], [], []
+    loan_rows, inst_rows, loan_only = [], [], []
+    partial: dict[date | None, list[str]] = defaultdict(list)
     for x in loans:
         changed = [i for i in x.installments if i.dirty]
         if x.partial:
             if changed:
                 owed = [i.due_date for i in x.installments if i.outstanding > 0]
                 if not owed:
-                    partial.append(x.id)
+                    partial[x.partial_through].append(x.id)
                 elif min(owed) != x.next_due:
                     x.next_due, x.dirty = min(owed), True
             if x.dirty:
@@ -282,18 +283,22 @@ def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
     bulk_update(conn, s.loans, ["id"], loan_rows)
     bulk_update(conn, s.loans, ["id"], loan_only)
     bulk_update(conn, s.installments, ["loan_id", "no"], inst_rows)
-    if partial:
-        refresh_next_due(conn, partial)
-    return len(loan_rows) + len(inst_rows) + len(partial) + len(loan_only)
+    for through, ids in partial.items():
+        refresh_next_due(conn, ids, after=through)
+    return len(loan_rows) + len(inst_rows) + sum(map(len, partial.values())) + len(loan_only)
 
 
-def refresh_next_due(conn: Connection, loan_ids: Sequence[str]) -> None:
-    """Recompute the next-action column of loans from their installments, in one statement."""
+def refresh_next_due(conn: Connection, loan_ids: Sequence[str], *,
+                     after: date | None = None) -> None:
+    """Recompute the next-action column of loans from their installments, in one statement;
+    with ``after``, of loans known to owe nothing due on or before it (their paid history
+    is then not read)."""
     i = s.installments.c
-    oldest = (select(func.min(i.due_date)).where(
+    q = select(func.min(i.due_date)).where(
         i.loan_id == s.loans.c.id,
         i.principal + i.interest + i.penalty > i.paid_principal + i.paid_interest
-        + i.paid_penalty).scalar_subquery())
+        + i.paid_penalty)
+    oldest = (q if after is None else q.where(i.due_date > after)).scalar_subquery()
     conn.execute(update(s.loans).where(in_ids(conn, s.loans.c.id, loan_ids))
                  .values(next_due=oldest))
 
@@ -390,8 +395,11 @@ def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date,
         or_(owed, i.pending_penalty > 0, i.due_date == on)).order_by(i.loan_id, i.no))
     for r in rows:
         by_id[r.loan_id].installments.append(_installment(r))
-    for loan_id in conn.execute(select(i.loan_id).distinct().where(
-            in_ids(conn, i.loan_id, by_id), i.due_date > on, owed)).scalars():
+    for x in loans:
+        x.partial_through = on
+    beyond = select(i.loan_id).where(i.loan_id == s.loans.c.id, i.due_date > on, owed).exists()
+    for loan_id in conn.execute(select(s.loans.c.id).where(
+            in_ids(conn, s.loans.c.id, by_id), beyond)).scalars():
         by_id[loan_id].owed_beyond = True
     return loans
 
