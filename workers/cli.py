@@ -310,16 +310,20 @@ def _scenario_demo(examples_dir: Path) -> None:
 @click.option("--users", type=click.IntRange(1000, 20_000_000),
               default=lambda: int(os.environ.get("USERS", "1000000")),
               show_default="$USERS or 1000000")
-@click.option("--chunk-size", type=click.IntRange(100, 100_000), default=20_000,
+@click.option("--chunk-size", type=click.IntRange(100, 100_000), default=12_500,
               show_default=True)
+@click.option("--repeats", type=click.IntRange(1, 9), default=3, show_default=True,
+              help="Nights closed for the 1/10 and history runs (the median is kept).")
 @click.option("--no-scaling", is_flag=True, help="Only the main run (no 1/10 and history runs).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("bench-results"), show_default=True)
-def bench_command(users: int, chunk_size: int, no_scaling: bool, out_dir: Path) -> None:
+def bench_command(users: int, chunk_size: int, repeats: int, no_scaling: bool,
+                  out_dir: Path) -> None:
     """Close one business date over a synthetic portfolio in PostgreSQL; compare with the floor."""
     from workers.bench import bench, summary_line
 
-    runs = bench(users, scaling=not no_scaling, out_dir=out_dir, chunk_size=chunk_size)
+    runs = bench(users, scaling=not no_scaling, out_dir=out_dir, chunk_size=chunk_size,
+                 repeats=repeats)
     click.echo(f"results: {out_dir / 'bench.json'}, plot: {out_dir / 'bench.png'}")
     click.echo(summary_line(runs[0]))
 
