@@ -86,12 +86,17 @@ _USER_FIELDS = ("id", "score", "credit_limit", "limit_frozen", "closed", "wallet
                 "consent_wallet", "consent_card", "consent_fund", "card_blocked")
 
 
-def load_users(conn: Connection, user_ids: Collection[str]) -> dict[str, User]:
+def load_users(conn: Connection, user_ids: Collection[str], *,
+               lock: bool = False) -> dict[str, User]:
+    """Users by id; with ``lock``, read with the lock every writer of a user takes (one
+    statement: a row changed meanwhile is waited for and read as its writer left it)."""
     if not user_ids:
         return {}
     u = s.users.c
-    rows = conn.execute(select(*(u[c] for c in _USER_FIELDS))
-                        .where(in_ids(conn, u.id, user_ids)))
+    q = select(*(u[c] for c in _USER_FIELDS)).where(in_ids(conn, u.id, user_ids))
+    if lock and conn.dialect.name != "sqlite":
+        q = q.order_by(u.id).with_for_update()
+    rows = conn.execute(q)
     return {r.id: _user(r) for r in rows}
 
 

@@ -98,8 +98,7 @@ def _deduct_wallet_and_intents(conn: Connection, on: date, user_ids: list[str], 
     leaves some of them owing nothing, which the waterfall handles)."""
     if not user_ids:
         return 0
-    repo.lock_users(conn, user_ids)
-    users = repo.load_users(conn, user_ids)
+    users = repo.load_users(conn, user_ids, lock=True)
     loans = repo.live_loans_of(conn, user_ids, due_by=on)
     by_user = repo.loans_by_user(loans)
     pending = _pending_users(conn, user_ids)
@@ -159,8 +158,7 @@ def _apply_card_results_and_fund(conn: Connection, on: date,
     user_ids = sorted({i.user_id for i in intents} | set(due_users))
     if not user_ids:
         return 0
-    repo.lock_users(conn, user_ids)
-    users = repo.load_users(conn, user_ids)
+    users = repo.load_users(conn, user_ids, lock=True)
     b = s.bank_debits.c
     still_open = set(conn.execute(select(b.key).where(
         repo.in_ids(conn, b.key, results), b.status == "intent")).scalars()) if results else set()
@@ -217,9 +215,8 @@ def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
+        # Read after their users' locks (taken by the read).
         loans = repo.loans_needing_overdue(conn, lo, hi, on, config.grace_days)
-        user_ids = sorted({x.user_id for x in loans})
-        repo.lock_users(conn, user_ids)
         out = overdue.assess(loans, on, config)
         _write_accruals(conn, out)
         repo.insert_journals(conn, out.journals)
@@ -286,8 +283,8 @@ def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             ev.day == on, ev.kind == "external_overdue", repo.in_range(ev.user_id, lo, hi),
             repo.not_held(ev.user_id, on))).scalars())
         user_ids = sorted({e.user_id for e in events} | set(external))
-        repo.lock_users(conn, user_ids)
-        rows = repo.load_user_rows(conn, user_ids)
+        rows = repo.lock_user_rows(conn, repo.in_ids(conn, s.users.c.id, user_ids),
+                                   ("score", "last_external_overdue")) if user_ids else {}
         states = [scoring.ScoreState(u, rows[u].score, rows[u].last_external_overdue)
                   for u in user_ids]
         decisions = scoring.score_users(states, events, external, on, config)
@@ -517,8 +514,7 @@ def resolve_pending(conn: Connection, on: date, pending: list[Any], results: dic
     if not todo:
         return 0
     user_ids = sorted({p.user_id for p in todo})
-    repo.lock_users(conn, user_ids)
-    users = repo.load_users(conn, user_ids)
+    users = repo.load_users(conn, user_ids, lock=True)
     loans = repo.live_loans_of(conn, user_ids)
     by_user = repo.loans_by_user(loans)
     pa = s.penalty_accruals.c
