@@ -54,6 +54,13 @@ def in_ids(conn: Connection, column: Any, ids: Collection[str]) -> ColumnElement
     return column.in_(values)  # type: ignore[no-any-return]
 
 
+def owes() -> ColumnElement[bool]:
+    """An installment with principal, interest or penalty still unpaid."""
+    i = s.installments.c
+    return i.principal + i.interest + i.penalty > (  # type: ignore[no-any-return]
+        i.paid_principal + i.paid_interest + i.paid_penalty)
+
+
 def in_range(column: Any, lo: str, hi: str) -> ColumnElement[bool]:
     return and_(column >= lo, column <= hi)
 
@@ -93,10 +100,11 @@ def load_users(conn: Connection, user_ids: Collection[str], *,
     if not user_ids:
         return {}
     u = s.users.c
-    q = select(*(u[c] for c in _USER_FIELDS)).where(in_ids(conn, u.id, user_ids))
-    if lock and conn.dialect.name != "sqlite":
-        q = q.order_by(u.id).with_for_update()
-    rows = conn.execute(q)
+    if lock:
+        rows = lock_user_rows(conn, in_ids(conn, u.id, user_ids), _USER_FIELDS).values()
+    else:
+        rows = conn.execute(select(*(u[c] for c in _USER_FIELDS))
+                            .where(in_ids(conn, u.id, user_ids)))
     return {r.id: _user(r) for r in rows}
 
 
@@ -135,10 +143,7 @@ def save_users(conn: Connection, users: Iterable[User]) -> int:
 
 
 def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk update of arbitrary user columns; every row has the same keys and ``id``
-    (or ``b_id``)."""
-    if rows and "b_id" in rows[0]:
-        rows = [{("id" if k == "b_id" else k): v for k, v in r.items()} for r in rows]
+    """Bulk update of arbitrary user columns; every row has the same keys and ``id``."""
     bulk_update(conn, s.users, ["id"], rows)
 
 
@@ -187,14 +192,14 @@ def load_loans(conn: Connection, where: ColumnElement[bool], *,
         return loans
     by_id = {x.id: x for x in loans}
     i = s.installments.c
-    q = select(s.installments).where(in_ids(conn, i.loan_id, by_id))
-    if due_by is not None:
+    if due_by is None:
+        q = select(s.installments).where(in_ids(conn, i.loan_id, by_id))
+    else:
         # Owed installments are due on or after the loan's next due date: the
         # index range starts there, so paid history is not read at all.
         q = (select(s.installments).join(s.loans, s.loans.c.id == i.loan_id)
              .where(in_ids(conn, s.loans.c.id, by_id), i.due_date >= s.loans.c.next_due,
-                    i.due_date <= due_by, i.principal + i.interest + i.penalty
-                    > i.paid_principal + i.paid_interest + i.paid_penalty))
+                    i.due_date <= due_by, owes()))
         for x in loans:
             x.partial, x.partial_through = True, due_by
     rows = conn.execute(q.order_by(i.loan_id, i.no))
@@ -299,10 +304,7 @@ def refresh_next_due(conn: Connection, loan_ids: Sequence[str], *,
     with ``after``, of loans known to owe nothing due on or before it (their paid history
     is then not read)."""
     i = s.installments.c
-    q = select(func.min(i.due_date)).where(
-        i.loan_id == s.loans.c.id,
-        i.principal + i.interest + i.penalty > i.paid_principal + i.paid_interest
-        + i.paid_penalty)
+    q = select(func.min(i.due_date)).where(i.loan_id == s.loans.c.id, owes())
     oldest = (q if after is None else q.where(i.due_date > after)).scalar_subquery()
     conn.execute(update(s.loans).where(in_ids(conn, s.loans.c.id, loan_ids))
                  .values(next_due=oldest))
@@ -387,8 +389,7 @@ def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date,
         return loans
     by_id = {x.id: x for x in loans}
     i = s.installments.c
-    owed = i.principal + i.interest + i.penalty > i.paid_principal + i.paid_interest \
-        + i.paid_penalty
+    owed = owes()
     # What matters lies from the oldest owed installment (the loan's next due date)
     # or the oldest that can still carry penalty pending within grace, whichever is
     # earlier, up to ``on``: the index range skips the paid history.
@@ -416,9 +417,7 @@ def loans_due_soon(conn: Connection, loans: Sequence[Loan], due_soon: date) -> s
         return set()
     i = s.installments.c
     return set(conn.execute(select(i.loan_id).where(
-        in_ids(conn, i.loan_id, ids), i.due_date == due_soon,
-        i.principal + i.interest + i.penalty
-        > i.paid_principal + i.paid_interest + i.paid_penalty)).scalars())
+        in_ids(conn, i.loan_id, ids), i.due_date == due_soon, owes())).scalars())
 
 
 def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,

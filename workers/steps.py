@@ -261,7 +261,7 @@ def _refresh_user_flags(conn: Connection, loans: list[Loan], out: overdue.Overdu
             else r.next_recalc
         if (frozen[r.id], history, next_recalc) != (r.limit_frozen, r.overdue_history_pending,
                                                     r.next_recalc):
-            updates.append({"b_id": r.id, "limit_frozen": frozen[r.id],
+            updates.append({"id": r.id, "limit_frozen": frozen[r.id],
                             "overdue_history_pending": history, "next_recalc": next_recalc})
     repo.update_users(conn, updates)
 
@@ -292,7 +292,7 @@ def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             {"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "reason": e.reason,
              "old": e.old, "new": e.new, "seq": e.seq} for d in decisions for e in d.events])
         repo.update_users(conn, [
-            {"b_id": d.user_id, "score": d.score, "last_external_overdue": d.last_external_overdue,
+            {"id": d.user_id, "score": d.score, "last_external_overdue": d.last_external_overdue,
              "next_recalc": on} for d in decisions])
         _bureau_records(conn, events)
         cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
@@ -395,7 +395,7 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         repo.insert_journals(conn, out.journals)
         _cases(conn, loans, out, on)
         if out.closed_users:
-            repo.update_users(conn, [{"b_id": u, "closed": True, "credit_limit": 0,
+            repo.update_users(conn, [{"id": u, "closed": True, "credit_limit": 0,
                                       "limit_frozen": True} for u in sorted(out.closed_users)])
         rows = repo.save_loans(conn, loans)
         cyc.complete_chunk(conn, on, step, chunk_no, rows)
