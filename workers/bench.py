@@ -4,7 +4,7 @@
    SQL (loans from a few schedule templates, about 1/30 due on the date, 5%
    overdue across all buckets, activity for 30% of users, risk signals for 2%).
 2. The pre-night database is copied (``CREATE DATABASE ... TEMPLATE``), and each
-   copy vacuumed and analyzed before it is used (which also warms the cache).
+   copy vacuumed, analyzed, checkpointed and flushed before it is timed.
 3. The date is closed through real Celery workers on a private Redis (the 1/10
    and history runs close it three times, on fresh copies, and keep the median).
 4. Every row the night inserted or updated is captured (by ``xmin``), and the
