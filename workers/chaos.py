@@ -177,22 +177,31 @@ class Saboteur:
                     self.kill_one()
                 if self.rng.random() < 0.5:
                     self.duplicate_one()
-                if not self.did_redis and self.progress > 0.3:
-                    self.did_redis = True
-                    self.redis.restart()
-                    self.harm.redis_restarts += 1
-                    self.harm.log.append("restarted Redis (its queue was lost)")
-                if not self.did_pg and self.progress > 0.55:
-                    self.did_pg = True
-                    t = time.monotonic()
-                    self.pg.stop()
-                    time.sleep(self.pg_down_s)
-                    self.pg.start()
-                    self.harm.postgres_stops += 1
-                    self.harm.postgres_down_s += time.monotonic() - t
-                    self.harm.log.append(f"stopped PostgreSQL for {self.pg_down_s:.0f}s")
             except Exception as exc:  # the saboteur must outlive what it breaks
                 self.harm.log.append(f"saboteur: {type(exc).__name__}: {exc}")
+
+    def milestones(self) -> None:
+        """The one-off harms, when the cycle passes 30% and 55% of its dates. Called by
+        whoever watches the progress, as soon as it sees it: a fast cycle must not close
+        its last date before they happen, as it could between the saboteur's random
+        pauses."""
+        try:
+            if not self.did_redis and self.progress > 0.3:
+                self.did_redis = True
+                self.redis.restart()
+                self.harm.redis_restarts += 1
+                self.harm.log.append("restarted Redis (its queue was lost)")
+            if not self.did_pg and self.progress > 0.55:
+                self.did_pg = True
+                t = time.monotonic()
+                self.pg.stop()
+                time.sleep(self.pg_down_s)
+                self.pg.start()
+                self.harm.postgres_stops += 1
+                self.harm.postgres_down_s += time.monotonic() - t
+                self.harm.log.append(f"stopped PostgreSQL for {self.pg_down_s:.0f}s")
+        except Exception as exc:  # the harness must outlive what it breaks
+            self.harm.log.append(f"saboteur: {type(exc).__name__}: {exc}")
 
 
 def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: float = 12,
@@ -249,7 +258,8 @@ def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: f
                     sab.progress = closed_days / days
                     if done is not None and done >= last:
                         break
-                    time.sleep(0.5)
+                    sab.milestones()
+                    time.sleep(0.2)
                 else:
                     raise TimeoutError(f"chaos run not finished in {timeout}s")
             finally:
