@@ -12,6 +12,7 @@ Faults (flags, ``BANK_SIM_*`` environment variables or ``PUT /admin/faults``):
 is not applied (the bank lost it: a query says unknown); ``error_rate``: HTTP 503, not
 applied; ``late_rate``: the debits ARE applied, the answer comes ``hang_seconds`` late
 (past the client's read timeout: the client sees pending, a query says debited);
+``faults_on`` (both, debits, query) says which calls meet those three;
 ``partial_rate``: a debit takes only part of what it could. A card can be set to fail
 (``card_invalid`` or ``outage``). The draws are deterministic: a function of ``seed``,
 the request body and how many times that same body came (a debit's partial draw: of
@@ -33,13 +34,16 @@ import logging
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import httpx
 import tornado.httpserver
+import tornado.netutil
 import tornado.web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -89,6 +93,7 @@ class Faults(BaseModel):
     partial_rate: Rate = 0.0
     hang_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
     seed: int = 0
+    faults_on: Literal["both", "debits", "query"] = "both"
 
 
 class CardUpdate(BaseModel):
@@ -232,6 +237,8 @@ class Bank:
     def transport_fault(self, path: str, body: bytes) -> str | None:
         """The fault this call meets: timeout, error, late or None."""
         f = self.faults
+        if f.faults_on != "both" and (f.faults_on == "query") != path.endswith("query"):
+            return None
         digest = hashlib.sha256(body).hexdigest()
         self.seen[digest] += 1
         n = str(self.seen[digest])
@@ -393,6 +400,88 @@ def make_app(bank: Bank) -> tornado.web.Application:
     ])
 
 
+class SimAdmin:
+    """Signed calls to a simulator's admin endpoints (for drills, demos and tests)."""
+
+    def __init__(self, url: str, secret: str | bytes) -> None:
+        self.url = url.rstrip("/")
+        self.secret = secret.encode() if isinstance(secret, str) else secret
+        self.http = httpx.Client(timeout=30)
+
+    def _do(self, method: str, path: str, payload: Any = None) -> Any:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        r = self.http.request(method, self.url + path, content=body,
+                              headers={SIGNATURE_HEADER: sign(self.secret, body)})
+        r.raise_for_status()
+        return r.json()
+
+    def set_cards(self, cards: dict[str, dict[str, Any]]) -> None:
+        self._do("PUT", "/admin/cards", cards)
+
+    def card(self, token: str) -> dict[str, Any]:
+        return dict(self._do("GET", f"/admin/cards/{token}"))
+
+    def ledger(self) -> list[dict[str, Any]]:
+        return list(self._do("GET", "/admin/ledger")["debits"])
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        return dict(self._do("PUT", "/admin/faults", faults))
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._do("GET", "/admin/stats")["faults"])
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class SimProcess:
+    """``python -m adapters.bank_sim`` as a child process on a free port (or ``port``)."""
+
+    def __init__(self, db: str, secret: str, *, host: str = "127.0.0.1", port: int = 0,
+                 faults: dict[str, Any] | None = None, log_path: str | None = None) -> None:
+        self.db, self.secret, self.host, self.port = db, secret, host, port
+        self.faults = faults or {}
+        self.log_path = log_path or db + ".log"
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> SimProcess:
+        """Returns once it listens (it prints its address then), or raises."""
+        cmd = [sys.executable, "-m", "adapters.bank_sim", "--host", self.host,
+               "--port", str(self.port), "--db", self.db, "--secret", self.secret]
+        for name, value in self.faults.items():
+            cmd += [f"--{name.replace('_', '-')}", str(value)]
+        log = open(self.log_path, "a")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+        log.close()
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # "bank-sim listening on http://host:port"
+        if not line.startswith("bank-sim listening on "):
+            self.stop()
+            raise RuntimeError(f"bank-sim did not start; see {self.log_path}")
+        self.port = int(line.rsplit(":", 1)[1])
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.proc = None
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"BANK_SIM_{name.upper()}", default)
 
@@ -425,7 +514,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Faults]:
 async def serve(args: argparse.Namespace, faults: Faults) -> None:
     bank = Bank(Store(args.db), args.secret.encode(), faults)
     server = tornado.httpserver.HTTPServer(make_app(bank))
-    server.listen(args.port, args.host)
+    sockets = tornado.netutil.bind_sockets(args.port, args.host)
+    server.add_sockets(sockets)
+    args.port = sockets[0].getsockname()[1]  # --port 0: a free one, printed below
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
