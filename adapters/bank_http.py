@@ -194,7 +194,8 @@ class HttpBank:
         if missing:
             log.error("bank %s: no result for %s keys (first %r); left pending", path,
                       len(missing), missing[0])
-        return {k: found.get(k) or DebitResult(k, PENDING) for k in asked}
+        return {k: found[k] if k in found and k not in refused else DebitResult(k, PENDING)
+                for k in asked}
 
 
 def _defect(res: WireResult, amount: int | None, is_query: bool) -> str | None:
