@@ -9,46 +9,25 @@ first outcome. Calls are batched, as a real channel's batch file would be.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
-from typing import Protocol
 
 from sqlalchemy import Engine, select, update
 
+from domain.bank import (  # the channel's types live in domain; importable from here too
+    DEBITED,
+    FAILED,
+    PENDING,
+    UNKNOWN,
+    BankChannel,
+    ChannelTimeout,
+    DebitRequest,
+    DebitResult,
+)
 from store import schema as s
 from store.bulk import bulk_update, insert_many
 from store.repo import in_ids
 
-DEBITED = "debited"
-FAILED = "failed"
-PENDING = "pending"
-UNKNOWN = "unknown"
-
-
-class ChannelTimeout(Exception):
-    """The channel did not answer; the outcome of the calls is unknown."""
-
-
-@dataclass(frozen=True, slots=True)
-class DebitRequest:
-    key: str
-    user_id: str
-    amount: int
-    day: date
-
-
-@dataclass(frozen=True, slots=True)
-class DebitResult:
-    key: str
-    status: str
-    taken: int = 0
-    reason: str | None = None
-
-
-class BankChannel(Protocol):
-    def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]: ...
-
-    def query(self, keys: Sequence[str]) -> list[DebitResult]: ...
+__all__ = ["DEBITED", "FAILED", "PENDING", "UNKNOWN", "BankChannel", "ChannelTimeout",
+           "DebitRequest", "DebitResult", "SimulatedBank"]
 
 
 class SimulatedBank:

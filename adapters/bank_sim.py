@@ -1,0 +1,544 @@
+"""The bank simulator: the bank protocol (docs/bank-protocol.md) as a process of its own.
+
+    python -m adapters.bank_sim --host 127.0.0.1 --port 8800 --db bank.sqlite --secret S
+
+Its store is its own SQLite file (WAL): cards (balance, a failure) and debits (the first
+outcome of each key: the bank's ledger). A key is applied exactly once: a batch is
+applied in one ``BEGIN IMMEDIATE`` transaction with no await inside, so duplicates sent
+concurrently (to this process or another one on the same file) meet the first outcome.
+
+Faults (flags, ``BANK_SIM_*`` environment variables or ``PUT /admin/faults``):
+``latency_ms`` before every answer; ``timeout_rate``: the call hangs ``hang_seconds`` and
+is not applied (the bank lost it: a query says unknown); ``error_rate``: HTTP 503, not
+applied; ``late_rate``: the debits ARE applied, the answer comes ``hang_seconds`` late
+(past the client's read timeout: the client sees pending, a query says debited);
+``faults_on`` (both, debits, query) says which calls meet those three;
+``partial_rate``: a debit takes only part of what it could. A card can be set to fail
+(``card_invalid`` or ``outage``). The draws are deterministic: a function of ``seed``,
+the request body and how many times that same body came (a debit's partial draw: of
+the seed and its key).
+
+Admin endpoints (signed like the protocol; a GET signs the empty body):
+``PUT /admin/cards`` {token: {"balance"?, "deposit"?, "fail"?}}, ``GET /admin/cards/{token}``,
+``GET /admin/ledger`` (every debit; ``?card_token=`` filters), ``GET|PUT /admin/faults``,
+``GET /admin/stats`` (faults injected so far). ``GET /health`` is open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import httpx
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adapters.bank_wire import (
+    SIGNATURE_HEADER,
+    CardToken,
+    DebitsBody,
+    QueryBody,
+    WireDebit,
+    sign,
+    signature_ok,
+)
+from domain.bank import DEBITED, FAILED, UNKNOWN
+
+log = logging.getLogger("creditcycle.bank_sim")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cards (
+    token TEXT PRIMARY KEY,
+    balance INTEGER NOT NULL CHECK (balance >= 0),
+    fail TEXT CHECK (fail IN ('card_invalid', 'outage'))
+);
+CREATE TABLE IF NOT EXISTS debits (
+    key TEXT PRIMARY KEY,
+    card_token TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    business_date TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('debited', 'failed')),
+    taken INTEGER NOT NULL CHECK (taken >= 0 AND taken <= amount),
+    reason TEXT,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS debits_card ON debits (card_token);
+CREATE TABLE IF NOT EXISTS fault_counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
+"""
+
+Rate = Annotated[float, Field(ge=0, le=1)]
+
+
+class Faults(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    latency_ms: Annotated[int, Field(ge=0, le=600_000)] = 0
+    timeout_rate: Rate = 0.0
+    error_rate: Rate = 0.0
+    late_rate: Rate = 0.0
+    partial_rate: Rate = 0.0
+    hang_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    seed: int = 0
+    faults_on: Literal["both", "debits", "query"] = "both"
+
+
+class CardUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    balance: Annotated[int, Field(ge=0, le=10**13)] | None = None
+    deposit: Annotated[int, Field(ge=0, le=10**13)] | None = None
+    fail: Literal["card_invalid", "outage"] | None = None
+
+
+class CardsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    cards: dict[CardToken, CardUpdate]
+
+
+class Store:
+    """The simulator's own SQLite file; used from the one IOLoop thread."""
+
+    def __init__(self, path: str) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against a killed process
+        self.db.execute("PRAGMA busy_timeout=10000")
+        self.db.executescript(SCHEMA)
+
+    def debit(self, requests: Sequence[WireDebit], faults: Faults) -> list[dict[str, Any]]:
+        """Each key's first outcome; new keys applied now, in one transaction."""
+        db = self.db
+        keys = json.dumps([r.key for r in requests])
+        tokens = json.dumps(sorted({r.card_token for r in requests}))
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            known = {r["key"]: dict(r) for r in db.execute(
+                "SELECT key, status, taken, reason FROM debits"
+                " WHERE key IN (SELECT value FROM json_each(?))", (keys,))}
+            cards = {r["token"]: dict(r) for r in db.execute(
+                "SELECT token, balance, fail FROM cards"
+                " WHERE token IN (SELECT value FROM json_each(?))", (tokens,))}
+            now = datetime.now(UTC).isoformat()
+            new_rows, out = [], []
+            for r in requests:
+                if r.key in known:
+                    out.append(known[r.key])
+                    continue
+                card = cards.get(r.card_token)
+                status, taken, reason = DEBITED, 0, None
+                if card is None or card["fail"] == "card_invalid":
+                    status, reason = FAILED, "card_invalid"
+                elif card["fail"] == "outage":
+                    status, reason = FAILED, "outage"
+                elif card["balance"] <= 0:
+                    status, reason = FAILED, "insufficient_funds"
+                else:
+                    taken = min(card["balance"], r.amount)
+                    if taken > 1 and draw(faults.seed, "partial", r.key) < faults.partial_rate:
+                        taken = max(1, int(taken * draw(faults.seed, "part", r.key)))
+                    card["balance"] -= taken
+                row = {"key": r.key, "status": status, "taken": taken, "reason": reason}
+                known[r.key] = row
+                out.append(row)
+                new_rows.append((r.key, r.card_token, r.amount, r.business_date.isoformat(),
+                                 status, taken, reason, now))
+            db.executemany("INSERT INTO debits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", new_rows)
+            db.executemany("UPDATE cards SET balance = ? WHERE token = ?",
+                           [(c["balance"], t) for t, c in cards.items()])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return out
+
+    def query(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        known = {r["key"]: dict(r) for r in self.db.execute(
+            "SELECT key, status, taken, reason FROM debits"
+            " WHERE key IN (SELECT value FROM json_each(?))", (json.dumps(list(keys)),))}
+        return [known.get(k) or {"key": k, "status": UNKNOWN, "taken": 0, "reason": None}
+                for k in keys]
+
+    def set_cards(self, cards: dict[str, CardUpdate]) -> None:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for token, up in cards.items():
+                db.execute("INSERT INTO cards (token, balance) VALUES (?, 0)"
+                           " ON CONFLICT (token) DO NOTHING", (token,))
+                if up.balance is not None:
+                    db.execute("UPDATE cards SET balance = ? WHERE token = ?",
+                               (up.balance, token))
+                if up.deposit:
+                    db.execute("UPDATE cards SET balance = balance + ? WHERE token = ?",
+                               (up.deposit, token))
+                if "fail" in up.model_fields_set:
+                    db.execute("UPDATE cards SET fail = ? WHERE token = ?", (up.fail, token))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def card(self, token: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT token, balance, fail FROM cards WHERE token = ?",
+                              (token,)).fetchone()
+        if row is None:
+            return None
+        taken = self.db.execute("SELECT coalesce(sum(taken), 0) FROM debits"
+                                " WHERE card_token = ?", (token,)).fetchone()[0]
+        return {**dict(row), "taken": int(taken)}
+
+    def ledger(self, card_token: str | None) -> list[dict[str, Any]]:
+        sql = ("SELECT key, card_token, amount, business_date, status, taken, reason"
+               " FROM debits")
+        args: tuple[str, ...] = ()
+        if card_token is not None:
+            sql, args = sql + " WHERE card_token = ?", (card_token,)
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY key", args)]
+
+    def count_fault(self, kind: str) -> None:
+        self.db.execute("INSERT INTO fault_counts VALUES (?, 1)"
+                        " ON CONFLICT (kind) DO UPDATE SET n = n + 1", (kind,))
+
+    def fault_counts(self) -> dict[str, int]:
+        return {r["kind"]: r["n"] for r in self.db.execute("SELECT kind, n FROM fault_counts")}
+
+
+def draw(seed: int, *parts: str) -> float:
+    """A uniform number in [0, 1) that depends only on its arguments."""
+    h = hashlib.blake2b(f"{seed}|{'|'.join(parts)}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2**64
+
+
+class Bank:
+    """The state one simulator process serves."""
+
+    def __init__(self, store: Store, secret: bytes, faults: Faults) -> None:
+        self.store = store
+        self.secret = secret
+        self.faults = faults
+        self.seen: Counter[str] = Counter()
+
+    def transport_fault(self, path: str, body: bytes) -> str | None:
+        """The fault this call meets: timeout, error, late or None."""
+        f = self.faults
+        if f.faults_on != "both" and (f.faults_on == "query") != path.endswith("query"):
+            return None
+        digest = hashlib.sha256(body).hexdigest()
+        self.seen[digest] += 1
+        n = str(self.seen[digest])
+        for kind, rate in (("timeout", f.timeout_rate), ("error", f.error_rate),
+                           ("late", f.late_rate)):
+            if rate and draw(f.seed, kind, path, digest, n) < rate:
+                self.store.count_fault(kind)
+                return kind
+        return None
+
+
+class _Handler(tornado.web.RequestHandler):
+    bank: Bank
+
+    def initialize(self, bank: Bank) -> None:
+        self.bank = bank
+
+    def check_xsrf_cookie(self) -> None:  # an API of signed bodies, no cookies
+        return
+
+    def signed(self) -> bool:
+        if signature_ok(self.bank.secret, self.request.body,
+                        self.request.headers.get(SIGNATURE_HEADER)):
+            return True
+        self.answer(401, {"error": "missing or bad X-Signature"})
+        return False
+
+    def answer(self, code: int, payload: Any) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        self.set_status(code)
+        self.set_header("Content-Type", "application/json")
+        self.set_header(SIGNATURE_HEADER, sign(self.bank.secret, body))
+        self.finish(body)
+
+    def refuse(self, exc: ValidationError) -> None:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        self.answer(400, {"error": f"{where}: {err['msg']}"})
+
+
+class DebitsHandler(_Handler):
+    async def post(self) -> None:
+        await self.serve("/debits")
+
+    async def serve(self, path: str) -> None:
+        if not self.signed():
+            return
+        body = self.request.body
+        try:
+            parsed: DebitsBody | QueryBody = (
+                QueryBody.model_validate_json(body) if path.endswith("query")
+                else DebitsBody.model_validate_json(body))
+        except ValidationError as exc:
+            self.refuse(exc)
+            return
+        bank = self.bank
+        fault = bank.transport_fault(path, body)
+        if bank.faults.latency_ms:
+            await asyncio.sleep(bank.faults.latency_ms / 1000)
+        if fault == "timeout":
+            await asyncio.sleep(bank.faults.hang_seconds)  # lost: nothing applied
+            self.answer(504, {"error": "simulated timeout"})
+            return
+        if fault == "error":
+            self.answer(503, {"error": "simulated outage"})
+            return
+        # No await between reading the keys and committing: a duplicate waits its turn.
+        results = (bank.store.query(parsed.keys) if isinstance(parsed, QueryBody)
+                   else bank.store.debit(parsed.requests, bank.faults))
+        if fault == "late":
+            await asyncio.sleep(bank.faults.hang_seconds)  # applied; the answer comes late
+        self.answer(200, {"results": results})
+
+
+class QueryHandler(DebitsHandler):
+    async def post(self) -> None:
+        await self.serve("/debits/query")
+
+
+class CardsHandler(_Handler):
+    def put(self, token: str | None = None) -> None:
+        if not self.signed():
+            return
+        try:
+            raw = json.loads(self.request.body or b"null")
+            body = CardsBody.model_validate({"cards": raw})
+        except (ValueError, ValidationError) as exc:
+            if isinstance(exc, ValidationError):
+                self.refuse(exc)
+            else:
+                self.answer(400, {"error": f"body: not JSON ({exc})"})
+            return
+        self.bank.store.set_cards(body.cards)
+        self.answer(200, {"cards": len(body.cards)})
+
+    def get(self, token: str | None = None) -> None:
+        if not self.signed():
+            return
+        card = self.bank.store.card(token or "")
+        if card is None:
+            self.answer(404, {"error": f"no card {token!r}"})
+        else:
+            self.answer(200, card)
+
+
+class LedgerHandler(_Handler):
+    def get(self) -> None:
+        if self.signed():
+            self.answer(200, {"debits": self.bank.store.ledger(
+                self.get_query_argument("card_token", None))})
+
+
+class FaultsHandler(_Handler):
+    def get(self) -> None:
+        if self.signed():
+            self.answer(200, self.bank.faults.model_dump())
+
+    def put(self) -> None:
+        if not self.signed():
+            return
+        try:
+            update = json.loads(self.request.body or b"{}")
+            if not isinstance(update, dict):
+                raise ValueError("an object of faults expected")
+            self.bank.faults = Faults.model_validate({**self.bank.faults.model_dump(),
+                                                      **update})
+        except ValidationError as exc:
+            self.refuse(exc)
+            return
+        except ValueError as exc:
+            self.answer(400, {"error": f"body: {exc}"})
+            return
+        log.info("faults now %s", self.bank.faults.model_dump())
+        self.answer(200, self.bank.faults.model_dump())
+
+
+class StatsHandler(_Handler):
+    def get(self) -> None:
+        if self.signed():
+            self.answer(200, {"faults": self.bank.store.fault_counts()})
+
+
+class HealthHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.finish({"ok": True})
+
+
+def make_app(bank: Bank) -> tornado.web.Application:
+    kw = {"bank": bank}
+    return tornado.web.Application([
+        (r"/debits", DebitsHandler, kw),
+        (r"/debits/query", QueryHandler, kw),
+        (r"/admin/cards", CardsHandler, kw),
+        (r"/admin/cards/([A-Za-z0-9_.:\-]+)", CardsHandler, kw),
+        (r"/admin/ledger", LedgerHandler, kw),
+        (r"/admin/faults", FaultsHandler, kw),
+        (r"/admin/stats", StatsHandler, kw),
+        (r"/health", HealthHandler),
+    ])
+
+
+class SimAdmin:
+    """Signed calls to a simulator's admin endpoints (for drills, demos and tests)."""
+
+    def __init__(self, url: str, secret: str | bytes) -> None:
+        self.url = url.rstrip("/")
+        self.secret = secret.encode() if isinstance(secret, str) else secret
+        self.http = httpx.Client(timeout=30)
+
+    def _do(self, method: str, path: str, payload: Any = None) -> Any:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        r = self.http.request(method, self.url + path, content=body,
+                              headers={SIGNATURE_HEADER: sign(self.secret, body)})
+        r.raise_for_status()
+        return r.json()
+
+    def set_cards(self, cards: dict[str, dict[str, Any]]) -> None:
+        self._do("PUT", "/admin/cards", cards)
+
+    def card(self, token: str) -> dict[str, Any]:
+        return dict(self._do("GET", f"/admin/cards/{token}"))
+
+    def ledger(self) -> list[dict[str, Any]]:
+        return list(self._do("GET", "/admin/ledger")["debits"])
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        return dict(self._do("PUT", "/admin/faults", faults))
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._do("GET", "/admin/stats")["faults"])
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class SimProcess:
+    """``python -m adapters.bank_sim`` as a child process on a free port (or ``port``)."""
+
+    def __init__(self, db: str, secret: str, *, host: str = "127.0.0.1", port: int = 0,
+                 faults: dict[str, Any] | None = None, log_path: str | None = None) -> None:
+        self.db, self.secret, self.host, self.port = db, secret, host, port
+        self.faults = faults or {}
+        self.log_path = log_path or db + ".log"
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> SimProcess:
+        """Returns once it listens (it prints its address then), or raises."""
+        cmd = [sys.executable, "-m", "adapters.bank_sim", "--host", self.host,
+               "--port", str(self.port), "--db", self.db, "--secret", self.secret]
+        for name, value in self.faults.items():
+            cmd += [f"--{name.replace('_', '-')}", str(value)]
+        log = open(self.log_path, "a")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+        log.close()
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # "bank-sim listening on http://host:port"
+        if not line.startswith("bank-sim listening on "):
+            self.stop()
+            raise RuntimeError(f"bank-sim did not start; see {self.log_path}")
+        self.port = int(line.rsplit(":", 1)[1])
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.proc = None
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"BANK_SIM_{name.upper()}", default)
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Faults]:
+    p = argparse.ArgumentParser(prog="python -m adapters.bank_sim",
+                                description="The bank simulator (docs/bank-protocol.md).")
+    p.add_argument("--host", default=_env("host", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(_env("port", "8800") or 8800))
+    p.add_argument("--db", default=_env("db"), help="its SQLite file (BANK_SIM_DB)")
+    p.add_argument("--secret", default=_env("secret"),
+                   help="the bank secret that signs bodies (BANK_SIM_SECRET)")
+    for name, field in Faults.model_fields.items():
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=_env(name),
+                       help=f"fault (BANK_SIM_{name.upper()}, default {field.default})")
+    args = p.parse_args(argv)
+    if not args.db:
+        p.error("--db (or BANK_SIM_DB) is required")
+    if not args.secret:
+        p.error("--secret (or BANK_SIM_SECRET) is required")
+    given = {n: getattr(args, n) for n in Faults.model_fields if getattr(args, n) is not None}
+    try:
+        faults = Faults.model_validate(given)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        p.error(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+    return args, faults
+
+
+async def serve(args: argparse.Namespace, faults: Faults) -> None:
+    bank = Bank(Store(args.db), args.secret.encode(), faults)
+    server = tornado.httpserver.HTTPServer(make_app(bank))
+    sockets = tornado.netutil.bind_sockets(args.port, args.host)
+    server.add_sockets(sockets)
+    args.port = sockets[0].getsockname()[1]  # --port 0: a free one, printed below
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"bank-sim listening on http://{args.host}:{args.port}", flush=True)
+    await stop.wait()
+    server.stop()
+    bank.store.db.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("tornado.access").setLevel(logging.WARNING)  # refusals only
+    args, faults = parse_args(argv)
+    try:
+        asyncio.run(serve(args, faults))
+    except OSError as exc:
+        print(f"bank-sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""The bank protocol's wire format (docs/bank-protocol.md), shared by client and simulator.
+
+Bodies are JSON; each is signed: header ``X-Signature`` = hex HMAC-SHA256 of the raw
+body bytes with the deployment's bank secret. The models are strict (no extra keys,
+no coercion), so a body either is exactly the protocol or is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import date
+from typing import Annotated, Any, Final, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.bank import FAILURE_REASONS
+
+SIGNATURE_HEADER: Final = "X-Signature"
+MAX_BATCH: Final = 1000
+MAX_AMOUNT: Final = 10**13
+
+Key = Annotated[str, StringConstraints(min_length=1, max_length=200,
+                                       pattern=r"^[A-Za-z0-9_.:\-]+$")]
+CardToken = Annotated[str, StringConstraints(min_length=1, max_length=128,
+                                             pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
+Taken = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
+Status = Literal["debited", "failed", "pending", "unknown"]
+Reason = Literal["insufficient_funds", "card_invalid", "outage"]
+assert set(get_args(Reason)) == set(FAILURE_REASONS)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class WireDebit(_Strict):
+    key: Key
+    card_token: CardToken
+    amount: Amount
+    business_date: date
+
+
+class DebitsBody(_Strict):
+    requests: Annotated[list[WireDebit], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class QueryBody(_Strict):
+    keys: Annotated[list[Key], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class WireResult(_Strict):
+    key: Key
+    status: Status
+    taken: Taken
+    reason: Reason | None
+
+
+class Envelope(_Strict):
+    """An answer's outer shape; each result is validated on its own (WireResult)."""
+
+    results: list[Any]
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def signature_ok(secret: bytes, body: bytes, signature: str | None) -> bool:
+    if not signature:
+        return False
+    return hmac.compare_digest(sign(secret, body), signature.strip().lower())
