@@ -53,9 +53,11 @@ def make_app() -> Celery:
         enable_utc=True,
         worker_hijack_root_logger=False,
     )
-    from schedules.beat import beat_schedule
+    from schedules.beat import beat_schedule, schedule_file
 
     app.conf.beat_schedule = beat_schedule()
+    app.conf.beat_scheduler = "schedules.beat:StateDirScheduler"
+    app.conf.beat_schedule_filename = schedule_file()
     return app
 
 

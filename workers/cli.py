@@ -219,8 +219,19 @@ def worker(concurrency: int) -> None:
 
 @main.command()
 def beat() -> None:
-    """Run the beat scheduler (needs REDIS_URL)."""
+    """Run the beat scheduler (needs REDIS_URL); its schedule file lives in
+    CREDITCYCLE_STATE_DIR (default $XDG_STATE_HOME/creditcycle)."""
     _need_redis()
+    from schedules.beat import STATE_ENV, state_dir
+
+    where = state_dir()
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=where).close()
+    except OSError as exc:
+        raise click.UsageError(f"beat cannot write its schedule file in {where} "
+                               f"({exc.strerror}): set {STATE_ENV} to a writable "
+                               "directory") from None
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
                                "beat", "-l", "INFO"])
 
