@@ -25,6 +25,9 @@ def redis_url() -> str:
 
 
 def make_app() -> Celery:
+    from workers import broker
+
+    broker.install()  # redis:// consumes through workers.broker (malformed messages dropped)
     app = Celery("creditcycle", include=["workers.tasks"])
     transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
     app.conf.update(

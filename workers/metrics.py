@@ -182,7 +182,7 @@ def _store_in_files() -> None:
     from prometheus_client import values
 
     if not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.get_value_class()
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def serve(port: int, addr: str = "127.0.0.1") -> Any:
