@@ -10,5 +10,11 @@ COPY store ./store
 COPY workers ./workers
 COPY schedules ./schedules
 RUN pip install .
+# /app stays root-owned and read-only to the app; beat's schedule file (when each entry
+# last ran) lives in a state directory the user owns, a volume so that it outlives the
+# container and stays writable under a read-only root file system.
+ENV CREDITCYCLE_STATE_DIR=/var/lib/creditcycle
+RUN install -d -o creditcycle -g creditcycle -m 0750 /var/lib/creditcycle
+VOLUME ["/var/lib/creditcycle"]
 USER creditcycle
 CMD ["creditcycle", "worker"]

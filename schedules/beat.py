@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from celery.beat import PersistentScheduler
 from celery.schedules import crontab
+
+STATE_ENV = "CREDITCYCLE_STATE_DIR"
+SCHEDULE_FILE = "celerybeat-schedule"
 
 # name, task, schedule, kwargs
 TABLE: tuple[tuple[str, str, Any, dict[str, Any]], ...] = (
@@ -43,3 +48,26 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         out[name] = {"task": task, "schedule": schedule, "kwargs": kwargs,
                      "options": {"expires": 3600}}
     return out
+
+
+def state_dir() -> Path:
+    """Where beat keeps its schedule file: ``CREDITCYCLE_STATE_DIR``, else
+    ``$XDG_STATE_HOME/creditcycle``, else ``~/.local/state/creditcycle``; never the
+    working directory, which is read-only in the image."""
+    if os.environ.get(STATE_ENV):
+        return Path(os.environ[STATE_ENV])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "creditcycle"
+
+
+def schedule_file() -> str:
+    return str(state_dir() / SCHEDULE_FILE)
+
+
+class StateDirScheduler(PersistentScheduler):  # type: ignore[misc]
+    """Celery's file-backed scheduler (it remembers when each entry last ran, so a beat
+    restarted after 00:30 still starts that night's close) whose directory is made first."""
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()

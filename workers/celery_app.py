@@ -25,6 +25,9 @@ def redis_url() -> str:
 
 
 def make_app() -> Celery:
+    from workers import broker
+
+    broker.install()  # redis:// consumes through workers.broker (malformed messages dropped)
     app = Celery("creditcycle", include=["workers.tasks"])
     transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
     app.conf.update(
@@ -53,9 +56,11 @@ def make_app() -> Celery:
         enable_utc=True,
         worker_hijack_root_logger=False,
     )
-    from schedules.beat import beat_schedule
+    from schedules.beat import beat_schedule, schedule_file
 
     app.conf.beat_schedule = beat_schedule()
+    app.conf.beat_scheduler = "schedules.beat:StateDirScheduler"
+    app.conf.beat_schedule_filename = schedule_file()
     return app
 
 

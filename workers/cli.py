@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -219,8 +220,19 @@ def worker(concurrency: int) -> None:
 
 @main.command()
 def beat() -> None:
-    """Run the beat scheduler (needs REDIS_URL)."""
+    """Run the beat scheduler (needs REDIS_URL); its schedule file lives in
+    CREDITCYCLE_STATE_DIR (default $XDG_STATE_HOME/creditcycle)."""
     _need_redis()
+    from schedules.beat import STATE_ENV, state_dir
+
+    where = state_dir()
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=where).close()
+    except OSError as exc:
+        raise click.UsageError(f"beat cannot write its schedule file in {where} "
+                               f"({exc.strerror}): set {STATE_ENV} to a writable "
+                               "directory") from None
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
                                "beat", "-l", "INFO"])
 
@@ -258,24 +270,50 @@ def _need_redis() -> None:
 def up(database_url: str | None, concurrency: int, flower_port: int) -> None:
     """Everything locally: Redis (private unless REDIS_URL), worker, beat and Flower."""
     from store.engine import migrate as run
-    from workers.stack import local_stack
+    from workers.stack import first_exit, last_lines, local_stack, redis_answers
 
     url = _url(database_url)
+    given = os.environ.get("REDIS_URL")
+    if given and (why := redis_answers(given)) is not None:
+        click.echo(f"error: REDIS_URL: Redis at {_masked(given)} does not answer ({why}); "
+                   "start it, or unset REDIS_URL and `creditcycle up` starts a private one",
+                   err=True)
+        sys.exit(EXIT_INVALID)
     run(url)
     workdir = Path(tempfile.mkdtemp(prefix="creditcycle-up-"))
     with local_stack(url) as st:
-        st.start_worker(concurrency, log=workdir / "worker.log")
-        st.start_beat(workdir, log=workdir / "beat.log")
+        logs = {name: workdir / f"{name}.log" for name in ("worker", "beat", "flower")}
         local = not os.environ.get("FLOWER_BASIC_AUTH")
-        st._spawn(flower_command(flower_port, local), None, workdir / "flower.log")
+        children = {
+            "worker": st.start_worker(concurrency, log=logs["worker"]),
+            "beat": st.start_beat(workdir, log=logs["beat"]),
+            "flower": st._spawn(flower_command(flower_port, local), None, logs["flower"]),
+        }
         click.echo(f"REDIS_URL={st.env['REDIS_URL']}\nDATABASE_URL={url}\n"
                    f"Flower: http://127.0.0.1:{flower_port}/  logs: {workdir}\n"
                    "Ctrl-C stops everything.")
+        # SIGTERM (docker stop, systemd, kill) stops the children too, as Ctrl-C does.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
-            while all(p.poll() is None for p in st.processes):
-                time.sleep(1)
+            name, code = first_exit(children)
         except KeyboardInterrupt:
-            pass
+            return
+        click.echo(f"error: {name} exited (code {code}); stopping the rest. "
+                   f"The end of {logs[name]}:", err=True)
+        for line in last_lines(logs[name]):
+            click.echo(f"  {line}", err=True)
+        sys.exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the stop short
+    raise KeyboardInterrupt
+
+
+def _masked(url: str) -> str:
+    from kombu.utils.url import maybe_sanitize_url
+
+    return str(maybe_sanitize_url(url))
 
 
 # ---------------------------------------------------------------- demo

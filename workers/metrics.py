@@ -10,8 +10,9 @@ the merged view on ``CREDITCYCLE_METRICS_PORT`` (``/metrics``).
 - prometheus_client fixes its storage when first imported, so it is
   imported lazily: the main process sets the directory (a fresh temporary
   one when unset) in ``worker_init``, before the pool forks, and the
-  children inherit it. One directory per worker instance; it is emptied
-  when the worker starts.
+  children inherit it. When something imported it earlier (``celery worker``
+  loads Flower's plugin, which does), its storage is chosen again then.
+  One directory per worker instance; it is emptied when the worker starts.
 - Chunk metrics are observed by the process that ran the chunk; step, close
   and money metrics once per business date, by whoever finished the step or
   the close (the database decides who that is). Money collected is counted
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -163,7 +165,24 @@ def prepare_directory() -> str:
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.glob("*.db"):
         stale.unlink()
+    _store_in_files()
     return directory
+
+
+def _store_in_files() -> None:
+    """Make metrics made from now on write to the samples directory.
+
+    prometheus_client picks its storage when first imported, and ``celery worker``
+    imports it before the app is loaded (Flower's ``celery.commands`` plugin does), so
+    the directory set above would come too late: the children would count in memory and
+    ``/metrics`` would be empty. Its own selection is run again, now the directory is set.
+    """
+    if "prometheus_client" not in sys.modules:
+        return  # the first import will see the directory
+    from prometheus_client import values
+
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def serve(port: int, addr: str = "127.0.0.1") -> Any:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +60,41 @@ class Stack:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.processes.clear()
+
+
+def first_exit(children: Mapping[str, subprocess.Popen[bytes]],
+               poll_s: float = 0.5) -> tuple[str, int]:
+    """Wait until one of ``children`` ends; its name and exit code."""
+    while True:
+        for name, proc in children.items():
+            code = proc.poll()
+            if code is not None:
+                return name, code
+        time.sleep(poll_s)
+
+
+def last_lines(path: Path, lines: int = 20) -> list[str]:
+    """The end of a child's log, to show why it ended."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return [f"(no log: {exc.strerror})"]
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def redis_answers(url: str, timeout_s: float = 3.0) -> str | None:
+    """None when the Redis at ``url`` answers PING, else why not."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s,
+                                  socket_timeout=timeout_s)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        client.close()
+    return None
 
 
 @contextmanager

@@ -102,16 +102,12 @@ class CreditTask(Task):  # type: ignore[misc]
 
 
 def send(messages: Iterable[cycle.ChunkMessage]) -> int:
-    """Send chunk messages; each carries a readable name (its date, step and place in
-    the step) so that Flower's task list shows the night's progress as it goes."""
+    """Send chunk messages under the registered name: Flower labels its /metrics series by
+    task name, so a name per chunk would add series every night without end. Its task
+    list shows each chunk's date, step and chunk_no in the kwargs."""
     batch = list(messages)
-    totals: dict[tuple[str, str], int] = {}
     for m in batch:
-        totals[(m.date, m.step)] = totals.get((m.date, m.step), 0) + 1
-    for m in batch:
-        run_chunk.apply_async(
-            kwargs=m.kwargs(), queue=CYCLE_QUEUE,
-            shadow=f"cycle {m.date} {m.step} chunk {m.chunk_no + 1}/{totals[(m.date, m.step)]}")
+        run_chunk.apply_async(kwargs=m.kwargs(), queue=CYCLE_QUEUE)
     return len(batch)
 
 

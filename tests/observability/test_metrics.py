@@ -12,8 +12,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+
+import pytest
 
 from workers import api
 from workers.stack import local_stack
@@ -133,3 +136,42 @@ def test_a_real_worker_serves_the_night_and_logs_json_with_the_chunk(
     chunk_lines = [x for x in lines if x.get("step") and x.get("business_date")]
     assert chunk_lines, lines[-5:]
     assert {"2026-03-01", "2026-03-02"} <= {x["business_date"] for x in chunk_lines}
+
+
+def _scrape_until(port: int, done: Callable[[str], bool], tries: int = 50) -> str:
+    text = ""
+    for _ in range(tries):
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                          timeout=5).read().decode()
+            if done(text):
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return text
+
+
+def test_a_worker_started_with_only_the_metrics_port_serves_the_series_of_its_children(
+        redis_url: str, sqlite_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The documented default: CREDITCYCLE_METRICS_PORT alone, no PROMETHEUS_MULTIPROC_DIR,
+    # through the real `celery worker` command line (whose plugins import Flower, and with
+    # it prometheus_client, before the app is loaded).
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    start = date(2026, 3, 1)
+    engine = seeded(sqlite_url, 20, start, 20)
+    port = _free_port()
+    env = {"CREDITCYCLE_CHUNK_SIZE": "20", "CREDITCYCLE_METRICS_PORT": str(port)}
+    log = tmp_path / "worker.log"
+    with local_stack(sqlite_url, redis_url=redis_url, extra_env=env) as st:
+        assert "PROMETHEUS_MULTIPROC_DIR" not in st.env
+        st.start_worker(2, name=f"metrics-default-{port}", log=log)
+        api.submit("creditcycle.cycle.run", date=start.isoformat())
+        wait_closed(engine, start)
+        text = _scrape_until(port, lambda t: _sample(
+            t, "creditcycle_business_dates_closed_total", status="done") == 1)
+    engine.dispose()
+    assert _sample(text, "creditcycle_business_dates_closed_total", status="done") == 1, (
+        text[-2000:] or log.read_text(encoding="utf-8")[-2000:])
+    assert _sample(text, "creditcycle_chunks_total", step="deduct") == 1
