@@ -10,11 +10,30 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64,
                                       pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Fen = Annotated[int, Field(gt=0, le=10**13)]
+NUL_MESSAGE = "must not contain a NUL character (\\x00)"
+
+
+def no_nul(value: str) -> str:
+    """Refuse NUL in free text: PostgreSQL cannot store it in a text column."""
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", NUL_MESSAGE)
+    return value
+
+
+Text = Annotated[str, AfterValidator(no_nul)]
 
 SIMPLE_KINDS = (
     "payment", "transfer", "red_packet", "life_payment", "wealth_purchase", "phone_change",
@@ -56,14 +75,14 @@ class MoneyEvent(_Base):
 class LoanEvent(_Base):
     kind: Literal[LOAN_KINDS]  # type: ignore[valid-type]
     loan: Id
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class Repay(_Base):
     kind: Literal["repay"] = "repay"
     amount: Fen
     loan: Id | None = None
-    reference: str | None = None
+    reference: Text | None = None
 
 
 class Draw(_Base):

@@ -36,6 +36,14 @@ def last_closed_day(conn: Connection) -> date | None:
     return value
 
 
+def is_closed_day(conn: Connection, day: date) -> bool:
+    """Whether the close of business of ``day`` finished (as ``last_closed_day`` counts it)."""
+    c = s.cycle_runs.c
+    return conn.execute(select(c.day).where(c.day == day, or_(
+        and_(c.step == "close", c.status.in_(("done", "done_with_exceptions"))),
+        and_(c.step == "reconcile", c.status == "done"))).limit(1)).first() is not None
+
+
 # ---------------------------------------------------------------- one borrower
 @dataclass
 class UserHistory:

@@ -35,13 +35,60 @@ def _date(value: str | None, field: str = "--date") -> date | None:
     raise AssertionError
 
 
-def _url(database_url: str | None) -> str:
+def _url(database_url: str | None, *, create: bool = False) -> str:
+    """The database URL to use, refused in one line (exit 2) if it cannot be used.
+
+    Only the commands that make a database (``migrate``, ``seed``, ``up``, ``scenario
+    run``) pass ``create``; the others refuse a SQLite file that does not exist.
+    """
+    from store.engine import check_database
     from store.engine import database_url as default
 
-    return default(database_url)
+    field = "DATABASE_URL" if database_url is None and os.environ.get("DATABASE_URL") else (
+        "--database-url")
+    url = default(database_url)
+    try:
+        check_database(url, create=create, field=field)
+    except InputError as exc:
+        _fail(exc)
+    return url
 
 
-@click.group()
+def _unreachable(exc: Exception) -> InputError | None:
+    """The one-line error for a service that failed under a command, or None if unknown."""
+    from kombu.exceptions import OperationalError as BrokerError
+    from kombu.utils.url import maybe_sanitize_url
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from sqlalchemy.exc import InterfaceError
+    from sqlalchemy.exc import OperationalError as DatabaseError
+
+    if isinstance(exc, BrokerError | RedisConnectionError):
+        where = maybe_sanitize_url(os.environ.get("REDIS_URL", ""))
+        return InputError("REDIS_URL", f"cannot reach Redis at {where}: "
+                                       f"{str(exc).rstrip('.')}: start it, fix "
+                                       "REDIS_URL, or unset it to run without a broker")
+    if isinstance(exc, DatabaseError | InterfaceError):
+        # the driver's own first line; never the statement or its parameters
+        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        return InputError("DATABASE_URL", f"the database failed under the command: {reason}: "
+                                          "check it is up and run the command again")
+    return None
+
+
+class _Main(click.Group):
+    """Known failures of the services (Redis, the database) end as one line and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            known = _unreachable(exc)
+            if known is None:
+                raise
+            _fail(known)
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="creditcycle")
 def main() -> None:
     """Nightly servicing jobs of a consumer micro-loan platform."""
@@ -54,7 +101,7 @@ def migrate(database_url: str | None) -> None:
     """Bring the database schema up to date."""
     from store.engine import migrate as run
 
-    run(_url(database_url))
+    run(_url(database_url, create=True))
     click.echo("schema is up to date", err=True)
 
 
@@ -67,12 +114,16 @@ def seed(users: int, start: str | None, database_url: str | None,
          chunk_size: int | None) -> None:
     """Seed a synthetic portfolio (one loan per user) into an empty database."""
     from domain.config import ProductConfig
-    from store.engine import make_engine
+    from store.engine import make_engine, require_empty
     from store.engine import migrate as run
     from workers.seed import mark_closed_before, seed_portfolio
 
     first = _date(start, "--start") or date.today()
-    url = _url(database_url)
+    url = _url(database_url, create=True)
+    try:
+        require_empty(url)
+    except InputError as exc:
+        _fail(exc)
     run(url)
     engine = make_engine(url)
     config = ProductConfig(chunk_size=chunk_size) if chunk_size else ProductConfig()
@@ -272,7 +323,7 @@ def up(database_url: str | None, concurrency: int, flower_port: int) -> None:
     from store.engine import migrate as run
     from workers.stack import first_exit, last_lines, local_stack, redis_answers
 
-    url = _url(database_url)
+    url = _url(database_url, create=True)
     given = os.environ.get("REDIS_URL")
     if given and (why := redis_answers(given)) is not None:
         click.echo(f"error: REDIS_URL: Redis at {_masked(given)} does not answer ({why}); "
@@ -411,6 +462,8 @@ def scenario() -> None:
               show_default=True, help="celery: through real workers on a (private) Redis.")
 def scenario_run(file: Path, out: Path | None, database_url: str | None, via: str) -> None:
     """Run FILE on a fresh database and write the final state."""
+    if database_url is not None:
+        database_url = _url(database_url, create=True)
     try:
         data = load_file(file)
         if via == "celery":
@@ -422,6 +475,8 @@ def scenario_run(file: Path, out: Path | None, database_url: str | None, via: st
     except ScenarioError as exc:
         click.echo(f"invalid scenario {file}: {exc}", err=True)
         sys.exit(EXIT_INVALID)
+    except InputError as exc:
+        _fail(exc)
     text = json.dumps(result, indent=2, ensure_ascii=False)
     if out is None:
         click.echo(text)
@@ -465,18 +520,24 @@ def explain(user: str, since: str | None, lang: str, database_url: str | None) -
 def report(day: str | None, out: Path | None, days: int, database_url: str | None) -> None:
     """One self-contained HTML page about a night: money, buckets, rolls, reasons, steps."""
     from store.engine import make_engine
-    from store.queries import last_closed_day
+    from store.queries import is_closed_day, last_closed_day
     from workers.nightly_report import report as build
     from workers.runtime import load_config
 
     engine = make_engine(_url(database_url))
     try:
         target = _date(day)
+        with engine.connect() as conn:
+            last = last_closed_day(conn)
+            closed = target is not None and is_closed_day(conn, target)
+        if last is None:
+            _fail(InputError("--date", "no business date has been closed yet: close one with "
+                                       "`creditcycle cycle run --wait`"))
         if target is None:
-            with engine.connect() as conn:
-                target = last_closed_day(conn)
-            if target is None:
-                _fail(InputError("--date", "no business date has been closed yet"))
+            target = last
+        elif not closed:
+            _fail(InputError("--date", f"{target} has not been closed; the last closed date "
+                                       f"is {last}: report on it, or close {target} first"))
         assert target is not None
         page = build(engine, target, days, load_config())
     finally:

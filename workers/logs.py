@@ -33,7 +33,15 @@ FIELDS = ("business_date", "step", "chunk")
 _context: ContextVar[dict[str, Any] | None] = ContextVar("creditcycle_log_context",
                                                          default=None)
 
-MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9][0-9]{9}(?![0-9A-Za-z])")
+# A mainland mobile number as people write it: 13800000000, with the country code
+# (+86, 0086 or 86, optionally followed by a space or hyphen), and grouped 3-4-4 by spaces
+# or hyphens (138 0000 0000, 138-0000-0000).
+MOBILE = re.compile(r"""
+    (?<![0-9A-Za-z])
+    (?P<country>(?:\+|00)?86[ -]?)?
+    (?P<number>1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4})
+    (?![0-9A-Za-z])
+""", re.VERBOSE)
 ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
 
 
@@ -41,10 +49,20 @@ def mask_mobile(number: str) -> str:
     return number[:3] + "*" * (len(number) - 5) + number[-2:]
 
 
+def _mask_grouped(match: re.Match[str]) -> str:
+    """The country code as written; of the number, the first 3 and last 2 digits and the
+    separators, every other digit a ``*``."""
+    number = match.group("number")
+    digits = [i for i, ch in enumerate(number) if ch.isdigit()]
+    hidden = set(digits[3:-2])
+    return (match.group("country") or "") + "".join(
+        "*" if i in hidden else ch for i, ch in enumerate(number))
+
+
 def mask_text(text: str, names: Iterable[str] = ()) -> str:
     """``text`` with mobile numbers, ID card numbers and the given names masked."""
     text = ID_CARD.sub(lambda m: mask_mobile(m.group(0)), text)
-    text = MOBILE.sub(lambda m: mask_mobile(m.group(0)), text)
+    text = MOBILE.sub(_mask_grouped, text)
     for name in sorted({n for n in names if n}, key=len, reverse=True):
         text = text.replace(name, name[0] + "*")
     return text

@@ -20,13 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import Engine, func, insert, select
 
 from domain import lending
-from domain.commands import Event, Id, InputError, first_error, parse_event
+from domain.commands import NUL_MESSAGE, Event, Id, InputError, Text, first_error, parse_event
 from domain.config import ConfigError, ProductConfig
 from domain.model import User
 from domain.money import date_range
 from store import ledger_checks, repo
 from store import schema as s
-from store.engine import make_engine, migrate
+from store.engine import make_engine, migrate, require_empty
 from workers.bank import SimulatedBank
 from workers.ingest import apply_events
 from workers.local import Progress, close_date
@@ -52,7 +52,7 @@ NonNeg = Annotated[int, Field(ge=0, le=10**13)]
 
 class UserSpec(_Strict):
     id: Id
-    name: Annotated[str, Field(max_length=200)] = ""  # the users.name column
+    name: Annotated[Text, Field(max_length=200)] = ""  # the users.name column
     phone: Annotated[str, Field(pattern=r"^\+?[0-9]{0,20}$")] = ""
     birth_date: date | None = None
     score: Annotated[int, Field(ge=0, le=2000)] = 600
@@ -152,6 +152,8 @@ def parse(data: Any) -> Scenario:
     for i, a in enumerate(lists["agencies"]):
         if not isinstance(a, str) or not a.strip() or len(a) > 100:
             raise ScenarioError(f"agencies[{i}]", "must be a non-empty name")
+        if "\x00" in a:
+            raise ScenarioError(f"agencies[{i}]", NUL_MESSAGE)
         agencies.append(a)
     if len(set(agencies)) != len(agencies):
         raise ScenarioError("agencies", "names must be unique")
@@ -257,6 +259,7 @@ def run_scenario(data: Any, database_url: str | None = None,
 
 
 def _run(sc: Scenario, url: str, progress: Progress | None) -> dict[str, Any]:
+    require_empty(url)
     migrate(url)
     engine = make_engine(url)
     try:

@@ -20,7 +20,7 @@ from domain.commands import Event
 from domain.money import date_range
 from store import cycle as cyc
 from store import schema as s
-from store.engine import make_engine, migrate
+from store.engine import make_engine, migrate, require_empty
 from workers import api
 from workers.ingest import apply_events
 from workers.scenario import parse, result, seed
@@ -48,6 +48,7 @@ def run_scenario_via_celery(data: Any, database_url: str | None = None,
         url = database_url or f"sqlite:///{tmp}/scenario.db"
         config_file = Path(tmp) / "config.json"
         config_file.write_text(json.dumps(sc.config.model_dump(mode="json")), encoding="utf-8")
+        require_empty(url)
         migrate(url)
         engine = make_engine(url)
         try:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
+import pytest
 from celery.signals import after_setup_logger, after_setup_task_logger
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workers.logs import JsonFormatter, MaskingFilter, bound, install, mask_text
 
@@ -31,6 +35,40 @@ def _records(stream: io.StringIO) -> list[dict[str, object]]:
 def test_mobile_numbers_keep_their_first_three_and_last_two_digits() -> None:
     assert mask_text("call 13812345678 now") == "call 138******78 now"
     assert mask_text("手机13912345678，") == "手机139******78，"
+
+
+@pytest.mark.parametrize(("written", "masked"), [
+    ("+8613800000000", "+86138******00"),
+    ("8613800000000", "86138******00"),
+    ("008613800000000", "0086138******00"),
+    ("138 0000 0000", "138 **** **00"),
+    ("138-0000-0000", "138-****-**00"),
+    ("+86 13812345678", "+86 138******78"),
+    ("+86-138-1234-5678", "+86-138-****-**78"),
+    ("0086 139 1234 5678", "0086 139 **** **78"),
+])
+def test_a_mobile_number_with_a_country_code_or_grouped_is_masked_too(
+        written: str, masked: str) -> None:
+    assert mask_text(f"user phone {written}, call back") == f"user phone {masked}, call back"
+    assert mask_text(f"电话{written}。") == f"电话{masked}。"
+
+
+COUNTRY = st.sampled_from(["", "+86", "86", "0086", "+86 ", "+86-", "0086 ", "86-"])
+SEPARATOR = st.sampled_from(["", " ", "-"])
+BOUNDARY = st.text(st.characters(exclude_categories=("Cs",)).filter(
+    lambda c: not c.isascii() or not c.isalnum()), max_size=8)
+
+
+@given(before=BOUNDARY, country=COUNTRY, national=st.from_regex(r"1[3-9][0-9]{9}",
+                                                                 fullmatch=True),
+       sep=SEPARATOR, after=BOUNDARY)
+def test_no_way_of_writing_a_mobile_number_leaves_its_middle_digits_in_the_log(
+        before: str, country: str, national: str, sep: str, after: str) -> None:
+    written = f"{country}{national[:3]}{sep}{national[3:7]}{sep}{national[7:]}"
+    out = mask_text(f"{before}{written}{after}")
+    digits = re.sub(r"[^0-9*]", "", out)
+    assert national not in digits and national[3:9] not in digits, out
+    assert f"{national[:3]}{sep}****{sep}**{national[-2:]}" in out, out
 
 
 def test_id_card_numbers_keep_their_first_three_and_last_two_characters() -> None:
