@@ -10,6 +10,7 @@ queries of those keys. Not a test: a figure for the notes.
 from __future__ import annotations
 
 import argparse
+import secrets
 import statistics
 import tempfile
 import time
@@ -20,7 +21,7 @@ from adapters.bank_http import HttpBank
 from adapters.bank_sim import SimAdmin, SimProcess
 from domain.bank import DEBITED, DebitRequest
 
-SECRET = "bench-secret"
+SECRET = secrets.token_hex(16)  # a throwaway simulator, started and stopped here
 
 
 def main() -> None:
