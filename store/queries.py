@@ -36,6 +36,18 @@ def last_closed_day(conn: Connection) -> date | None:
     return value
 
 
+def rejection_of(conn: Connection, task_id: str) -> tuple[str, str] | None:
+    """(field, reason) of the rejection of task ``task_id``, if it was rejected."""
+    r = s.rejections.c
+    row = conn.execute(select(r.field, r.reason).where(r.task_id == task_id)).first()
+    return None if row is None else (row.field, row.reason)
+
+
+def event_recorded(conn: Connection, key: str) -> bool:
+    """Whether an event submitted with idempotency key ``key`` has been applied."""
+    return conn.execute(select(s.events.c.key).where(s.events.c.key == key)).first() is not None
+
+
 # ---------------------------------------------------------------- one borrower
 @dataclass
 class UserHistory:

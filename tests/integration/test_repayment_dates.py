@@ -11,6 +11,7 @@ the next night took it again from the card with nothing due.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -21,6 +22,7 @@ from workers.bank import SimulatedBank
 from workers.cli import main
 from workers.local import close_date
 from workers.scenario import Scenario
+from workers.stack import local_stack
 from workers.tasks import business_today
 
 from .helpers import LoanSpec, changed_tables, migrated_engine, seed_portfolio, snapshot
@@ -43,10 +45,10 @@ def _portfolio(url: str) -> tuple[Engine, Scenario]:
     return engine, sc
 
 
-def _repay(url: str, *options: str) -> tuple[int, str]:
+def _repay(url: str, *options: str, redis_url: str | None = None) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["repay", "--user", "u1", "--amount", "1000",
                                        "--database-url", url, *options],
-                                env={"REDIS_URL": None, "DATABASE_URL": url})
+                                env={"REDIS_URL": redis_url, "DATABASE_URL": url})
     return result.exit_code, result.stderr + result.stdout
 
 
@@ -108,6 +110,25 @@ def test_a_repayment_naming_an_unknown_loan_is_a_rejected_task_and_exit_2(
         code, err = _repay(sqlite_url, "--reference", "r9", "--loan", "L1",
                            "--date", NEXT.isoformat())
         assert code == 0, err
+    finally:
+        engine.dispose()
+
+
+def test_through_a_broker_a_refused_repayment_exits_2_with_the_worker_s_reason(
+        sqlite_url: str, redis_url: str, environment: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    engine, _ = _portfolio(sqlite_url)
+    try:
+        before = snapshot(engine)
+        with local_stack(sqlite_url, redis_url=redis_url) as st:
+            st.start_worker(1, log=tmp_path / "worker.log")
+            code, out = _repay(sqlite_url, "--reference", "b1", "--loan", "L9",
+                               "--date", NEXT.isoformat(), redis_url=redis_url)
+            assert code == 2 and out.endswith("error: loan: unknown loan 'L9' of user 'u1'\n")
+            assert changed_tables(before, snapshot(engine)) == ["rejections"]
+            code, out = _repay(sqlite_url, "--reference", "b1", "--loan", "L1",
+                               "--date", NEXT.isoformat(), redis_url=redis_url)
+            assert code == 0 and '"reference": "b1"' in out, out
     finally:
         engine.dispose()
 
