@@ -5,6 +5,11 @@ the payment date; principal. A partial prepayment re-amortises what is left
 over the same due dates; paying it all closes the loan. Money beyond all that
 is owed goes to the user's wallet. A payment on a written-off loan is a
 recovery.
+
+A prepayment never rewrites history: it is refused (``refusal``) when dated on
+or before the last closed business date, before a loan's disbursement or
+before the loan's last prepayment, so no installment already paid or past due
+is ever re-amortised.
 """
 
 from __future__ import annotations
@@ -18,6 +23,26 @@ from domain import ledger
 from domain.deduction import Allocations, allocate, due_debts
 from domain.model import COMPONENTS, PAID_OFF, WRITTEN_OFF, Installment, Journal, Loan, User
 from domain.schedule import period_interest, split_principal
+
+UNKNOWN_LOAN = "UNKNOWN_LOAN"
+DATE_CLOSED = "DATE_CLOSED"
+BEFORE_DISBURSEMENT = "BEFORE_DISBURSEMENT"
+BEFORE_LAST_REPAYMENT = "BEFORE_LAST_REPAYMENT"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a repayment is refused: a code, the input field it is about, and a sentence."""
+
+    code: str
+    field: str
+    message: str
+
+
+class RepayRefused(ValueError):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(f"{refusal.field}: {refusal.message}")
+        self.refusal = refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +131,43 @@ def _recover(loan: Loan, amount: int, allocations: Allocations) -> int:
     return left
 
 
+def refusal(user_id: str, loans: Sequence[Loan], loan_id: str | None, on: date,
+            closed_through: date | None) -> Refusal | None:
+    """Why a repayment by ``user_id`` dated ``on`` cannot be applied, if it cannot.
+
+    ``loans`` are all the user's loans; ``closed_through`` is the last closed business
+    date (None: none yet). A closed date's deductions, overdue days and scores are
+    history, so is every installment due by then; a prepayment dated before a
+    disbursement or an earlier prepayment would re-amortise periods already past.
+    """
+    named = [x for x in loans if x.id == loan_id]
+    if loan_id is not None and not named:
+        return Refusal(UNKNOWN_LOAN, "loan", f"unknown loan {loan_id!r} of user {user_id!r}")
+    if closed_through is not None and on <= closed_through:
+        return Refusal(DATE_CLOSED, "date", f"{on} is on or before the last closed business "
+                                            f"date {closed_through}; a repayment is dated on "
+                                            "the current business date")
+    for x in named if loan_id is not None else [x for x in loans if x.live]:
+        if on < x.disbursed:
+            return Refusal(BEFORE_DISBURSEMENT, "date",
+                           f"{on} is before loan {x.id}'s disbursement on {x.disbursed}")
+        if x.accrual_anchor is not None and on < x.accrual_anchor:
+            return Refusal(BEFORE_LAST_REPAYMENT, "date",
+                           f"{on} is before loan {x.id}'s last prepayment on "
+                           f"{x.accrual_anchor}")
+    return None
+
+
 def repay(user: User, loans: Sequence[Loan], loan_id: str | None, amount: int, on: date,
-          key: str) -> RepayOutcome:
-    """Apply a repayment of ``amount`` received from outside on ``on``."""
+          key: str, *, closed_through: date | None = None) -> RepayOutcome:
+    """Apply a repayment of ``amount`` received from outside on ``on``.
+
+    ``loans`` are all the user's loans and ``closed_through`` the last closed business
+    date; a repayment that ``refusal`` refuses raises ``RepayRefused`` and changes nothing.
+    """
+    refused = refusal(user.id, loans, loan_id, on, closed_through)
+    if refused is not None:
+        raise RepayRefused(refused)
     loans = sorted(loans, key=lambda x: x.id)
     allocations: Allocations = defaultdict(int)
     journals: list[Journal] = []

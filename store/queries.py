@@ -44,6 +44,18 @@ def is_closed_day(conn: Connection, day: date) -> bool:
         and_(c.step == "reconcile", c.status == "done"))).limit(1)).first() is not None
 
 
+def rejection_of(conn: Connection, task_id: str) -> tuple[str, str] | None:
+    """(field, reason) of the rejection of task ``task_id``, if it was rejected."""
+    r = s.rejections.c
+    row = conn.execute(select(r.field, r.reason).where(r.task_id == task_id)).first()
+    return None if row is None else (row.field, row.reason)
+
+
+def event_recorded(conn: Connection, key: str) -> bool:
+    """Whether an event submitted with idempotency key ``key`` has been applied."""
+    return conn.execute(select(s.events.c.key).where(s.events.c.key == key)).first() is not None
+
+
 # ---------------------------------------------------------------- one borrower
 @dataclass
 class UserHistory:

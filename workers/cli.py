@@ -236,13 +236,58 @@ def _submit_or_run(task: str, database_url: str | None, **kwargs: Any) -> None:
 @click.option("--amount", type=int, required=True, help="Fen.")
 @click.option("--reference", required=True, help="The payment's idempotency key.")
 @click.option("--loan", default=None)
-@click.option("--date", "day", default=None)
+@click.option("--date", "day", default=None,
+              help="The business date (default: today's); never a closed or future one.")
 @click.option("--database-url", default=None)
+@click.option("--timeout", type=click.IntRange(0, 3600), default=60, show_default=True,
+              help="With REDIS_URL: seconds to wait for the worker's answer (0: only submit).")
 def repay(user: str, amount: int, reference: str, loan: str | None, day: str | None,
-          database_url: str | None) -> None:
-    """Record a repayment received from outside (idempotent by --reference)."""
-    _submit_or_run("creditcycle.repay", database_url, user=user, amount=amount,
-                   reference=reference, loan=loan, date=day)
+          database_url: str | None, timeout: int) -> None:
+    """Record a repayment received from outside (idempotent by --reference).
+
+    A refused repayment (unknown user or loan, a closed or future date) exits 2 with
+    the reason, also through a broker: it waits for the worker's answer."""
+    kwargs: dict[str, Any] = {"user": user, "amount": amount, "reference": reference,
+                              "loan": loan, "date": day}
+    if not os.environ.get("REDIS_URL") or timeout == 0:
+        _submit_or_run("creditcycle.repay", database_url, **kwargs)
+        return
+    from workers import api
+
+    url = _url(database_url)
+    os.environ["DATABASE_URL"] = url
+    try:
+        task_id = api.submit("creditcycle.repay", **kwargs)
+    except InputError as exc:
+        _fail(exc)
+    click.echo(f"submitted {task_id}", err=True)
+    _await_repay(url, task_id, reference, timeout)
+
+
+def _await_repay(url: str, task_id: str, reference: str, timeout: int) -> None:
+    """Until the repayment is applied (exit 0) or rejected (exit 2 with the reason)."""
+    from store.engine import make_engine
+    from store.queries import event_recorded, rejection_of
+
+    engine = make_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as conn:
+                rejected = rejection_of(conn, task_id)
+                applied = rejected is None and event_recorded(conn, f"repay:{reference}")
+            if rejected is not None:
+                _fail(InputError(*rejected))
+            if applied:
+                click.echo(json.dumps({"reference": reference, "task_id": task_id}))
+                return
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"no answer within {timeout} s: task {task_id} is queued or running; "
+                    "a refusal will be in the rejections table")
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
 
 
 @main.group()

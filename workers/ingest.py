@@ -24,34 +24,45 @@ from domain.commands import (
     SimpleEvent,
 )
 from domain.model import Loan
+from domain.prepayment import Refusal
 from store import repo
 from store import schema as s
+from store.queries import last_closed_day
+
+_FIELDS = {"UNKNOWN_USER": "user", "UNKNOWN_LOAN": "loan", "DUPLICATE_LOAN": "loan"}
 
 
 def apply_events(conn: Connection, events: Sequence[tuple[str, Event]]) -> list[dict[str, object]]:
-    """Apply events in order; returns the refusals. ``key`` makes each one idempotent."""
+    """Apply events in order; returns the refusals. ``key`` makes each one idempotent.
+
+    Each refusal is stored (``refusals``) and returned as its row plus ``field`` and
+    ``message``; a caller that refuses the whole submission rolls the transaction back.
+    """
     refusals: list[dict[str, object]] = []
     if not events:
         return refusals
     user_ids = sorted({e.user for _, e in events})
     repo.lock_users(conn, user_ids)
+    closed = last_closed_day(conn) if any(isinstance(e, Repay) for _, e in events) else None
     ev = s.events.c
     done = set(conn.execute(select(ev.key).where(ev.key.in_([k for k, _ in events]))).scalars())
     for key, event in events:
         if key in done:
             continue
-        refusal = _apply(conn, key, event)
+        refusal = _apply(conn, key, event, closed)
         conn.execute(insert(s.events).values(day=event.date, user_id=event.user, kind=event.kind,
                                              key=key, payload=event.model_dump(mode="json")))
         if refusal:
+            why = refusal if isinstance(refusal, Refusal) else Refusal(
+                refusal, _FIELDS.get(refusal, "event"), refusal)
             row = {"day": event.date, "kind": event.kind, "user_id": event.user,
-                   "loan_id": getattr(event, "loan", None), "reason": refusal}
+                   "loan_id": getattr(event, "loan", None), "reason": why.code}
             conn.execute(insert(s.refusals).values(**row))
-            refusals.append(row)
+            refusals.append({**row, "field": why.field, "message": why.message})
     return refusals
 
 
-def _apply(conn: Connection, key: str, e: Event) -> str | None:
+def _apply(conn: Connection, key: str, e: Event, closed: date | None) -> str | Refusal | None:
     users = repo.load_users(conn, [e.user])
     if e.user not in users:
         return "UNKNOWN_USER"
@@ -72,9 +83,11 @@ def _apply(conn: Connection, key: str, e: Event) -> str | None:
         return None
     if isinstance(e, Repay):
         loans = _user_loans(conn, e.user)
-        if e.loan is not None and e.loan not in {x.id for x in loans}:
-            return "UNKNOWN_LOAN"
-        out = prepayment.repay(user, loans, e.loan, e.amount, e.date, f"repay:{key}")
+        refused = prepayment.refusal(e.user, loans, e.loan, e.date, closed)
+        if refused is not None:
+            return refused
+        out = prepayment.repay(user, loans, e.loan, e.amount, e.date, f"repay:{key}",
+                               closed_through=closed)
         repo.insert_journals(conn, out.journals)
         repo.save_users(conn, [user])
         repo.save_loans(conn, loans)

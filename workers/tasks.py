@@ -256,14 +256,26 @@ def _require_user(task: CreditTask, user: str) -> None:
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.repay")
 def repay(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """A repayment from outside; ``reference`` is its idempotency key."""
+    """A repayment from outside; ``reference`` is its idempotency key.
+
+    It is dated on the current business date (``date``, if given, may not be in the
+    future; ``apply_events`` refuses a closed date). A refused repayment is rolled back
+    and rejected naming the field: nothing stored changes but the rejection row."""
     p = self.validate(payloads.Repay, kwargs, args)
-    event = RepayEvent(date=_day(p.date, business_today()), user=p.user, amount=p.amount,
-                       loan=p.loan, reference=p.reference)
+    today = business_today()
+    on = _day(p.date, today)
+    if on > today:
+        self._reject("date", f"{on} is in the future; the business date is {today}")
+    event = RepayEvent(date=on, user=p.user, amount=p.amount, loan=p.loan,
+                       reference=p.reference)
     _require_user(self, p.user)
-    with runtime.engine().begin() as conn:
+    with runtime.engine().connect() as conn, conn.begin() as tx:
         refused = apply_events(conn, [(f"repay:{p.reference}", event)])
-    return {"reference": p.reference, "refused": [r["reason"] for r in refused]}
+        if refused:
+            tx.rollback()
+    if refused:  # rejected only now: on SQLite the write lock is released
+        self._reject(str(refused[0]["field"]), str(refused[0]["message"]))
+    return {"reference": p.reference, "date": on.isoformat()}
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.limit.recalc")

@@ -5,7 +5,8 @@ Generated cases (max_examples):
 - the Python API's ``submit`` (nothing reaches the broker): 600
 - a real Celery worker on a real Redis against PostgreSQL, messages sent with
   ``app.send_task`` (a rejection row with the task id and the field): 250, plus 30 valid
-  payloads naming a user who does not exist
+  payloads naming a user who does not exist and three repayments naming an unknown loan
+  or a closed date
 """
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ def test_a_real_worker_rejects_every_bad_message_storing_the_field_and_changing_
                      kwargs, []))
 
     unknown_user()
+    # valid payloads a worker refuses on what is stored: an unknown loan, a closed date
+    for i, (field, value) in enumerate([("loan", "L9999999"), ("date", "2020-01-01"),
+                                        ("date", "2026-02-28")]):
+        kwargs = {"user": "u0000001", "amount": 100, "reference": f"refused-{i}", field: value}
+        sent.append((app.send_task("creditcycle.repay", kwargs=kwargs, queue="cycle").id,
+                     "creditcycle.repay", field, kwargs, []))
 
     rows = wait_for_rejections(engine, [t for t, *_ in sent])
     missing = [(task, kwargs, args) for t, task, _, kwargs, args in sent if t not in rows]

@@ -9,14 +9,17 @@ period runs 2026-01-15 -> 2026-02-15 (31 days), the second 02-15 -> 03-15
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.model import Installment
-from domain.prepayment import accrued_interest, repay
+from domain.deduction import due_debts
+from domain.model import Installment, Loan
+from domain.prepayment import RepayRefused, accrued_interest, repay
 
 from .builders import amortise, inst, loan, standard_loan, user
 
@@ -202,3 +205,98 @@ def test_every_repayment_balances_and_leaves_receivables_equal_to_outstanding(am
     assert owed["principal"] == owed_principal - out.allocations.get(("L1", "principal"), 0)
     assert all(i.out_principal >= 0 and i.out_interest >= 0 for i in x.installments)
     assert (x.status == "paid_off") == (x.total_outstanding() == 0)
+
+
+# ---------------------------------------------------------------- never rewrites history
+FEB15, CLOSED = date(2026, 2, 15), date(2026, 2, 20)
+
+
+def first_paid_by_deduction() -> Loan:
+    """The standard loan after the deduction of 2026-02-15 took installment 1 in full."""
+    x = standard_loan()
+    first = x.installments[0]
+    first.paid_principal, first.paid_interest = first.principal, first.interest
+    return x
+
+
+def amounts(x: Loan) -> list[tuple[int, ...]]:
+    return [(i.principal, i.interest, i.penalty, i.paid_principal, i.paid_interest,
+             i.paid_penalty) for i in x.installments]
+
+
+@pytest.mark.parametrize(("on", "message"), [
+    (date(2020, 1, 1), "2020-01-01 is on or before the last closed business date 2026-02-20"),
+    (FEB15, "2026-02-15 is on or before the last closed business date 2026-02-20"),
+    (CLOSED, "2026-02-20 is on or before the last closed business date 2026-02-20"),
+])
+def test_a_repayment_dated_on_or_before_the_last_closed_date_is_refused_naming_date(
+        on: date, message: str) -> None:
+    x, u = first_paid_by_deduction(), user()
+    before = amounts(x)
+    with pytest.raises(RepayRefused) as refused:
+        repay(u, [x], "L1", 1_000, on, "repay:1", closed_through=CLOSED)
+    assert (refused.value.refusal.code, refused.value.refusal.field) == ("DATE_CLOSED", "date")
+    assert str(refused.value).startswith(f"date: {message}")
+    assert amounts(x) == before and u.wallet == 0 and not x.dirty
+    # the demo case: the paid first installment stays paid, so the next night takes nothing
+    assert due_debts([x], CLOSED + timedelta(days=1)) == []
+
+
+def test_a_repayment_dated_before_the_disbursement_is_refused_naming_date() -> None:
+    x, u = first_paid_by_deduction(), user()
+    before = amounts(x)
+    with pytest.raises(RepayRefused) as refused:
+        repay(u, [x], "L1", 1_000, date(2020, 1, 1), "repay:1")
+    assert (refused.value.refusal.code, str(refused.value)) == (
+        "BEFORE_DISBURSEMENT", "date: 2020-01-01 is before loan L1's disbursement on 2026-01-15")
+    assert amounts(x) == before
+    with pytest.raises(RepayRefused, match="before loan L1's disbursement"):  # no loan named
+        repay(u, [x], None, 1_000, date(2026, 1, 14), "repay:2")
+
+
+def test_a_repayment_dated_before_the_loans_last_prepayment_is_refused_naming_date() -> None:
+    x, u = standard_loan(), user()
+    repay(u, [x], "L1", 50_000, FEB20 - timedelta(days=10), "repay:1")
+    before = amounts(x)
+    with pytest.raises(RepayRefused) as refused:
+        repay(u, [x], "L1", 1_000, JAN25, "repay:2")
+    assert (refused.value.refusal.code, str(refused.value)) == (
+        "BEFORE_LAST_REPAYMENT", "date: 2026-01-25 is before loan L1's last prepayment on "
+                                 "2026-02-10")
+    assert amounts(x) == before
+
+
+def test_a_repayment_naming_an_unknown_loan_is_refused_naming_loan() -> None:
+    x, u = standard_loan(), user()
+    with pytest.raises(RepayRefused) as refused:
+        repay(u, [x], "L9", 1_000, JAN25, "repay:1")
+    assert (refused.value.refusal.code, str(refused.value)) == (
+        "UNKNOWN_LOAN", "loan: unknown loan 'L9' of user 'u1'")
+    assert u.wallet == 0 and not x.dirty
+
+
+@given(amount=st.integers(1, 300_000), closed=st.integers(0, 80), offset=st.integers(-400, 90))
+def test_no_prepayment_changes_an_installment_already_paid_or_past_due(
+        amount: int, closed: int, offset: int) -> None:
+    """Whatever its date, a repayment is refused, or every installment due by the last
+    closed date keeps its amounts (it may only be paid what it owes)."""
+    x, u = first_paid_by_deduction(), user()
+    closed_through = FEB15 + timedelta(days=closed)
+    before = copy.deepcopy(x.installments)
+    try:
+        repay(u, [x], "L1", amount, closed_through + timedelta(days=offset), "k",
+              closed_through=closed_through)
+    except RepayRefused as refused:
+        assert refused.refusal.field == "date" and offset <= 0
+        assert x.installments == before
+        return
+    for new, old in zip(x.installments, before, strict=True):
+        if old.due_date > closed_through:
+            continue
+        assert (new.principal, new.interest, new.penalty) == (
+            old.principal, old.interest, old.penalty)
+        assert new.paid_principal >= old.paid_principal
+        assert new.paid_interest >= old.paid_interest
+        assert new.paid_penalty >= old.paid_penalty
+        if old.outstanding == 0:
+            assert new == old
