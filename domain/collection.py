@@ -11,7 +11,8 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from domain import ledger
 from domain.config import ProductConfig
@@ -47,6 +48,16 @@ class CollectionOutcome:
     written_off: list[str] = field(default_factory=list)
     closed_users: set[str] = field(default_factory=set)
     journals: list[Journal] = field(default_factory=list)
+
+
+def reminder_window(day: date, config: ProductConfig) -> tuple[datetime, datetime]:
+    """When a reminder dated ``day`` may be sent: the close of ``day`` runs after it has
+    ended, so on the next day, inside ``reminder_window`` of the deployment's time zone
+    (SPEC 6). Past the end it expires unsent (SPEC 14)."""
+    zone = ZoneInfo(config.time_zone)
+    start, end = (time.fromisoformat(t) for t in config.reminder_window)
+    send_on = day + timedelta(days=1)
+    return datetime.combine(send_on, start, zone), datetime.combine(send_on, end, zone)
 
 
 def write_off_key(loan_id: str) -> str:

@@ -24,8 +24,9 @@ TABLE: tuple[tuple[str, str, Any, dict[str, Any]], ...] = (
      {"at": "06:00"}),
     ("deduct-afternoon", "creditcycle.deduct.attempt", crontab(minute="0", hour="17"),
      {"at": "17:00"}),
-    ("send-reminders", "creditcycle.notifications.dispatch",
-     crontab(minute="*/15", hour="8-20"), {}),
+    # All day: the task sends what is inside its window (`reminder_window`) and expires
+    # what is past it, so the schedule does not repeat the configured window.
+    ("send-reminders", "creditcycle.notifications.dispatch", crontab(minute="*/15"), {}),
     ("reconcile-pending-debits", "creditcycle.reconcile.pending", crontab(minute="*/10"), {}),
     ("expire-applications", "creditcycle.applications.expire", crontab(minute="5"), {}),
     ("cycle-watchdog", "creditcycle.cycle.watchdog", crontab(minute="*/5"), {}),

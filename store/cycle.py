@@ -22,6 +22,7 @@ from store.repo import now
 DONE = "done"
 RUNNING = "running"
 EXCEPTIONS = "done_with_exceptions"
+HELD = "held"  # a step the night went on without, waiting for an operator (no agency)
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:

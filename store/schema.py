@@ -261,8 +261,10 @@ notifications = Table(
     Column("kind", String(32), nullable=False),
     Column("send_from", Instant, nullable=False),
     Column("send_until", Instant, nullable=False),
-    Column("sent", Boolean, nullable=False, server_default="0"),
+    Column("status", String(12), nullable=False, server_default="pending"),
     PrimaryKeyConstraint("loan_id", "day", "kind"),
+    CheckConstraint("status IN ('pending', 'sent', 'expired')", name="status_known"),
+    Index("ix_notifications_status_until", "status", "send_until"),
 )
 
 bureau_records = Table(
@@ -279,6 +281,7 @@ bureau_records = Table(
 agencies = Table(
     "agencies", metadata,
     Column("name", String(100), primary_key=True),
+    Column("retired_at", Instant),
 )
 
 collection_cases = Table(

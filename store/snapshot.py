@@ -29,7 +29,7 @@ def snapshot(conn: Connection, *, skip: set[str] | frozenset[str] = frozenset(),
         if table.name in BOOKKEEPING or table.name in skip:
             continue
         cols = [c for c in table.columns if c.name not in SURROGATE and c.name not in drop
-                and not (table.name == "notifications" and c.name == "sent")]
+                and not (table.name == "notifications" and c.name == "status")]
         q = select(*cols)
         if not settlements and table.name == "journals":
             q = q.where(table.c.kind != "settlement")

@@ -25,6 +25,8 @@ TASKS: dict[str, type[BaseModel]] = {
     "creditcycle.notifications.dispatch": payloads.Empty,
     "creditcycle.repay": payloads.Repay,
     "creditcycle.limit.recalc": payloads.LimitRecalc,
+    "creditcycle.agencies.add": payloads.Agency,
+    "creditcycle.agencies.retire": payloads.Agency,
 }
 
 

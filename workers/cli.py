@@ -304,6 +304,48 @@ def limit_recalc(user: str, day: str | None, database_url: str | None) -> None:
     _submit_or_run("creditcycle.limit.recalc", database_url, user=user, date=day)
 
 
+@main.group()
+def agencies() -> None:
+    """Collection agencies that receive handoffs (DPD 91)."""
+
+
+@agencies.command("add")
+@click.argument("name")
+@click.option("--database-url", default=None)
+def agencies_add(name: str, database_url: str | None) -> None:
+    """Add agency NAME (or make a retired one active again); held handoffs go through."""
+    _submit_or_run("creditcycle.agencies.add", database_url, name=name)
+
+
+@agencies.command("retire")
+@click.argument("name")
+@click.option("--database-url", default=None)
+def agencies_retire(name: str, database_url: str | None) -> None:
+    """Retire agency NAME: it gets no new handoffs and keeps its open cases."""
+    _submit_or_run("creditcycle.agencies.retire", database_url, name=name)
+
+
+@agencies.command("list")
+@click.option("--database-url", default=None)
+def agencies_list(database_url: str | None) -> None:
+    """The agencies, active or retired, with their open cases."""
+    from store import agencies as store
+    from store.engine import make_engine
+
+    engine = make_engine(_url(database_url))
+    try:
+        with engine.connect() as conn:
+            rows = store.listing(conn)
+    finally:
+        engine.dispose()
+    if not rows:
+        click.echo("no collection agencies; add one with: creditcycle agencies add NAME",
+                   err=True)
+    for r in rows:
+        status = f"retired {r.retired_at:%Y-%m-%d %H:%M} UTC" if r.retired_at else "active"
+        click.echo(f"{r.name}\t{status}\t{r.open_cases} open cases")
+
+
 # ---------------------------------------------------------------- processes
 @main.command()
 @click.option("-c", "--concurrency", type=click.IntRange(1, 64), default=2, show_default=True)

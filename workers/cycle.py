@@ -180,10 +180,46 @@ def chunk_completed(engine: Engine, on: date, step: str,
     with engine.begin() as conn:
         done, total = cyc.chunk_finished(conn, on, step)
         if done < total:
-            return []
+            return _held_handoff(conn, on, step, config)
         if not cyc.finish_step(conn, on, step):
             return []
         return _after_step(conn, on, step, config)
+
+
+def _held_handoff(conn: Connection, on: date, step: str,
+                  config: ProductConfig) -> list[ChunkMessage]:
+    """A handoff pass with no active agency is held (the cause stays on the step) and the
+    night goes on without it; ``retry_held_handoffs`` finishes it once there is one."""
+    if step != HANDOFF:
+        return []
+    k = s.chunk_runs.c
+    row = conn.execute(select(k.phase, k.last_error).where(
+        k.day == on, k.step == step, k.chunk_no == 0)).first()
+    if row is None or row.phase != steps.HANDOFF_HELD:
+        return []
+    if not cyc.finish_step(conn, on, step, cyc.HELD, row.last_error):
+        return []
+    return _after_step(conn, on, step, config)
+
+
+def retry_held_handoffs(engine: Engine) -> list[date]:
+    """Run the held handoff passes again, oldest date first; returns the dates that went
+    through (they are done). Stops at the first still held (no active agency yet)."""
+    c = s.cycle_runs.c
+    with engine.connect() as conn:
+        days = list(conn.execute(select(c.day).where(
+            c.step == HANDOFF, c.status == cyc.HELD).order_by(c.day)).scalars())
+    through = []
+    for day in days:
+        steps.handoff_pass(engine, day)
+        with engine.begin() as conn:
+            if not cyc.chunk_done(conn, day, HANDOFF, 0):
+                break
+            conn.execute(update(s.cycle_runs).where(
+                c.day == day, c.step == HANDOFF, c.status == cyc.HELD)
+                .values(status=cyc.DONE, detail=None))
+        through.append(day)
+    return through
 
 
 def start_attempt(engine: Engine, on: date, step: str, chunk_no: int, *,

@@ -6,6 +6,7 @@ payload is rejected with the field named, and nothing changes.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from typing import Annotated
 
@@ -74,6 +75,19 @@ class LimitRecalc(Payload):
     user: Id
     date: IsoDate | None = None
     _check = field_validator("date")(_valid_date)
+
+
+def _agency_name(value: str) -> str:
+    if value != value.strip():
+        raise ValueError("must not begin or end with spaces")
+    if any(unicodedata.category(ch).startswith("C") for ch in value):
+        raise ValueError("must not contain control or invisible characters")
+    return value
+
+
+class Agency(Payload):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    _check = field_validator("name")(_agency_name)
 
 
 class Empty(Payload):

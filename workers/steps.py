@@ -13,19 +13,18 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, tuple_, update
 
 from domain import collection, deduction, limits, overdue, scoring
 from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
 from domain.model import OVERDUE, WRITTEN_OFF, Loan, LoanEvent
 from domain.money import is_month_end
+from store import agencies, ledger_checks, repo
 from store import cycle as cyc
-from store import ledger_checks, repo
 from store import schema as s
 from store.bulk import bulk_update, insert_ignore_many
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
@@ -37,6 +36,8 @@ LIMIT = "limit"
 COLLECT = "collect"
 RECONCILE = "reconcile"
 CLOSE_STEPS = (DEDUCT, OVERDUE_STEP, SCORE, LIMIT, COLLECT, RECONCILE)
+
+NOTIFICATION_PENDING, NOTIFICATION_SENT, NOTIFICATION_EXPIRED = "pending", "sent", "expired"
 
 CONTACT_SECRET = os.environ.get("CREDITCYCLE_CONTACT_SECRET", "creditcycle-dev-contact-secret")
 
@@ -388,7 +389,7 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         loans = [full.get(x.id, x) for x in loans]
         due_soon = repo.loans_due_soon(conn, loans, soon)
         out = collection.collect(loans, on, config, due_soon=due_soon)
-        start, end = _window(on, config)
+        start, end = collection.reminder_window(on, config)
         insert_ignore_many(conn, s.notifications, [
             {"day": n.day, "user_id": n.user_id, "loan_id": n.loan_id, "kind": n.kind,
              "send_from": start, "send_until": end} for n in out.notifications])
@@ -402,20 +403,16 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         return rows
 
 
-def _window(on: date, config: ProductConfig) -> tuple[datetime, datetime]:
-    zone = ZoneInfo(config.time_zone)
-    start, end = (time.fromisoformat(t) for t in config.reminder_window)
-    return (datetime.combine(on, start, zone), datetime.combine(on, end, zone))
-
-
 def _cases(conn: Connection, loans: list[Loan], out: collection.CollectionOutcome,
            on: date) -> None:
     by_id = {x.id: x for x in loans}
     c = s.collection_cases
     closing = [*out.recalled, *out.written_off, *out.handoff_due]
+    waiting: set[str] = set()  # handoffs of an earlier date whose pass was held
     if closing:
         open_cases = conn.execute(select(c).where(c.c.loan_id.in_(closing),
                                                   c.c.closed_on.is_(None))).all()
+        waiting = {case.loan_id for case in open_cases if case.stage == "agency"}
         closed = []
         for case in open_cases:
             loan = by_id[case.loan_id]
@@ -436,30 +433,45 @@ def _cases(conn: Connection, loans: list[Loan], out: collection.CollectionOutcom
     new_cases += [{"loan_id": lid, "user_id": by_id[lid].user_id, "stage": "agency",
                    "agency": None, "opened_on": on,
                    "paid_at_open": sum(by_id[lid].paid().values())}
-                  for lid in out.handoff_due]
+                  for lid in out.handoff_due if lid not in waiting]
     if new_cases:
         conn.execute(s.collection_cases.insert(), new_cases)
 
 
+HANDOFF_HELD = "held"
+
+
+def no_agency(waiting: int) -> str:
+    return (f"no active collection agency: {waiting} handoff(s) wait; add one with "
+            "`creditcycle agencies add NAME` (the held pass then goes through)")
+
+
 def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
-    """Assign the day's handoffs, in loan id order, to the least-loaded agency."""
+    """Assign the day's handoffs, in loan id order, to the least-loaded active agency.
+
+    With none active the pass is held: its chunk stays open (phase ``held``, the cause
+    in ``last_error``) and its cases wait, unassigned, for a pass that finds one. Cases
+    of earlier dates still waiting go with this date's.
+    """
     c = s.collection_cases.c
     step = key or "handoff"
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, 0) is None:
             return 0
-        pending = conn.execute(select(c.id, c.loan_id, c.user_id).where(
-            c.stage == "agency", c.agency.is_(None), c.closed_on.is_(None))
-            .order_by(c.loan_id)).all()
+        q = select(c.id, c.loan_id, c.user_id).where(
+            c.stage == "agency", c.agency.is_(None), c.closed_on.is_(None), c.opened_on <= on
+        ).order_by(c.loan_id)
+        # A held pass retried beside the night's own: each case is assigned once.
+        pending = conn.execute(q.with_for_update() if conn.dialect.name == "postgresql"
+                               else q).all()
         if not pending:
             cyc.complete_chunk(conn, on, step, 0, 0)
             return 0
-        names = list(conn.execute(select(s.agencies.c.name)).scalars())
-        counts = dict.fromkeys(names, 0)
-        for name, n in conn.execute(select(c.agency, func.count()).where(
-                c.stage == "agency", c.agency.is_not(None), c.closed_on.is_(None))
-                .group_by(c.agency)):
-            counts[name] = n
+        counts = agencies.open_cases_of_active(conn)
+        if not counts:
+            cyc.set_phase(conn, on, step, 0, HANDOFF_HELD)
+            cyc.record_error(conn, on, step, 0, no_agency(len(pending)))
+            return 0
         assigned = dict(collection.assign_agencies([p.loan_id for p in pending], counts))
         repo.lock_users(conn, {p.user_id for p in pending})
         loans = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
@@ -622,10 +634,15 @@ __all__ = [
 
 
 
-def dispatch_notifications(engine: Engine, at: datetime, limit: int = 10_000) -> int:
-    """Mark reminders whose window holds ``at`` as handed to the notifier (the outbox read)."""
+def dispatch_notifications(engine: Engine, at: datetime) -> tuple[int, int]:
+    """At ``at``: mark the pending reminders whose window holds it as handed to the notifier
+    (the outbox read), and those whose window has ended as expired, never to be sent late
+    (SPEC 14). Returns (sent, expired)."""
     n = s.notifications.c
+    pending = n.status == NOTIFICATION_PENDING
     with engine.begin() as conn:
-        result = conn.execute(update(s.notifications).where(
-            n.sent.is_(False), n.send_from <= at, n.send_until > at).values(sent=True))
-        return int(result.rowcount)
+        sent = conn.execute(update(s.notifications).where(
+            pending, n.send_from <= at, n.send_until > at).values(status=NOTIFICATION_SENT))
+        expired = conn.execute(update(s.notifications).where(
+            pending, n.send_until <= at).values(status=NOTIFICATION_EXPIRED))
+        return int(sent.rowcount), int(expired.rowcount)

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from domain.commands import Repay as RepayEvent
 from domain.commands import first_error
-from store import repo
+from store import agencies, repo
 from store import schema as s
 from store.cycle import insert_ignore
 from workers import cycle, faults, logs, metrics, payloads, runtime, steps
@@ -199,7 +199,9 @@ def watchdog(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     sent = send(resend)
     for on, step in complete:
         sent += send(cycle.force_advance(engine, on, step, config))
-    return {"resent": len(resend), "advanced": len(complete), "sent": sent}
+    handoffs = [d.isoformat() for d in cycle.retry_held_handoffs(engine)]
+    return {"resent": len(resend), "advanced": len(complete), "sent": sent,
+            "handoffs_through": handoffs}
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.cycle.release")
@@ -291,9 +293,37 @@ def limit_recalc(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, An
     return {"user": p.user, "old": d.old, "new": d.new, "reasons": list(d.reasons)}
 
 
+@app.task(bind=True, base=CreditTask, name="creditcycle.agencies.add")
+def add_agency(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Add a collection agency (or make a retired one active again); handoff passes held
+    for want of an agency then go through."""
+    p = self.validate(payloads.Agency, kwargs, args)
+    engine = runtime.engine()
+    with engine.begin() as conn:
+        changed = agencies.add(conn, p.name)
+    through = cycle.retry_held_handoffs(engine)
+    return {"agency": p.name, "status": "active", "changed": changed,
+            "handoffs_through": [d.isoformat() for d in through]}
+
+
+@app.task(bind=True, base=CreditTask, name="creditcycle.agencies.retire")
+def retire_agency(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Retire a collection agency: no new handoffs; its open cases stay with it."""
+    p = self.validate(payloads.Agency, kwargs, args)
+    engine = runtime.engine()
+    with engine.connect() as conn:  # read first: see _require_user
+        known = agencies.exists(conn, p.name)
+    if not known:
+        self._reject("name", f"unknown agency {p.name!r}")
+    with engine.begin() as conn:
+        changed = agencies.retire(conn, p.name, repo.now())
+    return {"agency": p.name, "status": "retired", "changed": changed}
+
+
 @app.task(bind=True, base=CreditTask, name="creditcycle.notifications.dispatch")
 def dispatch_notifications(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Release reminders whose send window is open now to the platform's notifier."""
+    """Release reminders whose send window is open now to the platform's notifier; those
+    whose window has passed expire unsent."""
     self.validate(payloads.Empty, kwargs, args)
-    n = steps.dispatch_notifications(runtime.engine(), datetime.now().astimezone())
-    return {"dispatched": n}
+    sent, expired = steps.dispatch_notifications(runtime.engine(), datetime.now().astimezone())
+    return {"dispatched": sent, "expired": expired}

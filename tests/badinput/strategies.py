@@ -9,6 +9,7 @@ arguments), so the field the error must name is known in advance.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -147,6 +148,21 @@ def bad_time(json_only: bool) -> st.SearchStrategy[Any]:
     )
 
 
+VALID_AGENCY = (st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 &.'-]{0,98}[A-Za-z0-9]", fullmatch=True)
+                | st.sampled_from(["A", "Alpha Recovery", "华东催收", "Beta & Co."]))
+
+
+def bad_agency(json_only: bool) -> st.SearchStrategy[Any]:
+    control = ANY_CHAR.filter(lambda c: unicodedata.category(c).startswith("C"))
+    return st.one_of(
+        not_str(json_only), st.just(""), st.text(ID_ALPHABET, min_size=101, max_size=140),
+        st.tuples(VALID_AGENCY, control, VALID_AGENCY).map("".join).filter(
+            lambda s: len(s) <= 100),
+        VALID_AGENCY.map(lambda s: " " + s), VALID_AGENCY.map(lambda s: s + "\n"),
+        st.sampled_from([" ", "\t", "Alpha\x00", "Alpha\u202e", "Alpha "]),
+    )
+
+
 # (valid strategy, invalid strategy factory(json_only), required)
 Field = tuple[st.SearchStrategy[Any], Any, bool]
 FIELDS: dict[str, dict[str, Field]] = {
@@ -175,6 +191,7 @@ FIELDS: dict[str, dict[str, Field]] = {
         "user": (VALID_ID, bad_id, True),
         "date": (st.dates().map(date.isoformat), bad_date, False),
     },
+    "Agency": {"name": (VALID_AGENCY, bad_agency, True)},
     "Empty": {},
 }
 for _task, _model in api.TASKS.items():

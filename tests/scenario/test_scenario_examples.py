@@ -401,8 +401,11 @@ def test_never_paying_borrower_is_reminded_and_then_put_to_an_internal_case() ->
         ]
         assert notification_dates(result, loan, "due_soon")[0] == "2026-02-12"
     reminder = next(n for n in result["notifications"] if n["kind"] == "overdue_reminder")
-    assert "08:00" in str(reminder["send_from"])
-    assert "21:00" in str(reminder["send_until"])
+    # SPEC 6: the close of D runs after D has ended, so a reminder dated D is sent on D+1
+    # inside the window 08:00-21:00 of the deployment's zone (Asia/Shanghai, +08:00).
+    assert reminder["date"] == "2026-02-15"
+    assert reminder["send_from"] == "2026-02-16T08:00:00+08:00"
+    assert reminder["send_until"] == "2026-02-16T21:00:00+08:00"
 
 
 def test_never_paying_borrower_is_handed_to_an_agency_at_dpd_91() -> None:
