@@ -192,6 +192,7 @@ CODES: dict[str, dict[str, str]] = {
         "insufficient_funds": "insufficient funds",
         "card_invalid": "the bank reported the card invalid",
         "outage": "bank outage",
+        "no_reason": "the bank gave no reason",
     },
     "zh": {
         "CAPACITY_DECLINE": "还款能力下降（失业或公积金停缴）",
@@ -213,6 +214,7 @@ CODES: dict[str, dict[str, str]] = {
         "insufficient_funds": "余额不足",
         "card_invalid": "银行报告该卡无效",
         "outage": "银行系统故障",
+        "no_reason": "银行未说明原因",
     },
 }
 

@@ -408,7 +408,7 @@ def _card_failures(h: UserHistory) -> list[Line]:
     failed: dict[str, list[tuple[date, int]]] = defaultdict(list)
     for b in h.bank_debits:
         if b.status == "failed":
-            failed[b.reason or "insufficient_funds"].append((b.day, 1))
+            failed[b.reason or "no_reason"].append((b.day, 1))
         elif b.status == "pending":
             out.append(Line("card_pending", {"amount": Yuan(b.amount)}, b.day))
     for reason, days in failed.items():
