@@ -130,7 +130,7 @@ class SimulatedBank:
                     # card with nothing on it would have failed for that anyway.
                     empty = balance.get(row.user_id, 0) <= 0
                     outcome, taken = FAILED, 0
-                    reason = "insufficient_funds" if empty else "outage"
+                    reason: str | None = "insufficient_funds" if empty else "outage"
                 else:
                     taken = min(balance.get(row.user_id, 0), row.amount)
                     outcome, reason = (DEBITED, None) if taken > 0 else (FAILED,
