@@ -25,6 +25,7 @@ from domain.config import ProductConfig
 from domain.explain import (
     Codes,
     Days,
+    Either,
     Explanation,
     Frag,
     Ids,
@@ -187,7 +188,7 @@ def _remedies(h: UserHistory, on: date, config: ProductConfig) -> list[Line]:
         else:
             out.append(Line("fix_frozen_many", {**values,
                                                 "loans": Loans(tuple(x.id for x in late))}))
-        out.append(Line("fix_how_to_pay"))
+        out.append(_how_to_pay(u))
         out.append(Line("after_clearing",
                         {"points": config.score_deltas["OVERDUE_CLEARED"]}))
     state = _limit_state(u)
@@ -231,6 +232,19 @@ def _remedies(h: UserHistory, on: date, config: ProductConfig) -> list[Line]:
             "floor": Yuan(config.limit_increase_floor),
             "day": u.last_increase + timedelta(days=interval)}))
     return out
+
+
+def _how_to_pay(u: Any) -> Line:
+    """Paying in, and only the sources the next automatic deduction may take from: those
+    with consent (SPEC 2), the card not while the bank reports it invalid."""
+    usable = [f"src_{src}" for src in SOURCES if getattr(u, f"consent_{src}")
+              and not (src == "card" and u.card_blocked)]
+    off = tuple(f"src_{src}" for src in SOURCES if not getattr(u, f"consent_{src}"))
+    if not usable:
+        return Line("fix_how_to_pay_none", {"sources": Ids(off)})
+    return Line("fix_how_to_pay", {
+        "sources": Either(tuple(usable)),
+        "off": Frag("how_to_pay_off", {"sources": Ids(off)}) if off else None})
 
 
 def _lapsed(h: UserHistory, activity: act.Activity, on: date,

@@ -175,6 +175,46 @@ def test_refused_draws_say_why(story) -> None:
     assert "Automatic deduction is switched off for the savings card." in out
 
 
+def test_a_remedy_names_only_the_sources_automatic_deduction_may_use(story) -> None:
+    """u1 switched card deduction off: money put on the card would not be taken."""
+    remedies = text(story, "draw-refused-while-frozen").split("What would restore it")[1] \
+        .split("What happened")[0]
+    assert ("The money can be paid in as a repayment, or put in the wallet or the "
+            "money-market fund before the next automatic deduction. Automatic deduction is "
+            "switched off for the savings card: money put there is not taken unless it is "
+            "switched back on.") in remedies
+    zh = text(story, "draw-refused-while-frozen", lang="zh").split("如何恢复")[1].split("经过")[0]
+    assert "把钱存入零钱或货币基金" in zh
+    assert "储蓄卡未开通自动扣款" in zh
+
+
+def test_a_remedy_with_every_source_switched_off_says_to_switch_one_back_on(tmp_path) -> None:
+    data = load_file(EXAMPLES / "draw-refused-while-frozen.json")
+    data["users"][0]["consent"] = {"wallet": False, "card": False, "fund": False}
+    url = f"sqlite:///{tmp_path}/off.db"
+    run_scenario(data, database_url=url)
+    engine = make_engine(url)
+    try:
+        out = explain(engine, "u1")
+    finally:
+        engine.dispose()
+    assert ("The money can be paid in as a repayment. Automatic deduction is switched off "
+            "for the wallet, the savings card and the money-market fund, so money put there "
+            "is not taken; switching it back on lets the next automatic deduction use it.") \
+        in out
+    assert "or put in" not in out
+
+
+# ---------------------------------------------------------------- the bank's reason
+def test_a_timed_out_debit_that_failed_gives_the_banks_reason_not_insufficient_funds(
+        story) -> None:
+    """card-timeout-failed: the card held 20,000 for a 30,000 debit; the bank failed it."""
+    out = text(story, "card-timeout-failed")
+    assert "2026-02-15  A card debit failed (bank outage)." in out
+    assert "insufficient funds" not in out
+    assert "银行卡扣款失败（银行系统故障）" in text(story, "card-timeout-failed", lang="zh")
+
+
 def test_a_frozen_limit_in_chinese(story) -> None:
     out = text(story, "draw-refused-while-frozen", lang="zh")
     assert ("因借款L1已逾期6天，额度已冻结；还款413.86元后，将在下一次日终（2026年2月21日）"
