@@ -53,6 +53,13 @@ class Ids:
 
 
 @dataclass(frozen=True, slots=True)
+class Either:
+    """Ids joined as alternatives: "the wallet or the money-market fund", "零钱或货币基金"."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Days:
     """A number of days: "1 day", "6 days", "6天"."""
 
@@ -74,7 +81,7 @@ class Frag:
     values: Mapping[str, Value] = field(default_factory=dict)
 
 
-Value = str | int | date | Yuan | Days | Codes | Parts | Ids | Loans | Frag | None
+Value = str | int | date | Yuan | Days | Codes | Parts | Ids | Either | Loans | Frag | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +199,7 @@ CODES: dict[str, dict[str, str]] = {
         "insufficient_funds": "insufficient funds",
         "card_invalid": "the bank reported the card invalid",
         "outage": "bank outage",
+        "no_reason": "the bank gave no reason",
     },
     "zh": {
         "CAPACITY_DECLINE": "还款能力下降（失业或公积金停缴）",
@@ -213,6 +221,7 @@ CODES: dict[str, dict[str, str]] = {
         "insufficient_funds": "余额不足",
         "card_invalid": "银行报告该卡无效",
         "outage": "银行系统故障",
+        "no_reason": "银行未说明原因",
     },
 }
 
@@ -262,9 +271,13 @@ TEXT: dict[str, dict[str, str]] = {
                      "any consequence. After that the loan becomes overdue: new loans are "
                      "frozen, the score falls by {points} points and penalty interest is "
                      "charged.",
-        "fix_how_to_pay": "The money can be paid in as a repayment, or put in the wallet, the "
-                          "savings card or the money-market fund before the next automatic "
-                          "deduction.",
+        "fix_how_to_pay": "The money can be paid in as a repayment, or put in {sources} before "
+                          "the next automatic deduction.{off}",
+        "how_to_pay_off": " Automatic deduction is switched off for {sources}: money put there "
+                          "is not taken unless it is switched back on.",
+        "fix_how_to_pay_none": "The money can be paid in as a repayment. Automatic deduction is "
+                               "switched off for {sources}, so money put there is not taken; "
+                               "switching it back on lets the next automatic deduction use it.",
         "after_clearing": "Once the overdue amount is repaid the score gains {points} points "
                           "for each loan brought up to date, and the first limit recalculation "
                           "after that halves the limit target once (a recent overdue episode).",
@@ -416,7 +429,10 @@ TEXT: dict[str, dict[str, str]] = {
         "fix_grace": "借款{loan}已逾期{dpd}，仍在{grace}天宽限期内：在{deadline}自动扣款前还款"
                      "{amount}，不会产生任何影响；否则借款将进入逾期：暂停借款，信用分扣{points}分，"
                      "并开始收取罚息。",
-        "fix_how_to_pay": "可以主动还款，也可以在下一次自动扣款前把钱存入零钱、储蓄卡或货币基金。",
+        "fix_how_to_pay": "可以主动还款，也可以在下一次自动扣款前把钱存入{sources}。{off}",
+        "how_to_pay_off": "{sources}未开通自动扣款，存入的钱不会被扣取，重新开通后才会使用。",
+        "fix_how_to_pay_none": "可以主动还款。{sources}均未开通自动扣款，存入的钱不会被扣取；"
+                               "重新开通后，下一次自动扣款才会使用。",
         "after_clearing": "还清逾期后，每笔恢复正常的借款信用分加{points}分；之后首次额度评估时，"
                           "目标额度减半一次（近期逾期记录）。",
         "fix_closed": "因{loans}核销，账户已关闭：额度永久为0，不能再借款，且无法恢复。"
@@ -508,6 +524,7 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 SEPARATORS = {"en": ("; ", ", ", " and "), "zh": ("；", "、", "、")}
+OR = {"en": " or ", "zh": "或"}
 
 
 def _check_lang(lang: str) -> str:
@@ -526,8 +543,9 @@ def fmt_yuan(fen: int, lang: str) -> str:
     return f"{yuan(fen)}元" if lang == "zh" else f"{yuan(fen)} yuan"
 
 
-def _join(items: Sequence[str], lang: str) -> str:
-    _, comma, last = SEPARATORS[lang]
+def _join(items: Sequence[str], lang: str, last: str | None = None) -> str:
+    _, comma, and_ = SEPARATORS[lang]
+    last = and_ if last is None else last
     if len(items) <= 1:
         return "".join(items)
     return comma.join(items[:-1]) + last + items[-1]
@@ -548,9 +566,10 @@ def fmt_value(value: Value, lang: str) -> str:
         items = [names.get(k, k + " {amount}").format(amount=fmt_yuan(v, lang))
                  for k, v in value.parts]
         return SEPARATORS[lang][1].join(items)
-    if isinstance(value, Ids):
+    if isinstance(value, Ids | Either):
         names = NAMES[lang]
-        return _join([names.get(i, i) if i.startswith("src_") else i for i in value.ids], lang)
+        words = [names.get(i, i) if i.startswith("src_") else i for i in value.ids]
+        return _join(words, lang, OR[lang] if isinstance(value, Either) else None)
     if isinstance(value, Days):
         if lang == "zh":
             return f"{value.n}天"
@@ -607,8 +626,8 @@ def render(ex: Explanation, lang: str = "en", since: date | None = None) -> str:
 
 
 __all__ = [
-    "LANGS", "Codes", "Days", "Explanation", "Frag", "Ids", "Lapse", "Line", "Loans", "Parts",
-    "Value", "Yuan",
+    "LANGS", "Codes", "Days", "Either", "Explanation", "Frag", "Ids", "Lapse", "Line", "Loans",
+    "Parts", "Value", "Yuan",
     "fmt_date", "fmt_value", "fmt_yuan", "lapses", "multiplier_text", "next_band", "phrase",
     "render",
 ]

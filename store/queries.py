@@ -76,6 +76,8 @@ class UserHistory:
     cases: list[Any] = field(default_factory=list)
     handoffs: list[Any] = field(default_factory=list)
     refusals: list[Any] = field(default_factory=list)
+    penalty_days: list[Any] = field(default_factory=list)
+    """(loan_id, day) of each day penalty interest was charged for (booked accruals)."""
 
 
 def user_history(conn: Connection, user_id: str) -> UserHistory | None:
@@ -107,6 +109,7 @@ def user_history(conn: Connection, user_id: str) -> UserHistory | None:
     cc = s.collection_cases.c
     h = s.handoffs.c
     rf = s.refusals.c
+    pa = s.penalty_accruals.c
     return UserHistory(
         user=user, loans=loans, card=card, journals=journals, postings=postings,
         bank_debits=list(conn.execute(select(s.bank_debits).where(b.user_id == user_id)
@@ -129,6 +132,9 @@ def user_history(conn: Connection, user_id: str) -> UserHistory | None:
                                    .order_by(h.day, h.loan_id))) if loan_ids else [],
         refusals=list(conn.execute(select(s.refusals).where(rf.user_id == user_id)
                                    .order_by(rf.day, rf.id))),
+        penalty_days=list(conn.execute(select(pa.loan_id, pa.day).distinct().where(
+            pa.loan_id.in_(loan_ids), pa.booked.is_(True)).order_by(pa.loan_id, pa.day)))
+        if loan_ids else [],
     )
 
 

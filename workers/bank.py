@@ -2,8 +2,10 @@
 
 A debit carries an amount and an idempotency key and comes back debited
 (possibly partial), failed (insufficient_funds, card_invalid, outage) or
-pending. Asking twice with the same key never takes twice: the bank keeps the
-first outcome. Calls are batched, as a real channel's batch file would be.
+pending. In the simulator a pending debit set to fail resolves failed with
+``outage`` (``insufficient_funds`` only when the card holds nothing). Asking
+twice with the same key never takes twice: the bank keeps the first outcome.
+Calls are batched, as a real channel's batch file would be.
 """
 
 from __future__ import annotations
@@ -103,7 +105,11 @@ class SimulatedBank:
                     results.append(DebitResult(key, row.outcome, row.taken, row.reason))
                     continue
                 if row.resolves == FAILED:
-                    outcome, taken, reason = FAILED, 0, "insufficient_funds"
+                    # The bank's own trouble (the one that timed the call out) failed it; a
+                    # card with nothing on it would have failed for that anyway.
+                    empty = balance.get(row.user_id, 0) <= 0
+                    outcome, taken = FAILED, 0
+                    reason: str | None = "insufficient_funds" if empty else "outage"
                 else:
                     taken = min(balance.get(row.user_id, 0), row.amount)
                     outcome, reason = (DEBITED, None) if taken > 0 else (FAILED,

@@ -11,6 +11,7 @@ recalculation run on the next recalculation date with nothing new.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -24,6 +25,7 @@ from domain.config import ProductConfig
 from domain.explain import (
     Codes,
     Days,
+    Either,
     Explanation,
     Frag,
     Ids,
@@ -69,23 +71,27 @@ LOAN_EVENT_OF_SCORE = {"WRITTEN_OFF": "WRITE_OFF_DUE"}
 def explain(engine: Engine, user_id: str, *, lang: str = "en", since: date | None = None,
             config: ProductConfig | None = None) -> str:
     """The text for ``user_id``; raises UnknownUser, or ValueError for an unknown language."""
-    return render(build_for(engine, user_id, config or ProductConfig()), lang, since)
+    return render(build_for(engine, user_id, config or ProductConfig(), since), lang, since)
 
 
-def build_for(engine: Engine, user_id: str, config: ProductConfig) -> Explanation:
+def build_for(engine: Engine, user_id: str, config: ProductConfig,
+              since: date | None = None) -> Explanation:
     with engine.connect() as conn:
         history = queries.user_history(conn, user_id)
         as_of = queries.last_closed_day(conn)
     if history is None:
         raise UnknownUser(user_id)
-    return build(history, as_of, config)
+    return build(history, as_of, config, since)
 
 
-def build(h: UserHistory, as_of: date | None, config: ProductConfig) -> Explanation:
+def build(h: UserHistory, as_of: date | None, config: ProductConfig,
+          since: date | None = None) -> Explanation:
+    """State and remedies from the whole history; the timeline from ``since`` on: what it
+    counts (attempts, reminders, days of penalty) counts only what happened from then."""
     on = as_of or date.today()
     return Explanation(user_id=h.user.id, as_of=as_of, state=tuple(_state(h, on)),
                        remedies=tuple(_remedies(h, on, config)),
-                       timeline=tuple(_timeline(h, config)))
+                       timeline=tuple(_timeline(h, config, since or date.min)))
 
 
 # ---------------------------------------------------------------- where things stand
@@ -182,7 +188,7 @@ def _remedies(h: UserHistory, on: date, config: ProductConfig) -> list[Line]:
         else:
             out.append(Line("fix_frozen_many", {**values,
                                                 "loans": Loans(tuple(x.id for x in late))}))
-        out.append(Line("fix_how_to_pay"))
+        out.append(_how_to_pay(u))
         out.append(Line("after_clearing",
                         {"points": config.score_deltas["OVERDUE_CLEARED"]}))
     state = _limit_state(u)
@@ -228,6 +234,19 @@ def _remedies(h: UserHistory, on: date, config: ProductConfig) -> list[Line]:
     return out
 
 
+def _how_to_pay(u: Any) -> Line:
+    """Paying in, and only the sources the next automatic deduction may take from: those
+    with consent (SPEC 2), the card not while the bank reports it invalid."""
+    usable = [f"src_{src}" for src in SOURCES if getattr(u, f"consent_{src}")
+              and not (src == "card" and u.card_blocked)]
+    off = tuple(f"src_{src}" for src in SOURCES if not getattr(u, f"consent_{src}"))
+    if not usable:
+        return Line("fix_how_to_pay_none", {"sources": Ids(off)})
+    return Line("fix_how_to_pay", {
+        "sources": Either(tuple(usable)),
+        "off": Frag("how_to_pay_off", {"sources": Ids(off)}) if off else None})
+
+
 def _lapsed(h: UserHistory, activity: act.Activity, on: date,
             in_force: dict[str, Any]) -> list[Line]:
     """Causes of the last cut that have lapsed since, with the day each lapsed."""
@@ -251,18 +270,19 @@ def _limit_state(u: Any) -> limits.LimitState:
 
 
 # ---------------------------------------------------------------- what happened
-def _timeline(h: UserHistory, config: ProductConfig) -> list[Line]:
+def _timeline(h: UserHistory, config: ProductConfig, since: date) -> list[Line]:
+    """Dated facts from ``since`` on; the ones that count rows count only those from then."""
     out: list[Line] = []
     out += _loans_opened(h)
     out += _events(h)
-    out += _money(h)
-    out += _card_failures(h)
+    out += _money(h, since)
+    out += _card_failures(h, since)
     out += _overdue(h, config)
     out += _scores(h)
     out += [Line("limit", {"old": Yuan(r.old), "new": Yuan(r.new),
                            "why": Codes(tuple(r.reasons.split(",")))}, r.day)
             for r in h.limit_events]
-    out += _reminders(h, config)
+    out += _reminders(h, config, since)
     out += _collection(h)
     out += [Line(f"bureau_{r.kind}", {"loan": r.loan_id, "dpd": Days(r.dpd)}, r.day)
             for r in h.bureau_records]
@@ -270,6 +290,7 @@ def _timeline(h: UserHistory, config: ProductConfig) -> list[Line]:
         if line.kind.startswith("bureau_"):
             continue
         assert line.kind in RANK, line.kind
+    out = [x for x in out if (x.until or x.day or since) >= since]
     return sorted(out, key=lambda x: (x.day or date.min,
                                       RANK.get(x.kind, RANK["bureau"]),
                                       str(x.values.get("loan") or "")))
@@ -334,7 +355,7 @@ def _loan_accounts(postings: Iterable[Any]) -> dict[str, dict[str, int]]:
     return paid
 
 
-def _money(h: UserHistory) -> list[Line]:
+def _money(h: UserHistory, since: date) -> list[Line]:
     out: list[Line] = []
     uid = h.user.id
     by_day: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -375,18 +396,45 @@ def _money(h: UserHistory) -> list[Line]:
             out.append(Line("written_off", {"loan": j.loan_id, "amount": Yuan(moved),
                                             "dpd": Days(loan.dpd) if loan else ""}, j.day))
     for day, sources in by_day.items():
+        if day < since:
+            continue
         out.append(Line("collected", {
             "total": Yuan(sum(sources.values())),
             "loans": Loans(tuple(sorted(loans_by_day[day]))),
             "parts": Parts(tuple((s, sources[s]) for s in SOURCES if sources.get(s)))}, day))
-    for loan_id, days in penalty.items():
-        for first, last, amounts in _runs(days):
-            out.append(Line("penalty", {"loan": loan_id, "total": Yuan(sum(amounts)),
-                                        "days": Days((last - first).days + 1)}, first, last))
+    out += _penalties(h, penalty, since)
     out += [Line("penalty_reversed", {"amount": Yuan(v)}, d) for d, v in reversed_by_day.items()]
     for x in h.loans:
         if x.status == PAID_OFF and x.id in last_paid:
             out.append(Line("paid_off", {"loan": x.id}, last_paid[x.id]))
+    return out
+
+
+def _penalties(h: UserHistory, booked: dict[str, list[tuple[date, int]]],
+               since: date) -> list[Line]:
+    """Penalty interest per loan and run of days charged for, from ``since`` on.
+
+    A penalty journal of day J charges the accrued days since the loan's previous one:
+    the first after grace also charges the grace days held until then. A run counts
+    the days charged for, not the days a journal was booked on.
+    """
+    charged: dict[str, list[date]] = defaultdict(list)
+    for r in h.penalty_days:
+        charged[r.loan_id].append(r.day)
+    out = []
+    for loan_id, journals in booked.items():
+        days = sorted(charged[loan_id])
+        items: list[tuple[date, int]] = []
+        prev = date.min
+        for day, amount in sorted(journals):
+            if day >= since:
+                covered = days[bisect_right(days, prev):bisect_right(days, day)]
+                items += [(d, 0) for d in covered] + [(day, amount)]
+            prev = day
+        for first, last, amounts in _runs(items):
+            n = len({d for d, _ in items if first <= d <= last})
+            out.append(Line("penalty", {"loan": loan_id, "total": Yuan(sum(amounts)),
+                                        "days": Days(n)}, first, last))
     return out
 
 
@@ -403,12 +451,14 @@ def _runs(items: list[tuple[date, int]], gap: int = 1
     return runs
 
 
-def _card_failures(h: UserHistory) -> list[Line]:
+def _card_failures(h: UserHistory, since: date) -> list[Line]:
     out = []
     failed: dict[str, list[tuple[date, int]]] = defaultdict(list)
     for b in h.bank_debits:
+        if b.day < since:
+            continue
         if b.status == "failed":
-            failed[b.reason or "insufficient_funds"].append((b.day, 1))
+            failed[b.reason or "no_reason"].append((b.day, 1))
         elif b.status == "pending":
             out.append(Line("card_pending", {"amount": Yuan(b.amount)}, b.day))
     for reason, days in failed.items():
@@ -446,10 +496,12 @@ def _scores(h: UserHistory) -> list[Line]:
     return out
 
 
-def _reminders(h: UserHistory, config: ProductConfig) -> list[Line]:
+def _reminders(h: UserHistory, config: ProductConfig, since: date) -> list[Line]:
     out = []
     overdue: dict[str, list[tuple[date, int]]] = defaultdict(list)
     for n in h.notifications:
+        if n.day < since:
+            continue
         if n.kind == "due_soon":
             due = n.day + timedelta(days=config.due_soon_days)
             out.append(Line("reminder_due_soon", {"loan": n.loan_id, "due": due}, n.day))

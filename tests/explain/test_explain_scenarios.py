@@ -94,7 +94,10 @@ def test_never_pays_tells_where_the_money_was_looked_for(story) -> None:
     out = text(story, "never-pays")
     assert "card debit attempts failed (insufficient funds)" in out
     assert "2026-02-15 … 2026-02-17  3 overdue reminders sent for loan L1." in out
-    assert "Penalty interest on loan L1: 136.80 yuan over 180 days." in out
+    # 30 fen a day on each installment overdue: 456 installment-days from 02-15 (DPD 1,
+    # held in grace and booked on 02-16) to 08-14, the write-off: 181 days.
+    assert "2026-02-15 … 2026-08-14  Penalty interest on loan L1: 136.80 yuan over 181 " \
+           "days." in out
 
 
 def test_never_pays_in_chinese_has_the_same_facts_in_chinese_words(story) -> None:
@@ -119,7 +122,36 @@ def test_since_keeps_what_happened_from_that_date_and_ranges_still_running(story
     assert "What happened since 2026-05-01" in out
     assert "Credit score 600 → 550" not in out
     assert "Credit score 490 → 450" in out
-    assert "Penalty interest on loan L1" in out  # 02-16 … 08-14 runs past 05-01
+    assert "Penalty interest on loan L1" in out  # 02-15 … 08-14 runs past 05-01
+
+
+def test_since_counts_only_what_happened_on_or_after_that_date(story) -> None:
+    out = text(story, "never-pays", since=date(2026, 5, 1))
+    # From 05-01 all three installments are overdue (the last due 04-15): 3 x 30 fen on
+    # each of the 106 days 05-01 … 08-14, 9,540 fen.
+    assert "2026-05-01 … 2026-08-14  Penalty interest on loan L1: 95.40 yuan over 106 days." \
+        in out
+    # More than 30 days late only the close-of-business attempt runs: one a day.
+    assert "2026-05-01 … 2026-08-14  106 card debit attempts failed (insufficient funds)." \
+        in out
+    assert "2026-02-15" not in out.split("What happened since")[1]
+
+
+# ---------------------------------------------------------------- penalty days
+# 30 fen a day from DPD 1: the grace day 02-15 is held and booked on 02-16 with that day's.
+
+def test_penalty_counts_every_day_charged_including_the_grace_day(story) -> None:
+    # paid on 02-20: days late 1..5 on 02-15 … 02-19, 5 x 30 = 150 fen
+    assert "2026-02-15 … 2026-02-19  Penalty interest on loan L1: 1.50 yuan over 5 days." \
+        in text(story, "late-after-grace")
+    # DPD 12 on 02-26: 12 x 30 = 360 fen, on hold or not
+    for user, loan in (("u1", "L1"), ("u2", "L2")):
+        assert f"2026-02-15 … 2026-02-26  Penalty interest on loan {loan}: 3.60 yuan over " \
+               "12 days." in text(story, "collection-hold", user=user)
+    # DPD 6 on 02-20: 6 x 30 = 180 fen
+    out = text(story, "draw-refused-while-frozen")
+    assert "2026-02-15 … 2026-02-20  Penalty interest on loan L1: 1.80 yuan over 6 days." in out
+    assert "罚息1.80元，共6天" in text(story, "draw-refused-while-frozen", lang="zh")
 
 
 # ---------------------------------------------------------------- frozen, and what unfreezes
@@ -141,6 +173,46 @@ def test_refused_draws_say_why(story) -> None:
     assert "A new loan L4 of 1,000.00 yuan was refused: new loans are frozen while a loan " \
            "is overdue." in out
     assert "Automatic deduction is switched off for the savings card." in out
+
+
+def test_a_remedy_names_only_the_sources_automatic_deduction_may_use(story) -> None:
+    """u1 switched card deduction off: money put on the card would not be taken."""
+    remedies = text(story, "draw-refused-while-frozen").split("What would restore it")[1] \
+        .split("What happened")[0]
+    assert ("The money can be paid in as a repayment, or put in the wallet or the "
+            "money-market fund before the next automatic deduction. Automatic deduction is "
+            "switched off for the savings card: money put there is not taken unless it is "
+            "switched back on.") in remedies
+    zh = text(story, "draw-refused-while-frozen", lang="zh").split("如何恢复")[1].split("经过")[0]
+    assert "把钱存入零钱或货币基金" in zh
+    assert "储蓄卡未开通自动扣款" in zh
+
+
+def test_a_remedy_with_every_source_switched_off_says_to_switch_one_back_on(tmp_path) -> None:
+    data = load_file(EXAMPLES / "draw-refused-while-frozen.json")
+    data["users"][0]["consent"] = {"wallet": False, "card": False, "fund": False}
+    url = f"sqlite:///{tmp_path}/off.db"
+    run_scenario(data, database_url=url)
+    engine = make_engine(url)
+    try:
+        out = explain(engine, "u1")
+    finally:
+        engine.dispose()
+    assert ("The money can be paid in as a repayment. Automatic deduction is switched off "
+            "for the wallet, the savings card and the money-market fund, so money put there "
+            "is not taken; switching it back on lets the next automatic deduction use it.") \
+        in out
+    assert "or put in" not in out
+
+
+# ---------------------------------------------------------------- the bank's reason
+def test_a_timed_out_debit_that_failed_gives_the_banks_reason_not_insufficient_funds(
+        story) -> None:
+    """card-timeout-failed: the card held 20,000 for a 30,000 debit; the bank failed it."""
+    out = text(story, "card-timeout-failed")
+    assert "2026-02-15  A card debit failed (bank outage)." in out
+    assert "insufficient funds" not in out
+    assert "银行卡扣款失败（银行系统故障）" in text(story, "card-timeout-failed", lang="zh")
 
 
 def test_a_frozen_limit_in_chinese(story) -> None:

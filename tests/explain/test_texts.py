@@ -13,6 +13,7 @@ from domain.explain import (
     CODES,
     TEXT,
     Codes,
+    Either,
     Frag,
     Ids,
     Loans,
@@ -86,6 +87,18 @@ def test_loans_take_their_noun_in_the_singular_and_plural() -> None:
 def test_sources_switched_off_are_named_not_coded() -> None:
     assert phrase("consent_off", {"sources": Ids(("src_card", "src_fund"))}, "en") == (
         "Automatic deduction is switched off for the savings card and the money-market fund.")
+
+
+def test_sources_to_put_money_in_read_as_alternatives() -> None:
+    assert phrase("fix_how_to_pay", {"sources": Either(("src_wallet", "src_card", "src_fund")),
+                                     "off": None}, "en") == (
+        "The money can be paid in as a repayment, or put in the wallet, the savings card or "
+        "the money-market fund before the next automatic deduction.")
+    assert "把钱存入零钱、储蓄卡或货币基金。" in phrase(
+        "fix_how_to_pay", {"sources": Either(("src_wallet", "src_card", "src_fund")),
+                           "off": None}, "zh")
+    assert "put in the money-market fund before" in phrase(
+        "fix_how_to_pay", {"sources": Either(("src_fund",)), "off": None}, "en")
 
 
 def test_an_optional_clause_left_out_leaves_no_trace() -> None:

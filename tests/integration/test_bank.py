@@ -129,6 +129,32 @@ def test_a_pending_debit_that_fails_takes_nothing(engine) -> None:
     assert card_balance(engine) == 100000
 
 
+def test_a_pending_debit_that_fails_gives_the_banks_reason_not_one_the_card_disproves(
+        engine) -> None:
+    """The card holds 100,000 for a 30,000 debit: it failed because of the bank (outage);
+    only an empty card fails for insufficient funds."""
+    set_timeout(engine, D, FAILED)
+    bank = SimulatedBank(engine)
+    bank.debit([DebitRequest("k1", "u1", 30000, D)])
+    assert bank.query(["k1"]) == [DebitResult("k1", FAILED, 0, "outage")]
+    assert bank.query(["k1"]) == [DebitResult("k1", FAILED, 0, "outage")]
+    with engine.begin() as conn:
+        conn.execute(update(s.sim_bank_accounts).values(balance=0))
+    bank.debit([DebitRequest("k2", "u1", 30000, D)])
+    assert bank.query(["k2"]) == [DebitResult("k2", FAILED, 0, "insufficient_funds")]
+
+
+def test_reconcile_stores_the_reason_the_bank_gave_for_a_pending_debit(engine) -> None:
+    set_timeout(engine, D, FAILED)
+    n, lo, hi = _chunk(engine)
+    bank = SimulatedBank(engine)
+    steps.deduct(engine, D, lo, hi, n, ProductConfig(), bank)
+    steps.reconcile_chunk(engine, D, lo, hi, n, ProductConfig(), bank)
+    with engine.connect() as conn:
+        rows = conn.execute(select(s.bank_debits.c.status, s.bank_debits.c.reason)).all()
+    assert [tuple(r) for r in rows] == [(FAILED, "outage")]
+
+
 def _chunk(engine: Engine) -> tuple[int, str, str]:
     with engine.begin() as conn:
         return cyc.plan_chunks(conn, D, 5000)[0]
