@@ -157,8 +157,10 @@ def chunk_finished(conn: Connection, on: date, step: str) -> tuple[int, int]:
     twice after its chunk finished cannot count it twice.
     """
     c, k = s.cycle_runs.c, s.chunk_runs.c
+    # Planned chunks are numbered 0..total-1: a row of any other number is not counted.
     finished = (select(func.count()).select_from(s.chunk_runs)
-                .where(k.day == on, k.step == step, k.done_at.is_not(None))
+                .where(k.day == on, k.step == step, k.done_at.is_not(None),
+                       k.chunk_no < c.total)
                 .scalar_subquery())
     row = conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step)
                        .values(done=finished)
@@ -173,6 +175,13 @@ def finish_step(conn: Connection, on: date, step: str, status: str = DONE,
                           .where(c.day == on, c.step == step, c.status == RUNNING)
                           .values(status=status, finished_at=now(), detail=detail))
     return result.rowcount == 1
+
+
+def planned_range(conn: Connection, on: date, chunk_no: int) -> tuple[str, str] | None:
+    """The (lo, hi) the plan of ``on`` gave chunk ``chunk_no``; None when it has no such chunk."""
+    c = s.cycle_chunks.c
+    row = conn.execute(select(c.lo, c.hi).where(c.day == on, c.chunk_no == chunk_no)).first()
+    return None if row is None else (row.lo, row.hi)
 
 
 def steps_of(conn: Connection, on: date) -> list[Any]:

@@ -85,6 +85,32 @@ def run_chunk(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: s
     return fn(engine, on, lo, hi, chunk_no, config, key=key)
 
 
+def unplanned(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: str
+              ) -> tuple[str, str] | None:
+    """Why a chunk message is not a chunk the cycle planned, as (field, reason); None when
+    it is: a chunk of a step of ``on`` that was started, with the plan's number and range.
+    A planned chunk runs while its step runs; after that only a copy of a chunk already
+    done is let through (it changes nothing)."""
+    with engine.connect() as conn:
+        row = cyc.step_row(conn, on, step)
+        if row is None or step == CLOSE:
+            return "step", f"step {step!r} of {on} was never started"
+        if step in SINGLE_STEPS:
+            planned: tuple[str, str] | None = ("", "") if chunk_no == 0 else None
+        else:
+            planned = cyc.planned_range(conn, on, chunk_no) if chunk_no < row.total else None
+        if planned is None:
+            return "chunk_no", (f"step {step!r} of {on} has no chunk {chunk_no} "
+                                f"(its chunks are 0..{row.total - 1})")
+        if (lo, hi) != planned:
+            field = "lo" if lo != planned[0] else "hi"
+            return field, (f"chunk {chunk_no} of {on} covers {planned[0]!r}..{planned[1]!r}, "
+                           f"not {lo!r}..{hi!r}")
+        if row.status != cyc.RUNNING and not cyc.chunk_done(conn, on, step, chunk_no):
+            return "step", f"step {step!r} of {on} is {row.status}, not running"
+    return None
+
+
 def _messages(conn: Connection, on: date, step: str, config: ProductConfig) -> list[ChunkMessage]:
     if step in SINGLE_STEPS:
         return [ChunkMessage(on.isoformat(), step, 0, "", "")]
@@ -252,7 +278,8 @@ def stuck_chunks(engine: Engine, older_than_s: int, config: ProductConfig
                 continue
             k = s.chunk_runs.c
             finished = set(conn.execute(select(k.chunk_no).where(
-                k.day == row.day, k.step == row.step, k.done_at.is_not(None))).scalars())
+                k.day == row.day, k.step == row.step, k.done_at.is_not(None),
+                k.chunk_no < row.total)).scalars())
             # A chunk some worker started lately is left to it (its lease is live).
             leased = set(conn.execute(select(k.chunk_no).where(
                 k.day == row.day, k.step == row.step, k.done_at.is_(None),

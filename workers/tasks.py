@@ -140,6 +140,9 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     engine, config = runtime.engine(), runtime.config()
     on = date.fromisoformat(p.date)
     logs.bind(date=p.date, step=p.step, chunk=p.chunk_no)
+    refused = cycle.unplanned(engine, on, p.step, p.chunk_no, p.lo, p.hi)
+    if refused is not None:
+        self._reject(*refused)
     if (self.request.delivery_info or {}).get("redelivered"):
         log.info("redelivered chunk %s %s #%s: the database decides", p.date, p.step, p.chunk_no)
     delivery = self.request.delivery_info or {}
