@@ -22,6 +22,8 @@ from store.repo import now
 DONE = "done"
 RUNNING = "running"
 EXCEPTIONS = "done_with_exceptions"
+BROKEN = "ledger_broken"  # a close whose ledger proof failed: not closed until an operator acts
+CLOSE = "close"
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
@@ -200,3 +202,21 @@ def hold_users(conn: Connection, on: date, step: str, chunk_no: int, lo: str, hi
                                                             s.users.c.id <= hi))).scalars())
     return insert_ignore(conn, s.held_users, [{"day": on, "user_id": u, "step": step,
                                                "chunk_no": chunk_no} for u in ids])
+
+
+# ---------------------------------------------------------------- a broken ledger
+def record_problem(conn: Connection, on: date, problem: str) -> None:
+    """What a ledger proof found broken on ``on``'s close row; a close already finished
+    is marked broken (one still running is, when it finishes)."""
+    c = s.cycle_runs.c
+    where = (c.day == on, c.step == CLOSE)
+    conn.execute(update(s.cycle_runs).where(*where).values(problem=problem[:4000]))
+    conn.execute(update(s.cycle_runs).where(*where, c.status.in_((DONE, EXCEPTIONS)))
+                 .values(status=BROKEN))
+
+
+def broken_close(conn: Connection) -> Any | None:
+    """The oldest close row whose ledger proof failed and nobody has proven again."""
+    c = s.cycle_runs.c
+    return conn.execute(select(s.cycle_runs).where(c.step == CLOSE, c.status == BROKEN)
+                        .order_by(c.day).limit(1)).first()
