@@ -30,6 +30,8 @@ TABLE: tuple[tuple[str, str, Any, dict[str, Any]], ...] = (
     ("reconcile-pending-debits", "creditcycle.reconcile.pending", crontab(minute="*/10"), {}),
     ("expire-applications", "creditcycle.applications.expire", crontab(minute="5"), {}),
     ("cycle-watchdog", "creditcycle.cycle.watchdog", crontab(minute="*/5"), {}),
+    ("prove-whole-ledger", "creditcycle.ledger.prove",
+     crontab(minute="0", hour="3", day_of_week="sun"), {}),
 )
 
 

@@ -23,6 +23,8 @@ DONE = "done"
 RUNNING = "running"
 EXCEPTIONS = "done_with_exceptions"
 HELD = "held"  # a step the night went on without, waiting for an operator (no agency)
+BROKEN = "ledger_broken"  # a close whose ledger proof failed: not closed until an operator acts
+CLOSE = "close"
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
@@ -158,8 +160,10 @@ def chunk_finished(conn: Connection, on: date, step: str) -> tuple[int, int]:
     twice after its chunk finished cannot count it twice.
     """
     c, k = s.cycle_runs.c, s.chunk_runs.c
+    # Planned chunks are numbered 0..total-1: a row of any other number is not counted.
     finished = (select(func.count()).select_from(s.chunk_runs)
-                .where(k.day == on, k.step == step, k.done_at.is_not(None))
+                .where(k.day == on, k.step == step, k.done_at.is_not(None),
+                       k.chunk_no < c.total)
                 .scalar_subquery())
     row = conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step)
                        .values(done=finished)
@@ -174,6 +178,13 @@ def finish_step(conn: Connection, on: date, step: str, status: str = DONE,
                           .where(c.day == on, c.step == step, c.status == RUNNING)
                           .values(status=status, finished_at=now(), detail=detail))
     return result.rowcount == 1
+
+
+def planned_range(conn: Connection, on: date, chunk_no: int) -> tuple[str, str] | None:
+    """The (lo, hi) the plan of ``on`` gave chunk ``chunk_no``; None when it has no such chunk."""
+    c = s.cycle_chunks.c
+    row = conn.execute(select(c.lo, c.hi).where(c.day == on, c.chunk_no == chunk_no)).first()
+    return None if row is None else (row.lo, row.hi)
 
 
 def steps_of(conn: Connection, on: date) -> list[Any]:
@@ -192,3 +203,21 @@ def hold_users(conn: Connection, on: date, step: str, chunk_no: int, lo: str, hi
                                                             s.users.c.id <= hi))).scalars())
     return insert_ignore(conn, s.held_users, [{"day": on, "user_id": u, "step": step,
                                                "chunk_no": chunk_no} for u in ids])
+
+
+# ---------------------------------------------------------------- a broken ledger
+def record_problem(conn: Connection, on: date, problem: str) -> None:
+    """What a ledger proof found broken on ``on``'s close row; a close already finished
+    is marked broken (one still running is, when it finishes)."""
+    c = s.cycle_runs.c
+    where = (c.day == on, c.step == CLOSE)
+    conn.execute(update(s.cycle_runs).where(*where).values(problem=problem[:4000]))
+    conn.execute(update(s.cycle_runs).where(*where, c.status.in_((DONE, EXCEPTIONS)))
+                 .values(status=BROKEN))
+
+
+def broken_close(conn: Connection) -> Any | None:
+    """The oldest close row whose ledger proof failed and nobody has proven again."""
+    c = s.cycle_runs.c
+    return conn.execute(select(s.cycle_runs).where(c.step == CLOSE, c.status == BROKEN)
+                        .order_by(c.day).limit(1)).first()

@@ -200,6 +200,7 @@ bank_debits = Table(
     CheckConstraint("taken >= 0 AND taken <= amount", name="taken_within_amount"),
     Index("ix_bank_debits_user_status", "user_id", "status"),
     Index("ix_bank_debits_status_day", "status", "day"),
+    Index("ix_bank_debits_resolved_on", "resolved_on"),
 )
 
 events = Table(
@@ -345,6 +346,8 @@ cycle_runs = Table(
     Column("started_at", Instant),
     Column("finished_at", Instant),
     Column("detail", Text),
+    Column("target", Date),  # close rows: the date the catch-up runs to
+    Column("problem", Text),  # close rows: what the ledger proof found broken
     PrimaryKeyConstraint("day", "step"),
 )
 

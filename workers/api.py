@@ -20,6 +20,7 @@ TASKS: dict[str, type[BaseModel]] = {
     "creditcycle.cycle.watchdog": payloads.Empty,
     "creditcycle.cycle.release": payloads.Release,
     "creditcycle.deduct.attempt": payloads.Attempt,
+    "creditcycle.ledger.prove": payloads.Empty,
     "creditcycle.reconcile.pending": payloads.Empty,
     "creditcycle.applications.expire": payloads.Empty,
     "creditcycle.notifications.dispatch": payloads.Empty,

@@ -176,12 +176,17 @@ def cycle_run(day: str | None, wait: bool, database_url: str | None, concurrency
 
 def _wait(url: str, target: date) -> None:
     from store.engine import make_engine
+    from workers.cycle import LedgerBroken
     from workers.progress import closed_through, wait_for
 
     engine = make_engine(url)
     last = closed_through(engine)
     first = last + timedelta(days=1) if last and last < target else target
-    if not wait_for(engine, target, first):
+    try:
+        finished = wait_for(engine, target, first)
+    except LedgerBroken as exc:
+        raise click.ClickException(str(exc)) from None
+    if not finished:
         raise click.ClickException("timed out waiting for the cycle")
 
 
@@ -193,11 +198,19 @@ def cycle_status(day: str | None, database_url: str | None) -> None:
     from rich.console import Console
 
     from store.engine import make_engine
+    from workers.cycle import broken, describe_broken
     from workers.progress import status_table
 
-    table, held = status_table(make_engine(_url(database_url)), _date(day))
+    engine = make_engine(_url(database_url))
+    table, held = status_table(engine, _date(day))
     console = Console()
     console.print(table)
+    stop = broken(engine)
+    if stop is not None:
+        from rich.markup import escape
+
+        console.print(f"[bold red]ledger broken:[/] {escape(describe_broken(stop))}",
+                      highlight=False)
     if held:
         console.print(f"[bold red]held users ({len(held)}):[/] " + ", ".join(held))
         console.print("release them with: creditcycle cycle release --date DATE")
@@ -215,6 +228,31 @@ def cycle_release(day: str, database_url: str | None) -> None:
     os.environ["DATABASE_URL"] = _url(database_url)
     result = api.run_here("creditcycle.cycle.release", date=target.isoformat())
     click.echo(f"released {len(result['released'])} users: {', '.join(result['released'])}")
+
+
+@cycle.command("recheck")
+@click.option("--date", "day", required=True)
+@click.option("--database-url", default=None)
+def cycle_recheck(day: str, database_url: str | None) -> None:
+    """Prove DATE's ledger again after fixing what its proof found; if it holds, DATE is
+    closed and the next `cycle run` goes on with the catch-up."""
+    from store.engine import make_engine
+    from workers.cycle import recheck
+
+    target = _date(day)
+    assert target is not None
+    engine = make_engine(_url(database_url))
+    try:
+        problems = recheck(engine, target)
+    except InputError as exc:
+        _fail(InputError("--date", exc.message))
+    finally:
+        engine.dispose()
+    if problems:
+        click.echo(f"{target} is still broken: " + "; ".join(problems), err=True)
+        sys.exit(1)
+    click.echo(f"the ledger of {target} holds: {target} is closed; `creditcycle cycle run` "
+               "goes on with the catch-up")
 
 
 # ---------------------------------------------------------------- ad-hoc work

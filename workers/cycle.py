@@ -9,6 +9,7 @@ or the watchdog, moves the date to the next step.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -16,11 +17,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from domain.commands import InputError
 from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
 from domain.money import is_month_end
 from store import cycle as cyc
-from store import queries
+from store import ledger_checks, queries
 from store import schema as s
 from store.repo import now
 from workers import metrics, steps
@@ -32,6 +34,7 @@ RECONCILE_CLOSE = "reconcile_close"
 BUREAU_FILE = "bureau_file"
 SINGLE_STEPS = (HANDOFF, RECONCILE_CLOSE, BUREAU_FILE)
 MAX_ATTEMPTS = int(os.environ.get("CREDITCYCLE_MAX_ATTEMPTS", "3"))
+log = logging.getLogger("creditcycle.cycle")
 
 
 def close_steps(on: date) -> list[str]:
@@ -85,6 +88,32 @@ def run_chunk(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: s
     return fn(engine, on, lo, hi, chunk_no, config, key=key)
 
 
+def unplanned(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: str
+              ) -> tuple[str, str] | None:
+    """Why a chunk message is not a chunk the cycle planned, as (field, reason); None when
+    it is: a chunk of a step of ``on`` that was started, with the plan's number and range.
+    A planned chunk runs while its step runs; after that only a copy of a chunk already
+    done is let through (it changes nothing)."""
+    with engine.connect() as conn:
+        row = cyc.step_row(conn, on, step)
+        if row is None or step == CLOSE:
+            return "step", f"step {step!r} of {on} was never started"
+        if step in SINGLE_STEPS:
+            planned: tuple[str, str] | None = ("", "") if chunk_no == 0 else None
+        else:
+            planned = cyc.planned_range(conn, on, chunk_no) if chunk_no < row.total else None
+        if planned is None:
+            return "chunk_no", (f"step {step!r} of {on} has no chunk {chunk_no} "
+                                f"(its chunks are 0..{row.total - 1})")
+        if (lo, hi) != planned:
+            field = "lo" if lo != planned[0] else "hi"
+            return field, (f"chunk {chunk_no} of {on} covers {planned[0]!r}..{planned[1]!r}, "
+                           f"not {lo!r}..{hi!r}")
+        if row.status != cyc.RUNNING and not cyc.chunk_done(conn, on, step, chunk_no):
+            return "step", f"step {step!r} of {on} is {row.status}, not running"
+    return None
+
+
 def _messages(conn: Connection, on: date, step: str, config: ProductConfig) -> list[ChunkMessage]:
     if step in SINGLE_STEPS:
         return [ChunkMessage(on.isoformat(), step, 0, "", "")]
@@ -118,8 +147,8 @@ def open_close(conn: Connection) -> date | None:
 def begin(engine: Engine, target: date, config: ProductConfig) -> list[ChunkMessage]:
     """Start closing the oldest unclosed date up to ``target``; a no-op while one runs."""
     with engine.begin() as conn:
-        if open_close(conn) is not None:
-            return []
+        if open_close(conn) is not None or cyc.broken_close(conn) is not None:
+            return []  # a broken ledger stops the catch-up until an operator acts
         last = last_closed(conn)
         on = target if last is None else last + timedelta(days=1)
         if on > target:
@@ -128,7 +157,7 @@ def begin(engine: Engine, target: date, config: ProductConfig) -> list[ChunkMess
             return []
         c = s.cycle_runs.c
         conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE)
-                     .values(detail=f"target={target.isoformat()}"))
+                     .values(target=target))
         return _start_step(conn, on, close_steps(on)[0], config)
 
 
@@ -142,22 +171,26 @@ def _after_step(conn: Connection, on: date, step: str,
     if i + 1 < len(order):
         return _start_step(conn, on, order[i + 1], config)
     held = cyc.held_user_ids(conn, on)
-    status = cyc.EXCEPTIONS if held else cyc.DONE
     detail_row = cyc.step_row(conn, on, CLOSE)
-    target = _target(detail_row.detail if detail_row else None) or on
-    detail = f"target={target.isoformat()}" + (f"; held users: {', '.join(held)}" if held else "")
+    target = (detail_row.target or _target(detail_row.detail) if detail_row else None) or on
+    problem = detail_row.problem if detail_row is not None else None
+    status = cyc.BROKEN if problem else cyc.EXCEPTIONS if held else cyc.DONE
+    detail = f"held users: {', '.join(held)}" if held else None
     c = s.cycle_runs.c
     conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE).values(done=1))
     cyc.finish_step(conn, on, CLOSE, status, detail)
     if metrics.enabled():
         metrics.day_closed(on, status, detail_row.started_at if detail_row else None,
                            queries.collected_by_kind(conn, on))
-    if on < target:
+    if problem:
+        log.error("%s is not closed: %s", on, problem)
+        return []  # the catch-up stops here until an operator acts (recheck)
+    if on < target and cyc.broken_close(conn) is None:
         nxt = on + timedelta(days=1)
         if cyc.start_step(conn, nxt, CLOSE, 1):
             c = s.cycle_runs.c
             conn.execute(update(s.cycle_runs).where(c.day == nxt, c.step == CLOSE)
-                         .values(detail=f"target={target.isoformat()}"))
+                         .values(target=target))
             return _start_step(conn, nxt, close_steps(nxt)[0], config)
     return []
 
@@ -169,6 +202,7 @@ def _observe_step(conn: Connection, on: date, step: str) -> None:
 
 
 def _target(detail: str | None) -> date | None:
+    """The target a close row written before migration 0004 kept in its detail."""
     if detail and detail.startswith("target="):
         return date.fromisoformat(detail[7:17])
     return None
@@ -288,7 +322,8 @@ def stuck_chunks(engine: Engine, older_than_s: int, config: ProductConfig
                 continue
             k = s.chunk_runs.c
             finished = set(conn.execute(select(k.chunk_no).where(
-                k.day == row.day, k.step == row.step, k.done_at.is_not(None))).scalars())
+                k.day == row.day, k.step == row.step, k.done_at.is_not(None),
+                k.chunk_no < row.total)).scalars())
             # A chunk some worker started lately is left to it (its lease is live).
             leased = set(conn.execute(select(k.chunk_no).where(
                 k.day == row.day, k.step == row.step, k.done_at.is_(None),
@@ -315,6 +350,74 @@ def force_advance(engine: Engine, on: date, step: str,
 
 def _aware(value: Any) -> Any:
     return value if value.tzinfo is not None else value.astimezone()
+
+
+# ---------------------------------------------------------------- a broken ledger
+class LedgerBroken(Exception):
+    """A close whose ledger proof failed; the catch-up waits for an operator."""
+
+    def __init__(self, row: Any) -> None:
+        self.day: date = row.day
+        super().__init__(describe_broken(row))
+
+
+def describe_broken(row: Any) -> str:
+    return (f"{row.day} is not closed: {row.problem}. Fix the data, then run "
+            f"`creditcycle cycle recheck --date {row.day}`; the catch-up stops there until "
+            "then")
+
+
+def broken(engine: Engine) -> Any | None:
+    """The oldest close whose ledger proof failed (the catch-up stops there), or None."""
+    with engine.connect() as conn:
+        return cyc.broken_close(conn)
+
+
+def recheck(engine: Engine, on: date) -> list[str]:
+    """An operator fixed what the proof of ``on`` found: prove it again (the day's proof,
+    and the whole ledger when that is what failed). When it holds, ``on`` is closed
+    and the next ``cycle run`` goes on with the catch-up; else it stays broken."""
+    with engine.connect() as conn:
+        row = cyc.step_row(conn, on, CLOSE)
+    if row is None or row.status != cyc.BROKEN:
+        status = "never started" if row is None else row.status
+        raise InputError("date", f"the close of {on} is {status}, not {cyc.BROKEN}")
+    whole = (row.problem or "").startswith(ledger_checks.WHOLE_PROOF)
+    with ledger_checks.consistent_view(engine) as conn:
+        problems = ledger_checks.check_day(conn, on)
+        if whole:
+            problems += ledger_checks.check_all(conn)
+    scope = ledger_checks.WHOLE_PROOF if whole else ledger_checks.DAY_PROOF
+    with engine.begin() as conn:
+        if problems:
+            cyc.record_problem(conn, on, f"{scope} of {on}, proven again at "
+                                         f"{now():%Y-%m-%d %H:%M:%S}: " + "; ".join(problems))
+            return problems
+        held = cyc.held_user_ids(conn, on)
+        was = f"ledger proven again at {now():%Y-%m-%d %H:%M:%S} after: {row.problem}"
+        c = s.cycle_runs.c
+        conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE,
+                                                c.status == cyc.BROKEN).values(
+            status=cyc.EXCEPTIONS if held else cyc.DONE, problem=None,
+            detail=(f"held users: {', '.join(held)}; " if held else "") + was[:3000]))
+    return []
+
+
+def prove_ledger(engine: Engine) -> tuple[date | None, list[str]]:
+    """The weekly proof of the whole ledger; a failure marks the last closed date broken
+    (so the catch-up stops there) and returns it with the problems."""
+    with ledger_checks.consistent_view(engine) as conn:
+        problems = ledger_checks.check_all(conn)
+    if not problems:
+        return None, []
+    metrics.ledger_proof_failed("ledger")
+    with engine.begin() as conn:
+        last = last_closed(conn)
+        if last is not None:
+            cyc.record_problem(conn, last, f"{ledger_checks.WHOLE_PROOF} of {last}: "
+                                           + "; ".join(problems))
+    log.error("the whole-ledger proof failed (marked on %s): %s", last, "; ".join(problems))
+    return last, problems
 
 
 # ---------------------------------------------------------------- daytime attempts

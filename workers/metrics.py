@@ -90,6 +90,10 @@ def _m() -> dict[str, Any]:
             "creditcycle_last_closed_business_date_seconds",
             "The newest closed business date (midnight UTC, Unix time).",
             multiprocess_mode="max"),
+        "ledger_failed": Counter(
+            "creditcycle_ledger_proofs_failed",
+            "Ledger proofs that found a broken invariant, by scope (day: the accounts a "
+            "close touched; ledger: the weekly whole-ledger proof).", ["scope"]),
         "collected": Counter(
             "creditcycle_collected_fen",
             "Money collected, in fen, by source (wallet, card, fund; repay and recovery "
@@ -140,9 +144,16 @@ def day_closed(day: date, status: str, started_at: datetime | None,
     if seconds is not None:
         m["cycle_seconds"].observe(seconds)
     m["closed"].labels(status).inc()
-    m["last_closed"].set(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    if status != "ledger_broken":  # a date whose ledger proof failed is not closed
+        m["last_closed"].set(datetime(day.year, day.month, day.day,
+                                      tzinfo=UTC).timestamp())
     for kind, fen in collected.items():
         m["collected"].labels(SOURCE_OF_KIND.get(kind, kind)).inc(fen)
+
+
+def ledger_proof_failed(scope: str) -> None:
+    if enabled():
+        _m()["ledger_failed"].labels(scope).inc()
 
 
 # ---------------------------------------------------------------- exposition

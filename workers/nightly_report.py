@@ -370,7 +370,8 @@ def render_html(d: ReportData) -> str:
     today = {SOURCES[k]: v for x, k, v in d.collected if x == d.day}
     close = next((r for r in d.steps if r.step == "close"), None)
     status = close.status if close is not None else ("done" if d.steps else "not run")
-    ledger_bad = bool(close is not None and close.detail and "ledger:" in close.detail)
+    problem = close.problem if close is not None else None
+    ledger_bad = bool(problem) or status == "ledger_broken"
     quarantined = sum(int(c.quarantined or 0) for c in d.chunks)
     c = d.counts
     kpis = [
@@ -386,6 +387,7 @@ def render_html(d: ReportData) -> str:
         _kpi("limit changes", str(c.get("limit_events", 0))),
         _kpi("quarantined chunks", str(quarantined), bad=quarantined > 0),
         _kpi("held users", str(c.get("held_users", 0)), bad=c.get("held_users", 0) > 0),
+        _kpi("ledger proof", "FAILED" if ledger_bad else "holds", bad=ledger_bad),
     ]
     score, cuts, raises = reason_counts(d)
     rates = roll_rates(d)
@@ -439,6 +441,11 @@ def render_html(d: ReportData) -> str:
                            "attempts", "quarantined"], step_rows),
                  (close.detail or "") if close is not None else ""),
     ]
+    if ledger_bad:
+        body.insert(0, _section("The ledger proof FAILED: this date is not closed",
+                                f"<p>{_e(problem or '')}</p>",
+                                "The catch-up stops here. Fix the data, then run "
+                                f"creditcycle cycle recheck --date {d.day.isoformat()}."))
     title = f"creditcycle · night of {d.day.isoformat()}"
     sub = (f"Close of business: {status}"
            + ("; ledger check FAILED" if ledger_bad else "")

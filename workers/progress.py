@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from store import cycle as cyc
 from store import schema as s
-from workers.cycle import CLOSE
+from workers.cycle import CLOSE, LedgerBroken, broken
 
 console = Console(stderr=True)
 
@@ -66,6 +66,9 @@ def wait_for(engine: Engine, target: date, first: date, *, timeout: float = 86_4
             if last is not None and last >= target:
                 bar.update(chunks, completed=1, total=1, description="done")
                 return True
+            stop = broken(engine)
+            if stop is not None and stop.day <= target:
+                raise LedgerBroken(stop)
             time.sleep(poll)
     return False
 
@@ -84,7 +87,7 @@ def status_table(engine: Engine, on: date | None = None) -> tuple[Table, list[st
             return table, held
         for r in cyc.steps_of(conn, on):
             table.add_row(r.step, r.status, f"{r.done}/{r.total}", _t(r.started_at),
-                          _t(r.finished_at), r.detail or "")
+                          _t(r.finished_at), "; ".join(x for x in (r.problem, r.detail) if x))
         h = s.held_users.c
         held = list(conn.execute(select(h.user_id).where(h.released_at.is_(None), h.day <= on)
                                  .order_by(h.user_id)).scalars())

@@ -27,6 +27,7 @@ from store import agencies, ledger_checks, repo
 from store import cycle as cyc
 from store import schema as s
 from store.bulk import bulk_update, insert_ignore_many
+from workers import metrics
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
 
 DEDUCT = "deduct"
@@ -562,19 +563,26 @@ def resolve_pending(conn: Connection, on: date, pending: list[Any], results: dic
 
 
 def reconcile_close(engine: Engine, on: date, *, key: str | None = None) -> list[str]:
-    """After all chunks: settle the day's card money and prove the day's journals balance."""
+    """After all chunks: settle the day's card money, then prove every ledger invariant for
+    the accounts the day touched (in one consistent view); what is broken goes on the
+    close row, which then ends broken instead of done."""
     step = key or "reconcile_close"
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, 0) is None:
             return []
         ledger_checks.settle_bank_clearing(conn, on)
+    with ledger_checks.consistent_view(engine) as conn:
         problems = ledger_checks.check_day(conn, on)
-        cyc.complete_chunk(conn, on, step, 0, len(problems))
+    with engine.begin() as conn:
+        if cyc.claim_chunk(conn, on, step, 0) is None:
+            return []  # another copy finished it (and recorded what it found)
         if problems:
-            c = s.cycle_runs.c
-            conn.execute(update(s.cycle_runs).where(c.day == on, c.step == "close")
-                         .values(detail="ledger: " + "; ".join(problems)[:3000]))
-        return problems
+            cyc.record_problem(conn, on, f"{ledger_checks.DAY_PROOF} of {on}: "
+                                         + "; ".join(problems))
+        cyc.complete_chunk(conn, on, step, 0, len(problems))
+    if problems:
+        metrics.ledger_proof_failed("day")
+    return problems
 
 
 # ---------------------------------------------------------------- monthly and hourly jobs

@@ -126,6 +126,11 @@ def run_cycle(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     p = self.validate(payloads.CycleRun, kwargs, args)
     target = _day(p.date, business_today() - timedelta(days=1))
     sent = send(cycle.begin(runtime.engine(), target, runtime.config()))
+    stop = cycle.broken(runtime.engine())
+    if stop is not None:
+        log.error("catch-up to %s stopped: %s", target, cycle.describe_broken(stop))
+        return {"target": target.isoformat(), "chunks_sent": sent,
+                "stopped_at": stop.day.isoformat(), "reason": cycle.describe_broken(stop)}
     return {"target": target.isoformat(), "chunks_sent": sent}
 
 
@@ -136,6 +141,9 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     engine, config = runtime.engine(), runtime.config()
     on = date.fromisoformat(p.date)
     logs.bind(date=p.date, step=p.step, chunk=p.chunk_no)
+    refused = cycle.unplanned(engine, on, p.step, p.chunk_no, p.lo, p.hi)
+    if refused is not None:
+        self._reject(*refused)
     if (self.request.delivery_info or {}).get("redelivered"):
         log.info("redelivered chunk %s %s #%s: the database decides", p.date, p.step, p.chunk_no)
     delivery = self.request.delivery_info or {}
@@ -211,6 +219,15 @@ def release(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     users = cycle.release(runtime.engine(), date.fromisoformat(p.date), runtime.config(),
                           runtime.channel())
     return {"date": p.date, "released": users}
+
+
+@app.task(bind=True, base=CreditTask, name="creditcycle.ledger.prove")
+def prove_ledger(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The weekly proof of the whole ledger (SPEC 7); a failure marks the last closed date
+    broken, which stops the catch-up there until an operator rechecks it."""
+    self.validate(payloads.Empty, kwargs, args)
+    marked, problems = cycle.prove_ledger(runtime.engine())
+    return {"problems": problems, "marked": marked.isoformat() if marked else None}
 
 
 @app.task(bind=True, base=CreditTask, name="creditcycle.deduct.attempt")

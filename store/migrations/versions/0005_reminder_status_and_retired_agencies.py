@@ -6,7 +6,7 @@ expired (its window passed unsent): one status column instead of the flag
 agency can be retired: it gets no new handoffs and keeps its open cases.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02 10:00:00
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 import store.schema
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
