@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from domain.config import ProductConfig
 from domain.money import yuan
+from schedules import business_date
 from store import ledger_checks
 from store import schema as s
 from store.engine import make_engine, migrate
@@ -30,18 +31,21 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir()
     url = f"sqlite:///{DEMO_DIR.resolve()}/creditcycle-demo.db"
-    first = date.today() - timedelta(days=days + 1)
+    config = ProductConfig(chunk_size=chunk_size)
+    clock = business_date.now(config.time_zone)  # one fixed clock for the demo's workers
+    first = clock.date() - timedelta(days=days + 1)
     last = first + timedelta(days=days - 1)
     console.print(f"[bold]creditcycle demo[/]: {users:,} users, business dates {first} .. {last}")
     migrate(url)
     engine = make_engine(url)
-    config = ProductConfig(chunk_size=chunk_size)
     t = time.monotonic()
     seed_portfolio(engine, users, first, config=config)
     mark_closed_before(engine, first)
     console.print(f"seeded in {time.monotonic() - t:.1f}s; starting Redis and "
                   f"{concurrency} worker processes")
-    with local_stack(url, extra_env={"CREDITCYCLE_CHUNK_SIZE": str(chunk_size)}) as st:
+    env = {"CREDITCYCLE_CHUNK_SIZE": str(chunk_size),
+           business_date.CLOCK_VARIABLE: clock.isoformat()}
+    with local_stack(url, extra_env=env) as st:
         st.start_worker(concurrency, log=DEMO_DIR / "worker.log")
         t = time.monotonic()
         api.submit("creditcycle.cycle.run", date=last.isoformat())

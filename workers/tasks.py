@@ -14,9 +14,8 @@ import os
 import time
 import traceback
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from celery import Task
 from celery.exceptions import Reject
@@ -24,8 +23,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from domain.commands import InputError, first_error
 from domain.commands import Repay as RepayEvent
-from domain.commands import first_error
+from schedules import business_date
 from store import repo
 from store import schema as s
 from store.cycle import insert_ignore
@@ -116,7 +116,8 @@ def send(messages: Iterable[cycle.ChunkMessage]) -> int:
 
 
 def business_today() -> date:
-    return datetime.now(ZoneInfo(runtime.config().time_zone)).date()
+    """Today's business date in the deployment's time zone (the CLI uses the same)."""
+    return business_date.business_today(runtime.config().time_zone)
 
 
 def _day(value: str | None, default: date) -> date:
@@ -128,7 +129,12 @@ def _day(value: str | None, default: date) -> date:
 def run_cycle(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Close business dates up to ``date`` (default: yesterday), catching up in order."""
     p = self.validate(payloads.CycleRun, kwargs, args)
-    target = _day(p.date, business_today() - timedelta(days=1))
+    zone = runtime.config().time_zone
+    target = _day(p.date, business_date.last_ended(zone))
+    try:
+        business_date.require_ended(target, zone, "date")
+    except InputError as exc:
+        self._reject(exc.field, exc.message)
     sent = send(cycle.begin(runtime.engine(), target, runtime.config()))
     return {"target": target.isoformat(), "chunks_sent": sent}
 
@@ -220,6 +226,10 @@ def deduct_attempt(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, 
     """A daytime deduction attempt (06:00, 17:00): runs once yesterday is closed."""
     p = self.validate(payloads.Attempt, kwargs, args)
     on = _day(p.date, business_today())
+    try:
+        business_date.require_not_future(on, runtime.config().time_zone, "date")
+    except InputError as exc:
+        self._reject(exc.field, exc.message)
     return {"date": on.isoformat(), "at": p.at,
             "chunks_sent": send(cycle.begin_attempt(runtime.engine(), on, p.at,
                                                     runtime.config()))}
