@@ -162,13 +162,17 @@ def cycle_run(day: str | None, wait: bool, database_url: str | None, concurrency
 
 def _wait(url: str, target: date) -> None:
     from store.engine import make_engine
-    from workers.progress import closed_through, wait_for
+    from workers.progress import WaitError, closed_through, wait_for
 
     engine = make_engine(url)
     last = closed_through(engine)
     first = last + timedelta(days=1) if last and last < target else target
-    if not wait_for(engine, target, first):
-        raise click.ClickException("timed out waiting for the cycle")
+    try:
+        wait_for(engine, target, first)
+    except WaitError as exc:
+        raise click.ClickException(f"stopped waiting for {target}: {exc}") from None
+    finally:
+        engine.dispose()
 
 
 @cycle.command("status")

@@ -19,7 +19,7 @@ from store import ledger_checks
 from store import schema as s
 from store.engine import make_engine, migrate
 from workers import api
-from workers.progress import wait_for
+from workers.progress import WaitError, wait_for
 from workers.seed import mark_closed_before, seed_portfolio
 from workers.stack import local_stack
 
@@ -49,8 +49,10 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
         st.start_worker(concurrency, log=DEMO_DIR / "worker.log")
         t = time.monotonic()
         api.submit("creditcycle.cycle.run", date=last.isoformat())
-        if not wait_for(engine, last, first, timeout=3600):
-            raise SystemExit("the cycle did not finish within an hour; see .demo/worker.log")
+        try:
+            wait_for(engine, last, first, timeout=3600, config=config)
+        except WaitError as exc:
+            raise SystemExit(f"the demo stopped: {exc}; see .demo/worker.log") from None
         wall = time.monotonic() - t
     summary(engine, wall, days)
 

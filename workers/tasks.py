@@ -175,7 +175,9 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
             cycle.end_lease(engine, on, p.step, p.chunk_no)
             raise self.retry(exc=exc, countdown=min(2 ** attempt, 30) * RETRY_SCALE,
                              max_retries=MAX_ATTEMPTS + 1) from exc
-    send(cycle.chunk_completed(engine, on, p.step, config))
+    following = cycle.chunk_completed(engine, on, p.step, config)
+    faults.check_lost(p.step, bool(following))
+    send(following)
     return {"date": p.date, "step": p.step, "chunk": p.chunk_no, "rows": rows,
             "attempt": attempt}
 
@@ -205,7 +207,15 @@ def watchdog(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     from workers.celery_app import TASK_TIME_LIMIT
 
     stale = int(os.environ.get("CREDITCYCLE_STUCK_SECONDS", str(TASK_TIME_LIMIT * 2)))
-    resend, complete = cycle.stuck_chunks(engine, stale, config)
+    return recover_lost(engine, config, stale)
+
+
+def recover_lost(engine: Any, config: Any, older_than_s: float) -> dict[str, int]:
+    """The watchdog's work, for whatever drives a night (beat's watchdog task, the
+    ``--wait`` loop, the demo): re-send the chunks of running steps that nobody has
+    finished or touched for ``older_than_s``, and advance steps whose chunks are all
+    done but whose next step was never started (its message was lost)."""
+    resend, complete = cycle.stuck_chunks(engine, int(older_than_s), config)
     sent = send(resend)
     for on, step in complete:
         sent += send(cycle.force_advance(engine, on, step, config))
