@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from domain.config import ProductConfig
 from domain.schedule import split_principal
+from schedules.business_date import CLOCK_VARIABLE
 from store import schema as s
 from store.engine import make_engine, migrate
 from workers import api
@@ -380,7 +381,8 @@ def _night(pg: PostgresServer, db: str, chunk_size: int, concurrency: int,
     with psycopg.connect(_psql(url), autocommit=True) as conn:
         _settle(conn)
         xid = int(conn.execute("SELECT txid_current()").fetchone()[0]) % (1 << 32)  # type: ignore[index]
-    env = {"CREDITCYCLE_CHUNK_SIZE": str(chunk_size), "CREDITCYCLE_TASK_TIME_LIMIT": "600"}
+    env = {"CREDITCYCLE_CHUNK_SIZE": str(chunk_size), "CREDITCYCLE_TASK_TIME_LIMIT": "600",
+           CLOCK_VARIABLE: f"{NIGHT + timedelta(days=1)}T00:30"}
     with local_stack(url, extra_env=env) as st:
         worker = st.start_worker(concurrency, log=log)
         time.sleep(1.0)

@@ -18,15 +18,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from domain.config import ProductConfig
+from schedules import business_date
 from store import ledger_checks
 from store import schema as s
 from store.snapshot import differences, snapshot
@@ -211,14 +211,16 @@ def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: f
     workdir = workdir or Path("chaos-results")
     workdir.mkdir(parents=True, exist_ok=True)
     config = ProductConfig(chunk_size=chunk_size)
-    today = _business_today(config)
+    clock = business_date.now(config.time_zone)  # fixed for the drill: beat's default
+    today = clock.date()                          # target cannot move at midnight
     first = today - timedelta(days=days)
     last = today - timedelta(days=1)
     poisoned = user_id(users // 2 + 7)
     env = {"CREDITCYCLE_CHUNK_SIZE": str(chunk_size), "CREDITCYCLE_TASK_TIME_LIMIT": "40",
            "CREDITCYCLE_STUCK_SECONDS": "20", "CREDITCYCLE_BEAT_FAST": "4",
            "CREDITCYCLE_RETRY_SCALE": "0.25", "CREDITCYCLE_MAX_ATTEMPTS": "4",
-           "CREDITCYCLE_FAULT": f"overdue:{poisoned}:raise"}
+           "CREDITCYCLE_FAULT": f"overdue:{poisoned}:raise",
+           business_date.CLOCK_VARIABLE: clock.isoformat()}
     harm = Harm()
     with start_postgres(fast=False, settings={"synchronous_commit": "on"}) as pg, \
             start_redis() as redis:
@@ -274,12 +276,6 @@ def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: f
         for i in range(days):
             close_date(clean, first + timedelta(days=i), config, bank, daytime_attempts=False)
         return _compare(engine, clean, harm, days, wall, released)
-
-
-def _business_today(config: ProductConfig) -> date:
-    from datetime import datetime
-
-    return datetime.now(ZoneInfo(config.time_zone)).date()
 
 
 def _release_all(engine: Engine, config: ProductConfig) -> list[str]:

@@ -35,6 +35,40 @@ def _date(value: str | None, field: str = "--date") -> date | None:
     raise AssertionError
 
 
+def _time_zone() -> str:
+    """The deployment's time zone, from the configuration the workers read."""
+    from domain.config import ConfigError
+    from workers.runtime import load_config
+
+    try:
+        return load_config().time_zone
+    except ConfigError as exc:
+        _fail(InputError(exc.field, exc.message))
+    raise AssertionError
+
+
+def _clock(fn: Any, *args: Any) -> Any:
+    from domain.config import ConfigError
+
+    try:
+        return fn(*args)
+    except ConfigError as exc:
+        _fail(InputError(exc.field, exc.message))
+
+
+def _last_ended() -> date:
+    """The newest business date that has ended: the tasks' default date to close too."""
+    from schedules import business_date
+
+    return _clock(business_date.last_ended, _time_zone())  # type: ignore[no-any-return]
+
+
+def _require_ended(day: date) -> None:
+    from schedules import business_date
+
+    _clock(business_date.require_ended, day, _time_zone(), "--date")
+
+
 def _url(database_url: str | None, *, create: bool = False) -> str:
     """The database URL to use, refused in one line (exit 2) if it cannot be used.
 
@@ -114,11 +148,12 @@ def seed(users: int, start: str | None, database_url: str | None,
          chunk_size: int | None) -> None:
     """Seed a synthetic portfolio (one loan per user) into an empty database."""
     from domain.config import ProductConfig
+    from schedules import business_date
     from store.engine import make_engine, require_empty
     from store.engine import migrate as run
     from workers.seed import mark_closed_before, seed_portfolio
 
-    first = _date(start, "--start") or date.today()
+    first = _date(start, "--start") or _clock(business_date.business_today, _time_zone())
     url = _url(database_url, create=True)
     try:
         require_empty(url)
@@ -141,7 +176,9 @@ def cycle() -> None:
 
 
 @cycle.command("run")
-@click.option("--date", "day", default=None, help="Close up to this date (default: yesterday).")
+@click.option("--date", "day", default=None,
+              help="Close up to this business date (default: yesterday in the deployment's "
+                   "time zone); a date that has not ended there is refused.")
 @click.option("--wait", is_flag=True, help="Show progress and wait until the date is closed.")
 @click.option("--database-url", default=None)
 @click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
@@ -150,9 +187,10 @@ def cycle_run(day: str | None, wait: bool, database_url: str | None, concurrency
     """Trigger the close of business (catching up missed dates in order)."""
     from workers import api
 
-    target = _date(day) or date.today() - timedelta(days=1)
+    target = _date(day) or _last_ended()
     try:
         api.validate("creditcycle.cycle.run", {"date": target.isoformat()})
+        _require_ended(target)
     except InputError as exc:
         _fail(exc)
     url = _url(database_url)
@@ -177,17 +215,19 @@ def cycle_run(day: str | None, wait: bool, database_url: str | None, concurrency
 def _wait(url: str, target: date) -> None:
     from store.engine import make_engine
     from workers.cycle import LedgerBroken
-    from workers.progress import closed_through, wait_for
+    from workers.progress import WaitError, closed_through, wait_for
 
     engine = make_engine(url)
     last = closed_through(engine)
     first = last + timedelta(days=1) if last and last < target else target
     try:
-        finished = wait_for(engine, target, first)
+        wait_for(engine, target, first)
     except LedgerBroken as exc:
         raise click.ClickException(str(exc)) from None
-    if not finished:
-        raise click.ClickException("timed out waiting for the cycle")
+    except WaitError as exc:
+        raise click.ClickException(f"stopped waiting for {target}: {exc}") from None
+    finally:
+        engine.dispose()
 
 
 @cycle.command("status")

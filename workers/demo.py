@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -14,11 +14,12 @@ from sqlalchemy import Engine, func, select
 
 from domain.config import ProductConfig
 from domain.money import yuan
+from schedules import business_date
 from store import ledger_checks
 from store import schema as s
 from store.engine import make_engine, migrate
 from workers import api
-from workers.progress import wait_for
+from workers.progress import WaitError, wait_for
 from workers.seed import mark_closed_before, seed_portfolio
 from workers.stack import local_stack
 
@@ -30,23 +31,28 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir()
     url = f"sqlite:///{DEMO_DIR.resolve()}/creditcycle-demo.db"
-    first = date.today() - timedelta(days=days + 1)
+    config = ProductConfig(chunk_size=chunk_size)
+    clock = business_date.now(config.time_zone)  # one fixed clock for the demo's workers
+    first = clock.date() - timedelta(days=days + 1)
     last = first + timedelta(days=days - 1)
     console.print(f"[bold]creditcycle demo[/]: {users:,} users, business dates {first} .. {last}")
     migrate(url)
     engine = make_engine(url)
-    config = ProductConfig(chunk_size=chunk_size)
     t = time.monotonic()
     seed_portfolio(engine, users, first, config=config)
     mark_closed_before(engine, first)
     console.print(f"seeded in {time.monotonic() - t:.1f}s; starting Redis and "
                   f"{concurrency} worker processes")
-    with local_stack(url, extra_env={"CREDITCYCLE_CHUNK_SIZE": str(chunk_size)}) as st:
+    env = {"CREDITCYCLE_CHUNK_SIZE": str(chunk_size),
+           business_date.CLOCK_VARIABLE: clock.isoformat()}
+    with local_stack(url, extra_env=env) as st:
         st.start_worker(concurrency, log=DEMO_DIR / "worker.log")
         t = time.monotonic()
         api.submit("creditcycle.cycle.run", date=last.isoformat())
-        if not wait_for(engine, last, first, timeout=3600):
-            raise SystemExit("the cycle did not finish within an hour; see .demo/worker.log")
+        try:
+            wait_for(engine, last, first, timeout=3600, config=config)
+        except WaitError as exc:
+            raise SystemExit(f"the demo stopped: {exc}; see .demo/worker.log") from None
         wall = time.monotonic() - t
     summary(engine, wall, days)
 

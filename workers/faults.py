@@ -4,6 +4,10 @@
 chunk of ``step`` that would process ``user_id``, as bad data would: once
 that user is held the chunks run clean, and a released replay runs under its
 own step key (``step#release``) and is not hit, as after a fix.
+
+``step:*:lose`` kills the worker that completes ``step`` right after that
+completion (and the start of the next step) has committed, before it sends the
+next step's messages: they are lost, as when a worker dies at that moment.
 """
 
 from __future__ import annotations
@@ -25,7 +29,19 @@ def check(step: str, lo: str, hi: str, is_held: Callable[[str], bool]) -> None:
         if len(parts) != 3:
             continue
         fault_step, user, mode = parts
+        if mode == "lose":
+            continue
         if fault_step == step and lo <= user <= hi and not is_held(user):
             if mode == "kill":
                 os._exit(137)
             raise InjectedFault(f"injected fault in {step} for the chunk holding {user}")
+
+
+def check_lost(step: str, has_messages: bool) -> None:
+    """``step:*:lose``: die between the commit that starts the next step and its sending."""
+    if not has_messages:
+        return
+    for item in os.environ.get("CREDITCYCLE_FAULT", "").split(","):
+        parts = item.split(":")
+        if len(parts) == 3 and parts[0] == step and parts[2] == "lose":
+            os._exit(137)

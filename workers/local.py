@@ -51,9 +51,14 @@ def run_step(engine: Engine, on: date, step: str, chunks: list[tuple[int, str, s
 
 def close_date(engine: Engine, on: date, config: ProductConfig, channel: BankChannel, *,
                daytime_attempts: bool = True, progress: Progress | None = None) -> None:
-    """Daytime deduction attempts of ``on``, then its close of business."""
+    """Daytime deduction attempts of ``on``, then its close of business, recorded by a
+    ``close`` row as the Celery cycle records it: a database a scenario ran on is closed
+    through its last date for ``cycle run`` too, which goes on from the next one."""
+    from workers.cycle import CLOSE
+
     with engine.begin() as conn:
         chunks = cyc.plan_chunks(conn, on, config.chunk_size)
+        cyc.start_step(conn, on, CLOSE, 1)
     attempts = [attempt_code(t) for t in config.deduct_attempt_times] if daytime_attempts else []
     for attempt in [*attempts, CLOSE_OF_BUSINESS]:
         run_step(engine, on, steps.deduct_step(attempt), chunks,
@@ -69,3 +74,12 @@ def close_date(engine: Engine, on: date, config: ProductConfig, channel: BankCha
              progress)
     steps.reconcile_close(engine, on)
     steps.bureau_month_file(engine, on)
+    with engine.begin() as conn:
+        held = cyc.held_user_ids(conn, on)
+        if cyc.finish_step(conn, on, CLOSE, cyc.EXCEPTIONS if held else cyc.DONE, "in-process"):
+            from sqlalchemy import update
+
+            from store import schema as s
+
+            c = s.cycle_runs.c
+            conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE).values(done=1))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 
 from domain.commands import Event
 from domain.money import date_range
+from schedules.business_date import CLOCK_VARIABLE
 from store import cycle as cyc
 from store import schema as s
 from store.engine import make_engine, migrate, require_empty
@@ -57,7 +58,9 @@ def run_scenario_via_celery(data: Any, database_url: str | None = None,
             for i, e in enumerate(sc.events):
                 by_day.setdefault(e.date, []).append((f"scenario:{i}", e))
             with local_stack(url, redis_url=redis_url,
-                             extra_env={"CREDITCYCLE_CONFIG": str(config_file)}) as st:
+                             extra_env={"CREDITCYCLE_CONFIG": str(config_file),
+                                        CLOCK_VARIABLE: f"{sc.run.end + timedelta(days=1)}T00:30"}
+                             ) as st:
                 st.start_worker(concurrency, log=Path(tmp) / "worker.log")
                 for day in date_range(sc.run.start, sc.run.end):
                     with engine.begin() as conn:

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -522,6 +522,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal leaves it to close()
+            preexec_fn=_die_with_parent(),  # noqa: PLW1509 (ends with this process, even SIGKILLed)
         )
         _live.add(self)
         self._wait_ready(timeout)
@@ -585,6 +586,12 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    from workers.stack import die_with_parent
+
+    return die_with_parent()
 
 
 def start_redis(

@@ -11,8 +11,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,8 @@ class Stack:
         env = {**self.env, **(extra_env or {})}
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         proc = subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=die_with_parent())  # noqa: PLW1509 (see there)
         self.processes.append(proc)
         return proc
 
@@ -103,6 +105,7 @@ def local_stack(database_url: str, *, redis_url: str | None = None,
     """Redis (private unless ``redis_url`` or ``REDIS_URL`` is given) and the environment
     workers need; workers started through the stack are stopped on exit."""
     with ExitStack() as stack:
+        stack.enter_context(_stopped_by_signals())
         url = redis_url or os.environ.get("REDIS_URL")
         redis = None
         if not url:
@@ -119,6 +122,56 @@ def local_stack(database_url: str, *, redis_url: str | None = None,
         os.environ["DATABASE_URL"] = database_url
         _rebind_broker(url)
         yield st
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end this process as Ctrl-C does, by unwinding: the stack's
+    exit then stops the workers and the private Redis. (Their default action ends the
+    process on the spot, and what it started runs on, orphaned, in its own session.)
+    Only a handler left at its default is replaced, and only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        for sig in STOP_SIGNALS:  # a second signal must not interrupt the clean-up
+            signal.signal(sig, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig, handler in previous.items():
+        if handler == signal.SIG_DFL:
+            signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler == signal.SIG_DFL:
+                signal.signal(sig, signal.SIG_DFL)
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has Linux send SIGTERM to the child when this process dies
+    (even by SIGKILL, which no handler sees). Only from the main thread: the kernel
+    ties it to the thread that forks, and a helper thread may end first. The child runs
+    one foreign call resolved beforehand (no Python import, no lock), which is what
+    makes a ``preexec_fn`` safe enough with threads around."""
+    if not sys.platform.startswith("linux") or \
+            threading.current_thread() is not threading.main_thread():
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, sigterm)
+
+    return preexec
 
 
 def _restore(saved: dict[str, str | None]) -> None:

@@ -14,9 +14,8 @@ import os
 import time
 import traceback
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from celery import Task
 from celery.exceptions import Reject
@@ -24,8 +23,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from domain.commands import InputError, first_error
 from domain.commands import Repay as RepayEvent
-from domain.commands import first_error
+from schedules import business_date
 from store import agencies, repo
 from store import schema as s
 from store.cycle import insert_ignore
@@ -112,7 +112,8 @@ def send(messages: Iterable[cycle.ChunkMessage]) -> int:
 
 
 def business_today() -> date:
-    return datetime.now(ZoneInfo(runtime.config().time_zone)).date()
+    """Today's business date in the deployment's time zone (the CLI uses the same)."""
+    return business_date.business_today(runtime.config().time_zone)
 
 
 def _day(value: str | None, default: date) -> date:
@@ -124,7 +125,12 @@ def _day(value: str | None, default: date) -> date:
 def run_cycle(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Close business dates up to ``date`` (default: yesterday), catching up in order."""
     p = self.validate(payloads.CycleRun, kwargs, args)
-    target = _day(p.date, business_today() - timedelta(days=1))
+    zone = runtime.config().time_zone
+    target = _day(p.date, business_date.last_ended(zone))
+    try:
+        business_date.require_ended(target, zone, "date")
+    except InputError as exc:
+        self._reject(exc.field, exc.message)
     sent = send(cycle.begin(runtime.engine(), target, runtime.config()))
     stop = cycle.broken(runtime.engine())
     if stop is not None:
@@ -173,7 +179,9 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
             cycle.end_lease(engine, on, p.step, p.chunk_no)
             raise self.retry(exc=exc, countdown=min(2 ** attempt, 30) * RETRY_SCALE,
                              max_retries=MAX_ATTEMPTS + 1) from exc
-    send(cycle.chunk_completed(engine, on, p.step, config))
+    following = cycle.chunk_completed(engine, on, p.step, config)
+    faults.check_lost(p.step, bool(following))
+    send(following)
     return {"date": p.date, "step": p.step, "chunk": p.chunk_no, "rows": rows,
             "attempt": attempt}
 
@@ -203,7 +211,15 @@ def watchdog(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     from workers.celery_app import TASK_TIME_LIMIT
 
     stale = int(os.environ.get("CREDITCYCLE_STUCK_SECONDS", str(TASK_TIME_LIMIT * 2)))
-    resend, complete = cycle.stuck_chunks(engine, stale, config)
+    return recover_lost(engine, config, stale)
+
+
+def recover_lost(engine: Any, config: Any, older_than_s: float) -> dict[str, int]:
+    """The watchdog's work, for whatever drives a night (beat's watchdog task, the
+    ``--wait`` loop, the demo): re-send the chunks of running steps that nobody has
+    finished or touched for ``older_than_s``, and advance steps whose chunks are all
+    done but whose next step was never started (its message was lost)."""
+    resend, complete = cycle.stuck_chunks(engine, int(older_than_s), config)
     sent = send(resend)
     for on, step in complete:
         sent += send(cycle.force_advance(engine, on, step, config))
@@ -235,6 +251,10 @@ def deduct_attempt(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, 
     """A daytime deduction attempt (06:00, 17:00): runs once yesterday is closed."""
     p = self.validate(payloads.Attempt, kwargs, args)
     on = _day(p.date, business_today())
+    try:
+        business_date.require_not_future(on, runtime.config().time_zone, "date")
+    except InputError as exc:
+        self._reject(exc.field, exc.message)
     return {"date": on.isoformat(), "at": p.at,
             "chunks_sent": send(cycle.begin_attempt(runtime.engine(), on, p.at,
                                                     runtime.config()))}
