@@ -39,9 +39,6 @@ CLOSE_STEPS = (DEDUCT, OVERDUE_STEP, SCORE, LIMIT, COLLECT, RECONCILE)
 
 NOTIFICATION_PENDING, NOTIFICATION_SENT, NOTIFICATION_EXPIRED = "pending", "sent", "expired"
 
-CONTACT_SECRET = settings.get().contact_secret_or_dev()
-
-
 def deduct_step(attempt: str) -> str:
     return DEDUCT if attempt == CLOSE_OF_BUSINESS else f"deduct@{attempt}"
 
@@ -476,7 +473,7 @@ def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
         repo.lock_users(conn, {p.user_id for p in pending})
         loans = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
         people = repo.load_user_rows(conn, {p.user_id for p in pending})
-        handoffs = []
+        handoffs, secret = [], settings.get().contact_secret_or_dev()
         conn.execute(update(s.collection_cases).where(c.id == bindparam("b_id"))
                      .values(agency=bindparam("agency")),
                      [{"b_id": p.id, "agency": assigned[p.loan_id]} for p in pending])
@@ -487,7 +484,7 @@ def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
                 "day": on, "loan_id": loan.id, "agency": agency,
                 "masked_name": collection.mask_name(person.name),
                 "masked_phone": collection.mask_phone(person.phone),
-                "contact_token": collection.contact_token(person.id, CONTACT_SECRET),
+                "contact_token": collection.contact_token(person.id, secret),
                 "amount_owed": collection.amount_owed(loan, on), "dpd": loan.dpd})
         insert_ignore_many(conn, s.handoffs, handoffs)
         repo.save_loans(conn, loans.values())
