@@ -465,8 +465,8 @@ def report(engine: Engine, day: date, days: int = 90,
 
 # ---------------------------------------------------------------- screenshots
 def find_chromium() -> str | None:
-    found = settings.get().chromium
-    configured = str(found) if found else None
+    chromium = settings.get().chromium
+    configured = str(chromium) if chromium else None
     if configured and os.access(configured, os.X_OK):
         return configured
     for name in ("chromium", "chromium-browser", "google-chrome"):
