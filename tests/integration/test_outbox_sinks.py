@@ -7,6 +7,7 @@ or permanent as docs/outbox-sinks.md says; a URL that cannot work is refused nam
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapters import sinks
 from adapters.bank_http import Timeouts
 from adapters.signing import SIGNATURE_HEADER, sign
 from adapters.sink_receiver import ReceiverAdmin, ReceiverProcess
@@ -94,7 +94,7 @@ def test_a_crash_between_write_and_rename_leaves_no_visible_partial_file(
         written.append(Path(src).read_bytes())  # the whole batch was written, then...
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(sinks.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)  # the rename of the temporary
     out = sink.deliver(batch())
     assert isinstance(out, DeliveryFailed) and out.retryable
     assert "No space left on device" in out.cause
@@ -141,7 +141,7 @@ def sink(receiver: ReceiverProcess) -> Iterator[HttpsSink]:
 
 def key_for(request: pytest.FixtureRequest) -> str:
     """A key of its own per test (the receiver is shared)."""
-    return "k-" + request.node.name[-80:].replace("[", "-").replace("]", "")
+    return "k-" + str(request.node.name)[-80:].replace("[", "-").replace("]", "")
 
 
 def test_the_https_sink_posts_a_signed_batch_with_its_key_and_the_receiver_stores_it(
@@ -171,6 +171,18 @@ def test_the_receiver_drops_a_second_copy_of_a_key_and_answers_duplicate(
                                                         before["duplicates"] + 1)
     files = list(Path(receiver.root).rglob(f"{b.key}.json"))
     assert [f.read_bytes() for f in files] == [b.body]
+
+
+def test_the_receiver_refuses_the_same_key_with_other_rows_for_good_and_keeps_the_first(
+        sink: HttpsSink, admin: ReceiverAdmin, receiver: ReceiverProcess,
+        request: pytest.FixtureRequest) -> None:
+    key = key_for(request)
+    assert sink.deliver(batch(key, n=2)) == Acknowledged(key)
+    out = sink.deliver(batch(key, n=5))
+    assert isinstance(out, DeliveryFailed) and not out.retryable and "HTTP 409" in out.cause
+    assert batch_path(Path(receiver.root), batch().outbox, key).read_bytes() == batch(key,
+                                                                                      n=2).body
+    assert admin.stats()["conflicts"] >= 1
 
 
 def test_the_idempotency_key_header_must_name_the_batch_it_carries(
@@ -286,7 +298,7 @@ def test_a_sink_url_that_cannot_work_is_refused_naming_its_field(
 
 def test_a_file_sink_url_naming_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
-    with pytest.raises(BadSinkConfig, match="^bureau_sink_url: .* is not a directory"):
+    with pytest.raises(BadSinkConfig, match=r"^bureau_sink_url: .* is not a directory"):
         sink_for(f"file://{tmp_path}/f", None, field="bureau_sink_url")
 
 
