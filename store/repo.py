@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Row,
     String,
     and_,
     any_,
@@ -45,27 +46,28 @@ INSTALLMENT_COLUMNS = ("principal", "interest", "penalty", "paid_principal", "pa
                        "paid_penalty", "pending_penalty", "penalty_through")
 
 
-def in_ids(conn: Connection, column: Any, ids: Collection[str]) -> ColumnElement[bool]:
+def in_ids(conn: Connection, column: ColumnElement[Any],
+           ids: Collection[str]) -> ColumnElement[bool]:
     """``column IN ids``; on PostgreSQL one array parameter (``= ANY``) rather than a
     placeholder per id, which costs compile and parse time for chunks of thousands."""
     values = sorted(ids)
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(String())))
-    return column.in_(values)  # type: ignore[no-any-return]
+    return column.in_(values)
 
 
 def owes() -> ColumnElement[bool]:
     """An installment with principal, interest or penalty still unpaid."""
     i = s.installments.c
-    return i.principal + i.interest + i.penalty > (  # type: ignore[no-any-return]
+    return i.principal + i.interest + i.penalty > (
         i.paid_principal + i.paid_interest + i.paid_penalty)
 
 
-def in_range(column: Any, lo: str, hi: str) -> ColumnElement[bool]:
+def in_range(column: ColumnElement[Any], lo: str, hi: str) -> ColumnElement[bool]:
     return and_(column >= lo, column <= hi)
 
 
-def not_held(user_column: Any, on: date) -> ColumnElement[bool]:
+def not_held(user_column: ColumnElement[Any], on: date) -> ColumnElement[bool]:
     held = select(s.held_users.c.user_id).where(s.held_users.c.day <= on,
                                                  s.held_users.c.released_at.is_(None))
     return user_column.not_in(held)
@@ -100,6 +102,7 @@ def load_users(conn: Connection, user_ids: Collection[str], *,
     if not user_ids:
         return {}
     u = s.users.c
+    rows: Iterable[Row[Any]]
     if lock:
         rows = lock_user_rows(conn, in_ids(conn, u.id, user_ids), _USER_FIELDS).values()
     else:
@@ -120,7 +123,7 @@ def load_user_rows(conn: Connection, user_ids: Collection[str],
 
 
 def lock_user_rows(conn: Connection, where: ColumnElement[bool],
-                   columns: Sequence[str]) -> dict[str, Any]:
+                   columns: Sequence[str]) -> dict[str, Row[Any]]:
     """The users matching ``where``, locked and read in one statement, in id order.
 
     On PostgreSQL a row another writer changed meanwhile is waited for and read
@@ -272,7 +275,9 @@ def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
     date; only a loan they no longer hold anything owed for needs SQL to look at
     its later installments.
     """
-    loan_rows, inst_rows, loan_only = [], [], []
+    loan_rows: list[dict[str, Any]] = []
+    inst_rows: list[dict[str, Any]] = []
+    loan_only: list[dict[str, Any]] = []
     partial: dict[date | None, list[str]] = defaultdict(list)
     for x in loans:
         changed = [i for i in x.installments if i.dirty]
