@@ -116,8 +116,8 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
             for row in templates:
                 cp.write_row(row)
         with cur.copy("COPY bench_sched FROM STDIN") as cp:
-            for row in sched:
-                cp.write_row(row)
+            for line in sched:
+                cp.write_row(line)
         oldest = history_days or 1
         spread = 30 if history_days else 360
         # A late loan owes what it would owe had it been disbursed when the new
@@ -272,7 +272,8 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
 
 # ---------------------------------------------------------------- the night and its floor
 def _worker_pids(root: int) -> list[int]:
-    pids, kids = [root], {}
+    pids = [root]
+    kids: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -349,7 +350,7 @@ def _step_figures(url: str, night: date) -> list[StepFigure]:
     figures = []
     with engine.connect() as conn:
         runs = {r.step: r for r in conn.execute(select(s.cycle_runs).where(c.day == night))}
-        rows = {}
+        rows: dict[str, int] = {}
         for step, n in conn.execute(select(k.step, k.rows).where(k.day == night)):
             rows[step] = rows.get(step, 0) + (n or 0)
     engine.dispose()
@@ -454,17 +455,18 @@ def bench(users: int, *, scaling: bool = True, out_dir: Path = Path("bench-resul
             runs.append(_report(run_one(pg, small, label="history_700d", history_days=700,
                                         chunk_size=chunk_size, log_dir=out_dir,
                                         repeats=repeats)))
-    results = {"night": NIGHT.isoformat(), "cores": os.cpu_count(),
+    results: dict[str, Any] = {"night": NIGHT.isoformat(), "cores": os.cpu_count(),
                "runs": [r.as_dict() for r in runs]}
     if scaling and len(runs) == 3:
-        main, small, old = runs
+        main_run, small_run, old_run = runs
+        small_us, main_us, old_us = (r.us_per_loan for r in (small_run, main_run, old_run))
         results["scaling"] = {
-            "us_per_loan_small": round(small.us_per_loan, 2),
-            "us_per_loan_main": round(main.us_per_loan, 2),
-            "linear_within_pct": round(abs(main.us_per_loan / small.us_per_loan - 1) * 100, 1),
-            "us_per_loan_new": round(small.us_per_loan, 2),
-            "us_per_loan_700d": round(old.us_per_loan, 2),
-            "flat_within_pct": round(abs(old.us_per_loan / small.us_per_loan - 1) * 100, 1),
+            "us_per_loan_small": round(small_us, 2),
+            "us_per_loan_main": round(main_us, 2),
+            "linear_within_pct": round(abs(main_us / small_us - 1) * 100, 1),
+            "us_per_loan_new": round(small_us, 2),
+            "us_per_loan_700d": round(old_us, 2),
+            "flat_within_pct": round(abs(old_us / small_us - 1) * 100, 1),
         }
     (out_dir / "bench.json").write_text(json.dumps(results, indent=2))
     _plot(runs, out_dir / "bench.png")

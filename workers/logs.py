@@ -27,6 +27,8 @@ from typing import Any
 
 from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun
 
+from workers import hooks
+
 FORMAT_ENV = "CREDITCYCLE_LOG_FORMAT"
 FIELDS = ("business_date", "step", "chunk")
 
@@ -202,18 +204,18 @@ def install(logger: logging.Logger, *, json_format: bool | None = None,
             handler.setFormatter(JsonFormatter())
 
 
-@after_setup_logger.connect
+@hooks.on(after_setup_logger)
 def _root_logger(logger: logging.Logger | None = None, **_: Any) -> None:
     if logger is not None:
         install(logger)
 
 
-@after_setup_task_logger.connect
+@hooks.on(after_setup_task_logger)
 def _task_logger(logger: logging.Logger | None = None, **_: Any) -> None:
     if logger is not None:
         install(logger)
 
 
-@task_postrun.connect
+@hooks.on(task_postrun)
 def _forget_context(**_: Any) -> None:
     clear()

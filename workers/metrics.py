@@ -34,6 +34,8 @@ from typing import Any
 
 from celery.signals import worker_init, worker_process_shutdown
 
+from workers import hooks
+
 log = logging.getLogger("creditcycle.metrics")
 
 DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -193,7 +195,7 @@ def _store_in_files() -> None:
     from prometheus_client import values
 
     if not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+        values.ValueClass = values.get_value_class()
 
 
 def serve(port: int, addr: str = "127.0.0.1") -> Any:
@@ -204,7 +206,7 @@ def serve(port: int, addr: str = "127.0.0.1") -> Any:
     return server
 
 
-@worker_init.connect
+@hooks.on(worker_init)
 def _serve_from_main_process(**_: Any) -> None:
     port = os.environ.get(PORT_ENV)
     if not port:
@@ -215,7 +217,7 @@ def _serve_from_main_process(**_: Any) -> None:
              server.server_address[0], server.server_port, directory)
 
 
-@worker_process_shutdown.connect
+@hooks.on(worker_process_shutdown)
 def _process_gone(pid: int | None = None, **_: Any) -> None:
     if os.environ.get(DIR_ENV):
         from prometheus_client import multiprocess

@@ -273,7 +273,7 @@ def plot_reasons(d: ReportData) -> str:
     return _svg(fig)
 
 
-def _when(value: Any) -> datetime | None:
+def _when(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -25,7 +25,7 @@ def print_scenario_summary(name: str, description: str, result: dict[str, Any]) 
     if description:
         console.print(f"[dim]{description}[/dim]")
     console.print(table)
-    collected = Counter()
+    collected: Counter[str] = Counter()
     for j in result["journals"]:
         if j["kind"].startswith("deduct_"):
             collected[j["kind"].removeprefix("deduct_")] += j["amount"]

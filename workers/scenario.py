@@ -20,7 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import Engine, func, insert, select
 
 from domain import lending
-from domain.commands import NUL_MESSAGE, Event, Id, InputError, Text, first_error, parse_event
+from domain.commands import (
+    NUL_MESSAGE,
+    Draw,
+    Event,
+    Id,
+    InputError,
+    Text,
+    first_error,
+    parse_event,
+)
 from domain.config import ConfigError, ProductConfig
 from domain.model import User
 from domain.money import date_range
@@ -187,10 +196,10 @@ def parse(data: Any) -> Scenario:
             raise ScenarioError(f"events[{i}].user", f"unknown user {ev.user!r}")
         if not run.start <= ev.date <= run.end:
             raise ScenarioError(f"events[{i}].date", "is outside run.from..run.to")
-        if ev.kind == "draw":
-            if ev.loan in loan_ids:  # type: ignore[union-attr]
-                raise ScenarioError(f"events[{i}].loan", f"loan id {ev.loan!r} already exists")  # type: ignore[union-attr]
-            loan_ids.add(ev.loan)  # type: ignore[union-attr]
+        if isinstance(ev, Draw):
+            if ev.loan in loan_ids:
+                raise ScenarioError(f"events[{i}].loan", f"loan id {ev.loan!r} already exists")
+            loan_ids.add(ev.loan)
         events.append(ev)
     if any(e.kind == "collection_hold" for e in events) or loans or events:
         pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, insert
 
@@ -41,7 +42,8 @@ def seed_portfolio(engine: Engine, users: int, start: date, *, seed: int = 7,
         conn.execute(insert(s.agencies), [{"name": a} for a in AGENCIES])
     loans_made = 0
     for ids in _batches(users, batch):
-        user_rows, bank_rows, loans, journals = [], [], [], []
+        user_rows: list[dict[str, Any]] = []
+        bank_rows, loans, journals = [], [], []
         for n in ids:
             uid = user_id(n)
             broke = rng.random() < 0.08

@@ -194,5 +194,5 @@ def _rebind_broker(url: str) -> None:
     # Pools are cached per connection by kombu; dropping our references (not
     # closing them) makes the next send connect to the new URL.
     app.conf.broker_url = url
-    app._pool = None  # type: ignore[attr-defined]
-    app.amqp._producer_pool = None  # type: ignore[attr-defined]
+    app._pool = None
+    app.amqp._producer_pool = None

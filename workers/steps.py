@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, delete, select, tuple_, update
 
 from domain import collection, deduction, limits, overdue, scoring
 from domain.config import ProductConfig
@@ -193,11 +193,11 @@ def _apply_card_results_and_fund(conn: Connection, on: date,
     for uid in funded:
         user = users[uid]
         room = max(0, config.fund_daily_redemption_cap - redeemed.get(uid, 0))
-        j = deduction.take_from_balance(user, by_user.get(uid, []), on, attempt, "fund",
-                                        min(user.fund, room), daytime=daytime,
-                                        late_after_days=late)
-        if j:
-            journals.append(j)
+        redemption = deduction.take_from_balance(user, by_user.get(uid, []), on, attempt,
+                                                 "fund", min(user.fund, room), daytime=daytime,
+                                                 late_after_days=late)
+        if redemption:
+            journals.append(redemption)
             taken_from_fund += 1
     repo.insert_journals(conn, journals)
     repo.save_users(conn, users.values())
@@ -517,7 +517,8 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         return rows
 
 
-def resolve_pending(conn: Connection, on: date, pending: list[Any], results: dict[str, Any],
+def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
+                    results: dict[str, Any],
                     config: ProductConfig) -> int:
     b = s.bank_debits.c
     open_keys = set(conn.execute(select(b.key).where(
