@@ -137,7 +137,8 @@ def _model(cls: type[BaseModel], data: Any, prefix: str) -> Any:
 TOP_LEVEL = {"config", "agencies", "users", "loans", "events", "run", "description"}
 
 
-def parse(data: Any) -> Scenario:
+# C901: checks a whole scenario top to bottom, so the first problem found is the one named.
+def parse(data: Any) -> Scenario:  # noqa: C901
     """Validate a whole scenario; the first problem raises ScenarioError naming its field."""
     if not isinstance(data, Mapping):
         raise ScenarioError("scenario", "must be an object")

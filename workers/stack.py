@@ -44,7 +44,8 @@ class Stack:
                log: Path | None) -> subprocess.Popen[bytes]:
         env = {**self.env, **(extra_env or {})}
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-        proc = subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT,
+        # S603: the stack's own processes (celery, flower), arguments built here
+        proc = subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
                                 start_new_session=True,
                                 preexec_fn=die_with_parent())  # noqa: PLW1509 (see there)
         self.processes.append(proc)
