@@ -37,8 +37,6 @@ from domain.model import LIVE_STATUSES, PAID_OFF, Installment, Journal, Loan, Us
 from store import schema as s
 from store.bulk import bulk_update, insert_many
 
-USER_COLUMNS = ("score", "credit_limit", "limit_frozen", "closed", "wallet", "fund",
-                "card_blocked")
 LOAN_COLUMNS = ("status", "dpd", "bucket", "collection_stage", "agency", "on_hold",
                 "episode_level", "accrual_no", "accrual_anchor", "accrual_acc",
                 "written_off_on", "next_due")
@@ -332,13 +330,6 @@ def insert_journals(conn: Connection, journals: Sequence[Journal]) -> int:
         {"journal_key": j.key, "account": a, "owner": _owner(a), "amount": v}
         for j in journals for a, v in j.postings])
     return len(journals)
-
-
-def existing_journal_keys(conn: Connection, keys: Collection[str]) -> set[str]:
-    if not keys:
-        return set()
-    return set(conn.execute(select(s.journals.c.key).where(s.journals.c.key.in_(list(keys))))
-               .scalars())
 
 
 def fund_redeemed(conn: Connection, user_ids: Collection[str], on: date) -> dict[str, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from rich.console import Console
@@ -201,7 +201,3 @@ def status_table(engine: Engine, on: date | None = None) -> tuple[Table, list[st
 
 def _t(value: Any) -> str:
     return value.strftime("%H:%M:%S") if value else ""
-
-
-def previous_day(d: date) -> date:
-    return d - timedelta(days=1)

@@ -36,7 +36,6 @@ SCORE = "score"
 LIMIT = "limit"
 COLLECT = "collect"
 RECONCILE = "reconcile"
-CLOSE_STEPS = (DEDUCT, OVERDUE_STEP, SCORE, LIMIT, COLLECT, RECONCILE)
 
 NOTIFICATION_PENDING, NOTIFICATION_SENT, NOTIFICATION_EXPIRED = "pending", "sent", "expired"
 
@@ -637,7 +636,7 @@ def expire_applications(engine: Engine, at: datetime, config: ProductConfig) -> 
 
 
 __all__ = [
-    "CLOSE_STEPS", "collect_chunk", "deduct", "handoff_pass", "limit_chunk", "overdue_chunk",
+    "collect_chunk", "deduct", "handoff_pass", "limit_chunk", "overdue_chunk",
     "reconcile_chunk", "reconcile_close", "score_chunk",
 ]
 
