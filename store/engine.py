@@ -26,6 +26,7 @@ URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
 def database_url(url: str | None = None) -> str:
+    """``url``, else $DATABASE_URL, else the local SQLite file; plain postgresql:// uses psycopg."""
     url = url or os.environ.get("DATABASE_URL") or DEFAULT_SQLITE
     if url.startswith(_PLAIN_POSTGRESQL):
         return "postgresql+psycopg://" + url.removeprefix(_PLAIN_POSTGRESQL)
@@ -138,11 +139,14 @@ def require_empty(url: str, field: str = "--database-url") -> None:
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
+    """Whether the engine or URL is SQLite."""
     url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
     return url.get_backend_name() == "sqlite"
 
 
 def make_engine(url: str | None = None, *, pool_size: int = 5) -> Engine:
+    """An engine for ``url`` (see ``database_url``): SQLite takes its write lock at BEGIN,
+    PostgreSQL runs without JIT or parallel workers (see below)."""
     url = database_url(url)
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})

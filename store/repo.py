@@ -62,10 +62,12 @@ def owes() -> ColumnElement[bool]:
 
 
 def in_range(column: ColumnElement[Any], lo: str, hi: str) -> ColumnElement[bool]:
+    """``lo <= column <= hi`` (a chunk's user id range)."""
     return and_(column >= lo, column <= hi)
 
 
 def not_held(user_column: ColumnElement[Any], on: date) -> ColumnElement[bool]:
+    """Rows whose user has no unreleased hold from ``on`` or before."""
     held = select(s.held_users.c.user_id).where(s.held_users.c.day <= on,
                                                  s.held_users.c.released_at.is_(None))
     return user_column.not_in(held)
@@ -136,6 +138,7 @@ def lock_user_rows(conn: Connection, where: ColumnElement[bool],
 
 
 def save_users(conn: Connection, users: Iterable[User]) -> int:
+    """Write back the users changed (``dirty``), one bulk UPDATE; returns the rows written."""
     rows = [{"id": u.id, "score": u.score, "credit_limit": u.limit,
              "limit_frozen": u.limit_frozen, "closed": u.closed, "wallet": u.wallet,
              "fund": u.fund, "card_blocked": u.card_blocked}
@@ -149,6 +152,7 @@ def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def activity_of(row: Any) -> Activity:
+    """A user row's activity, stored as JSON text or a JSON value."""
     raw = row.activity
     if isinstance(raw, str):
         raw = json.loads(raw)
@@ -230,6 +234,7 @@ def load_loans_locked(conn: Connection, where: ColumnElement[bool], *,
 
 def live_loans_of(conn: Connection, user_ids: Collection[str], *,
                   due_by: date | None = None) -> list[Loan]:
+    """The live loans of ``user_ids``; see ``load_loans`` for ``due_by``."""
     if not user_ids:
         return []
     return load_loans(conn, and_(in_ids(conn, s.loans.c.user_id, user_ids),
@@ -237,6 +242,7 @@ def live_loans_of(conn: Connection, user_ids: Collection[str], *,
 
 
 def loans_by_user(loans: Iterable[Loan]) -> dict[str, list[Loan]]:
+    """The loans grouped by user id."""
     out: dict[str, list[Loan]] = defaultdict(list)
     for loan in loans:
         out[loan.user_id].append(loan)
@@ -244,6 +250,7 @@ def loans_by_user(loans: Iterable[Loan]) -> dict[str, list[Loan]]:
 
 
 def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
+    """Insert new loans with their installments."""
     if not loans:
         return
     conn.execute(insert(s.loans), [
@@ -333,6 +340,7 @@ def insert_journals(conn: Connection, journals: Sequence[Journal]) -> int:
 
 
 def fund_redeemed(conn: Connection, user_ids: Collection[str], on: date) -> dict[str, int]:
+    """What each user's fund has already paid on ``on`` (the daily cap's use)."""
     if not user_ids:
         return {}
     rows = conn.execute(select(s.journals.c.user_id, func.sum(s.journals.c.amount))
@@ -344,6 +352,7 @@ def fund_redeemed(conn: Connection, user_ids: Collection[str], on: date) -> dict
 
 # ---------------------------------------------------------------- work selection
 def users_with_due_debts(conn: Connection, lo: str, hi: str, on: date) -> list[str]:
+    """Users of ``lo``..``hi`` not held, with a live loan due by ``on``."""
     q = (select(s.loans.c.user_id).distinct()
          .where(in_range(s.loans.c.user_id, lo, hi), s.loans.c.next_due <= on,
                 s.loans.c.status.in_(LIVE_STATUSES), not_held(s.loans.c.user_id, on)))
@@ -418,6 +427,7 @@ def loans_due_soon(conn: Connection, loans: Sequence[Loan], due_soon: date) -> s
 
 def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
                              due_soon: date, *, installments: bool = True) -> list[Loan]:
+    """The loans of ``lo``..``hi`` collection must look at on ``on``, locked."""
     return load_loans_locked(conn, and_(
         in_range(s.loans.c.user_id, lo, hi),
         or_(and_(s.loans.c.status.in_(LIVE_STATUSES),
@@ -427,4 +437,5 @@ def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
 
 
 def now() -> datetime:
+    """The current time, aware, in the local zone."""
     return datetime.now().astimezone()

@@ -40,6 +40,7 @@ class SimulatedBank:
         self.engine = engine
 
     def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
+        """Debit each request's card once per key; a repeated key returns the first outcome."""
         if not requests:
             return []
         t, a = s.sim_bank_requests, s.sim_bank_accounts

@@ -59,6 +59,7 @@ class StepFigure:
 
     @property
     def rows_per_s(self) -> float:
+        """Rows written per second of the step."""
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
@@ -77,13 +78,16 @@ class Run:
 
     @property
     def ratio(self) -> float:
+        """The night's wall time over its floor."""
         return self.wall_s / self.floor_s if self.floor_s else float("inf")
 
     @property
     def us_per_loan(self) -> float:
+        """Wall time per loan (one per user), in microseconds."""
         return self.wall_s / self.users * 1e6
 
     def as_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready data, derived figures included."""
         d = asdict(self)
         d["steps"] = [{**asdict(x), "rows_per_s": round(x.rows_per_s, 1)} for x in self.steps]
         d.update(ratio=round(self.ratio, 2), us_per_loan=round(self.us_per_loan, 2))
@@ -440,6 +444,10 @@ def run_one(pg: PostgresServer, users: int, *, history_days: int = 0, label: str
 
 def bench(users: int, *, scaling: bool = True, out_dir: Path = Path("bench-results"),
           chunk_size: int = CHUNK_SIZE, repeats: int = SMALL_REPEATS) -> list[Run]:
+    """Run the bench at ``users`` (with ``scaling``, also smaller and older portfolios).
+
+    Writes bench.json and bench.png to ``out_dir``.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {"synchronous_commit": "off", "shared_buffers": "2GB", "work_mem": "64MB",
                 "maintenance_work_mem": "1GB", "max_wal_size": "16GB",
@@ -511,5 +519,6 @@ def _plot(runs: list[Run], path: Path) -> None:
 
 
 def summary_line(run: Run) -> str:
+    """The one-line ``bench:`` summary of a run."""
     return (f"bench: users={run.users} wall_s={run.wall_s:.2f} floor_s={run.floor_s:.2f} "
             f"ratio={run.ratio:.2f} peak_rss_mb={run.peak_rss_mb:.0f}")

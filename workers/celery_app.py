@@ -23,10 +23,12 @@ CYCLE_QUEUE = "cycle"
 
 
 def redis_url() -> str:
+    """The broker URL: $REDIS_URL, else a local Redis."""
     return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def make_app() -> Celery:
+    """The Celery application with the settings above and beat's schedule."""
     from workers import broker
 
     broker.install()  # redis:// consumes through workers.broker (malformed messages dropped)

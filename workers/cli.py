@@ -469,6 +469,7 @@ def flower(port: int, local_demo: bool) -> None:
 
 
 def flower_command(port: int, local_demo: bool) -> list[str]:
+    """The command that runs Flower; refuses without credentials unless ``local_demo``."""
     auth = os.environ.get("FLOWER_BASIC_AUTH", "")
     if ":" not in auth and not local_demo:
         raise click.UsageError("Flower refuses to start without credentials: set "

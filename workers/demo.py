@@ -28,6 +28,7 @@ DEMO_DIR = Path(".demo")
 
 
 def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) -> None:
+    """Seed ``users`` users and run ``days`` nights on a local Celery stack, then summarise."""
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir()
     url = f"sqlite:///{DEMO_DIR.resolve()}/creditcycle-demo.db"
@@ -58,6 +59,7 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
 
 
 def summary(engine: Engine, wall: float, days: int) -> None:
+    """Print what the demo collected, where the loans stand and the events it made."""
     with engine.connect() as conn:
         j = s.journals.c
         collected = dict(conn.execute(select(j.kind, func.sum(j.amount)).where(

@@ -76,6 +76,7 @@ def explain(engine: Engine, user_id: str, *, lang: str = "en", since: date | Non
 
 def build_for(engine: Engine, user_id: str, config: ProductConfig,
               since: date | None = None) -> Explanation:
+    """The explanation of ``user_id`` as of the last closed date (UnknownUser if none)."""
     with engine.connect() as conn:
         history = queries.user_history(conn, user_id)
         as_of = queries.last_closed_day(conn)

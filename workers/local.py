@@ -24,11 +24,13 @@ Progress = Callable[[str, int, int], None]
 
 
 def attempt_code(at: str) -> str:
+    """``HH:MM`` as the step suffix ``HHMM``."""
     return at.replace(":", "")
 
 
 def run_step(engine: Engine, on: date, step: str, chunks: list[tuple[int, str, str]],
              fn: ChunkFn, progress: Progress | None = None) -> int:
+    """Run every chunk of ``step`` in process, unless it already ended; returns the rows."""
     with engine.begin() as conn:
         row = cyc.step_row(conn, on, step)
         if row is not None and row.status != cyc.RUNNING:

@@ -48,6 +48,7 @@ ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
 
 
 def mask_mobile(number: str) -> str:
+    """A mobile number with all but its first three and last two digits masked."""
     return number[:3] + "*" * (len(number) - 5) + number[-2:]
 
 
@@ -78,12 +79,14 @@ def bind(*, date: str | None = None, step: str | None = None, chunk: int | None 
 
 
 def clear() -> None:
+    """Forget the log context of the current task."""
     _context.set(None)
 
 
 @contextmanager
 def bound(*, date: str | None = None, step: str | None = None,
           chunk: int | None = None) -> Iterator[None]:
+    """Add the business date, step and chunk to every record logged inside."""
     token = _context.set({"business_date": date, "step": step, "chunk": chunk})
     try:
         yield
@@ -123,6 +126,7 @@ class ContextFilter(logging.Filter):
     """Adds business_date, step, chunk, task and task_id to each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Add the current context's fields the record does not have."""
         for key, value in current_fields().items():
             if not hasattr(record, key):
                 setattr(record, key, value)
@@ -138,9 +142,11 @@ class MaskingFilter(logging.Filter):
         self._formatter = logging.Formatter()
 
     def add_names(self, names: Iterable[str]) -> None:
+        """Mask these names too from now on."""
         self.names.update(n for n in names if n)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Mask (``mask_text``) the message, traceback and fields, once per record."""
         if getattr(record, "_creditcycle_masked", False):
             return True
         try:
@@ -167,6 +173,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, context, traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line."""
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,

@@ -50,6 +50,7 @@ SOURCE_OF_KIND = {"deduct_wallet": "wallet", "deduct_card": "card", "deduct_fund
 
 
 def enabled() -> bool:
+    """Whether metrics are on ($CREDITCYCLE_METRICS_PORT or $PROMETHEUS_MULTIPROC_DIR set)."""
     return bool(os.environ.get(PORT_ENV) or os.environ.get(DIR_ENV))
 
 
@@ -104,6 +105,7 @@ def _m() -> dict[str, Any]:
 
 
 def chunk_finished(step: str, rows: int, seconds: float) -> None:
+    """Count a finished chunk: its seconds, rows and one more chunk."""
     if not enabled():
         return
     m, label = _m(), step_label(step)
@@ -113,6 +115,7 @@ def chunk_finished(step: str, rows: int, seconds: float) -> None:
 
 
 def chunk_quarantined(step: str) -> None:
+    """Count a quarantined chunk of ``step``."""
     if enabled():
         _m()["quarantined"].labels(step_label(step)).inc()
 
@@ -129,6 +132,7 @@ def _seconds(started: datetime | None, finished: datetime | None = None) -> floa
 
 
 def step_finished(step: str, started_at: datetime | None) -> None:
+    """Observe how long ``step`` ran since ``started_at``."""
     if not enabled():
         return
     seconds = _seconds(started_at)
@@ -154,6 +158,7 @@ def day_closed(day: date, status: str, started_at: datetime | None,
 
 
 def ledger_proof_failed(scope: str) -> None:
+    """Count a failed ledger proof of ``scope``."""
     if enabled():
         _m()["ledger_failed"].labels(scope).inc()
 

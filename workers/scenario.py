@@ -209,6 +209,7 @@ def parse(data: Any) -> Scenario:  # noqa: C901
 
 
 def load_file(path: str | Path) -> Any:
+    """A scenario file's data (YAML or JSON); ScenarioError names the file's problem."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -224,6 +225,7 @@ def load_file(path: str | Path) -> Any:
 
 # ---------------------------------------------------------------- running
 def seed(engine: Engine, sc: Scenario) -> None:
+    """Insert a scenario's users, loans, opening balances and agencies."""
     start = sc.run.start
     before = start - timedelta(days=1)
     last_disbursed: dict[str, date] = {}
@@ -289,6 +291,7 @@ def _run(sc: Scenario, url: str, progress: Progress | None) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- result
 def result(engine: Engine, time_zone: str = "Asia/Shanghai") -> dict[str, Any]:
+    """What a scenario ended with: users, loans, events and journals, as JSON-ready data."""
     zone = ZoneInfo(time_zone)
     with engine.connect() as conn:
         users = {}

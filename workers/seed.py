@@ -25,6 +25,7 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
 
 
 def user_id(n: int) -> str:
+    """The id of seeded user number ``n``."""
     return f"u{n:07d}"
 
 

@@ -192,14 +192,17 @@ class PostgresServer:
 
     @property
     def data_dir(self) -> Path:
+        """The cluster's data directory."""
         return self.base_dir / "data"
 
     @property
     def socket_dir(self) -> Path:
+        """The directory of the server's Unix socket."""
         return self.base_dir / "sock"
 
     @property
     def log_file(self) -> Path:
+        """The server's log file."""
         return self.base_dir / "postgres.log"
 
     def url_for(self, database: str, driver: str = "postgresql+psycopg") -> str:
@@ -488,15 +491,18 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        """The server's redis:// URL (with its password)."""
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"redis://{auth}{self.host}:{self.port}/0"
 
     @property
     def log_file(self) -> Path:
+        """The server's log file."""
         return self.base_dir / "redis.log"
 
     @property
     def running(self) -> bool:
+        """Whether the server process is alive."""
         return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = 30) -> None:

@@ -30,12 +30,14 @@ class Stack:
     def start_worker(self, concurrency: int = 2, name: str = "worker",
                      extra_env: dict[str, str] | None = None,
                      log: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start a Celery worker on the cycle queue."""
         cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
                "-Q", "cycle", "-c", str(concurrency), "-n", f"{name}-{os.getpid()}@%h",
                "-l", "WARNING", "--without-gossip", "--without-mingle"]
         return self._spawn(cmd, extra_env, log)
 
     def start_beat(self, workdir: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start Celery beat, its schedule file in ``workdir``."""
         cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "-l", "INFO",
                "-s", str(workdir / "celerybeat-schedule")]
         return self._spawn(cmd, None, log)
@@ -52,6 +54,7 @@ class Stack:
         return proc
 
     def stop(self) -> None:
+        """Stop every process started (SIGTERM, then SIGKILL after 20 s)."""
         for proc in self.processes:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)

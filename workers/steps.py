@@ -212,6 +212,7 @@ def _update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:
 # ---------------------------------------------------------------- overdue
 def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                   config: ProductConfig, *, key: str | None = None) -> int:
+    """The overdue step for users ``lo``..``hi``: penalties, days past due, buckets."""
     step = key or OVERDUE_STEP
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -270,6 +271,7 @@ def _refresh_user_flags(conn: Connection, loans: list[Loan], out: overdue.Overdu
 # ---------------------------------------------------------------- score
 def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                 config: ProductConfig, *, key: str | None = None) -> int:
+    """The score step for users ``lo``..``hi``: the day's loan and external events."""
     step = key or SCORE
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -324,6 +326,7 @@ def _bureau_records(conn: Connection, events: list[LoanEvent]) -> None:
 # ---------------------------------------------------------------- limit
 def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                 config: ProductConfig, *, key: str | None = None) -> int:
+    """The limit step for users ``lo``..``hi`` whose recalculation is due."""
     step = key or LIMIT
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -375,6 +378,7 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
 # ---------------------------------------------------------------- collect
 def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                   config: ProductConfig, *, key: str | None = None) -> int:
+    """The collection step for users ``lo``..``hi``: reminders, cases, handoffs, write-offs."""
     step = key or COLLECT
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:

@@ -59,11 +59,13 @@ class CreditTask(Task):  # type: ignore[misc]
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         # Celery's own call wrappers take ``self`` by keyword too: refuse that key here.
+        """Run the task; a keyword named ``self`` is rejected."""
         if "self" in kwargs:
             self._reject("self", "unknown field")
         return super().__call__(*args, **kwargs)
 
     def validate(self, model: type[P], kwargs: dict[str, Any], args: Iterable[Any] = ()) -> P:
+        """The payload as ``model``; a bad one is rejected with a stored reason."""
         try:
             if tuple(args):
                 raise ValueError("positional arguments are not accepted; use keyword arguments")
@@ -90,6 +92,7 @@ class CreditTask(Task):  # type: ignore[misc]
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
                    einfo: Any) -> None:
+        """Record a failure (not a rejection) in task_failures."""
         if isinstance(exc, Reject):
             return
         try:
@@ -278,6 +281,7 @@ def reconcile_pending(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[st
 
 @hooks.task(app, "creditcycle.applications.expire", CreditTask)
 def expire_applications(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Cancel the applications that have expired."""
     self.validate(payloads.Empty, kwargs, args)
     n = steps.expire_applications(runtime.engine(), datetime.now().astimezone(),
                                   runtime.config())
