@@ -58,8 +58,8 @@ class CreditTask(Task):  # type: ignore[misc]
     typing = False
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
-        # Celery's own call wrappers take ``self`` by keyword too: refuse that key here.
         """Run the task; a keyword named ``self`` is rejected."""
+        # Celery's own call wrappers take ``self`` by keyword too: refuse that key here.
         if "self" in kwargs:
             self._reject("self", "unknown field")
         return super().__call__(*args, **kwargs)
