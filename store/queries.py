@@ -139,11 +139,12 @@ def user_history(conn: Connection, user_id: str) -> UserHistory | None:
 
 
 # ---------------------------------------------------------------- the night's report
-def _days_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
+def _days_between(later: ColumnElement[Any], earlier: ColumnElement[Any],
+                  dialect: str) -> ColumnElement[Any]:
     """``later - earlier`` in whole days, on both backends."""
     if dialect == "sqlite":
         return cast(func.julianday(later) - func.julianday(earlier), Integer)
-    return later - earlier  # type: ignore[no-any-return]
+    return later - earlier
 
 
 def _bucket_case(dpd: Any, bounds: Sequence[int]) -> ColumnElement[str]:

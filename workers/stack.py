@@ -185,8 +185,9 @@ def _restore(saved: dict[str, str | None]) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    if saved.get("REDIS_URL"):
-        _rebind_broker(saved["REDIS_URL"])  # type: ignore[arg-type]
+    broker_url = saved.get("REDIS_URL")
+    if broker_url:
+        _rebind_broker(broker_url)
 
 
 def _rebind_broker(url: str) -> None:
