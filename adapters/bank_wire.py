@@ -27,7 +27,8 @@ Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
 Taken = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
 Status = Literal["debited", "failed", "pending", "unknown"]
 Reason = Literal["insufficient_funds", "card_invalid", "outage"]
-assert set(get_args(Reason)) == set(FAILURE_REASONS)
+if set(get_args(Reason)) != set(FAILURE_REASONS):
+    raise AssertionError("the wire's failure reasons differ from domain.bank's")
 
 
 class _Strict(BaseModel):

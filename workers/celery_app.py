@@ -14,6 +14,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from workers import hooks
+
 TASK_TIME_LIMIT = int(os.environ.get("CREDITCYCLE_TASK_TIME_LIMIT", "300"))
 VISIBILITY_TIMEOUT = int(os.environ.get("CREDITCYCLE_VISIBILITY_TIMEOUT",
                                         str(TASK_TIME_LIMIT * 3)))
@@ -21,10 +23,12 @@ CYCLE_QUEUE = "cycle"
 
 
 def redis_url() -> str:
+    """The broker URL: $REDIS_URL, else a local Redis."""
     return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def make_app() -> Celery:
+    """The Celery application with the settings above and beat's schedule."""
     from workers import broker
 
     broker.install()  # redis:// consumes through workers.broker (malformed messages dropped)
@@ -77,7 +81,7 @@ app = make_app()
 GC_THRESHOLD = (10_000, 10, 10)
 
 
-@worker_process_init.connect
+@hooks.on(worker_process_init)
 def _fresh_process(**_: Any) -> None:
     from workers import runtime
 
@@ -86,7 +90,7 @@ def _fresh_process(**_: Any) -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-@worker_process_shutdown.connect
+@hooks.on(worker_process_shutdown)
 def _process_down(**_: Any) -> None:
     from workers import runtime
 

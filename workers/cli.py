@@ -264,7 +264,8 @@ def cycle_release(day: str, database_url: str | None) -> None:
     from workers import api
 
     target = _date(day)
-    assert target is not None
+    if target is None:  # click requires the argument
+        raise AssertionError("no date")
     os.environ["DATABASE_URL"] = _url(database_url)
     result = api.run_here("creditcycle.cycle.release", date=target.isoformat())
     click.echo(f"released {len(result['released'])} users: {', '.join(result['released'])}")
@@ -280,7 +281,8 @@ def cycle_recheck(day: str, database_url: str | None) -> None:
     from workers.cycle import recheck
 
     target = _date(day)
-    assert target is not None
+    if target is None:  # click requires the argument
+        raise AssertionError("no date")
     engine = make_engine(_url(database_url))
     try:
         problems = recheck(engine, target)
@@ -430,7 +432,8 @@ def agencies_list(database_url: str | None) -> None:
 def worker(concurrency: int) -> None:
     """Run a Celery worker on the cycle queue (needs REDIS_URL)."""
     _need_redis()
-    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
+    # S606: becomes the process it runs; the command is fixed here
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",  # noqa: S606
                                "worker", "-Q", "cycle", "-c", str(concurrency), "-l", "INFO"])
 
 
@@ -449,7 +452,8 @@ def beat() -> None:
         raise click.UsageError(f"beat cannot write its schedule file in {where} "
                                f"({exc.strerror}): set {STATE_ENV} to a writable "
                                "directory") from None
-    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
+    # S606: becomes the process it runs; the command is fixed here
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",  # noqa: S606
                                "beat", "-l", "INFO"])
 
 
@@ -460,10 +464,12 @@ def beat() -> None:
 def flower(port: int, local_demo: bool) -> None:
     """Run Flower on 127.0.0.1 with basic auth from FLOWER_BASIC_AUTH=user:password."""
     _need_redis()
-    os.execvp(sys.executable, flower_command(port, local_demo))
+    # S606: becomes the process it runs; the command is fixed here
+    os.execvp(sys.executable, flower_command(port, local_demo))  # noqa: S606
 
 
 def flower_command(port: int, local_demo: bool) -> list[str]:
+    """The command that runs Flower; refuses without credentials unless ``local_demo``."""
     auth = os.environ.get("FLOWER_BASIC_AUTH", "")
     if ":" not in auth and not local_demo:
         raise click.UsageError("Flower refuses to start without credentials: set "
@@ -703,7 +709,8 @@ def report(day: str | None, out: Path | None, days: int, database_url: str | Non
         elif not closed:
             _fail(InputError("--date", f"{target} has not been closed; the last closed date "
                                        f"is {last}: report on it, or close {target} first"))
-        assert target is not None
+        if target is None:  # set above, or _fail has exited
+            raise AssertionError("no date")
         page = build(engine, target, days, load_config())
     finally:
         engine.dispose()

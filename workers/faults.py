@@ -21,6 +21,7 @@ class InjectedFault(RuntimeError):
 
 
 def check(step: str, lo: str, hi: str, is_held: Callable[[str], bool]) -> None:
+    """Fail the chunk holding a user named in $CREDITCYCLE_FAULT (``step:user:mode``), for tests."""
     spec = os.environ.get("CREDITCYCLE_FAULT", "")
     if not spec:
         return

@@ -31,6 +31,7 @@ _state = _State()
 
 
 def reset() -> None:
+    """Drop this process's engine, config and channel; a parent's engine is left open."""
     if _state.engine is not None and _state.pid == os.getpid():
         _state.engine.dispose()
     elif _state.engine is not None:
@@ -45,6 +46,7 @@ def _check_pid() -> None:
 
 
 def engine() -> Engine:
+    """This process's engine for $DATABASE_URL, made on first use."""
     _check_pid()
     url = database_url()
     if _state.engine is not None and _state.url != url:
@@ -73,6 +75,7 @@ def load_config() -> ProductConfig:
 
 
 def config() -> ProductConfig:
+    """This process's product config, loaded on first use."""
     _check_pid()
     if _state.config is None:
         _state.config = load_config()
@@ -80,6 +83,7 @@ def config() -> ProductConfig:
 
 
 def channel() -> BankChannel:
+    """This process's bank channel, made on first use."""
     _check_pid()
     if _state.channel is None:
         _state.channel = SimulatedBank(engine())

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, delete, select, tuple_, update
 
 from domain import collection, deduction, limits, overdue, scoring
 from domain.config import ProductConfig
@@ -36,7 +36,6 @@ SCORE = "score"
 LIMIT = "limit"
 COLLECT = "collect"
 RECONCILE = "reconcile"
-CLOSE_STEPS = (DEDUCT, OVERDUE_STEP, SCORE, LIMIT, COLLECT, RECONCILE)
 
 NOTIFICATION_PENDING, NOTIFICATION_SENT, NOTIFICATION_EXPIRED = "pending", "sent", "expired"
 
@@ -193,11 +192,11 @@ def _apply_card_results_and_fund(conn: Connection, on: date,
     for uid in funded:
         user = users[uid]
         room = max(0, config.fund_daily_redemption_cap - redeemed.get(uid, 0))
-        j = deduction.take_from_balance(user, by_user.get(uid, []), on, attempt, "fund",
-                                        min(user.fund, room), daytime=daytime,
-                                        late_after_days=late)
-        if j:
-            journals.append(j)
+        redemption = deduction.take_from_balance(user, by_user.get(uid, []), on, attempt,
+                                                 "fund", min(user.fund, room), daytime=daytime,
+                                                 late_after_days=late)
+        if redemption:
+            journals.append(redemption)
             taken_from_fund += 1
     repo.insert_journals(conn, journals)
     repo.save_users(conn, users.values())
@@ -213,6 +212,7 @@ def _update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:
 # ---------------------------------------------------------------- overdue
 def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                   config: ProductConfig, *, key: str | None = None) -> int:
+    """The overdue step for users ``lo``..``hi``: penalties, days past due, buckets."""
     step = key or OVERDUE_STEP
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -271,6 +271,7 @@ def _refresh_user_flags(conn: Connection, loans: list[Loan], out: overdue.Overdu
 # ---------------------------------------------------------------- score
 def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                 config: ProductConfig, *, key: str | None = None) -> int:
+    """The score step for users ``lo``..``hi``: the day's loan and external events."""
     step = key or SCORE
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -325,6 +326,7 @@ def _bureau_records(conn: Connection, events: list[LoanEvent]) -> None:
 # ---------------------------------------------------------------- limit
 def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                 config: ProductConfig, *, key: str | None = None) -> int:
+    """The limit step for users ``lo``..``hi`` whose recalculation is due."""
     step = key or LIMIT
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -376,6 +378,7 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
 # ---------------------------------------------------------------- collect
 def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                   config: ProductConfig, *, key: str | None = None) -> int:
+    """The collection step for users ``lo``..``hi``: reminders, cases, handoffs, write-offs."""
     step = key or COLLECT
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -517,7 +520,8 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         return rows
 
 
-def resolve_pending(conn: Connection, on: date, pending: list[Any], results: dict[str, Any],
+def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
+                    results: dict[str, Any],
                     config: ProductConfig) -> int:
     b = s.bank_debits.c
     open_keys = set(conn.execute(select(b.key).where(
@@ -636,7 +640,7 @@ def expire_applications(engine: Engine, at: datetime, config: ProductConfig) -> 
 
 
 __all__ = [
-    "CLOSE_STEPS", "collect_chunk", "deduct", "handoff_pass", "limit_chunk", "overdue_chunk",
+    "collect_chunk", "deduct", "handoff_pass", "limit_chunk", "overdue_chunk",
     "reconcile_chunk", "reconcile_close", "score_chunk",
 ]
 
