@@ -54,7 +54,8 @@ class KeyConflict(Exception):
 
 # ---------------------------------------------------------------------- the factory
 def sink_for(url: str, secret: str | bytes | None, *, field: str = "sink_url",
-             secret_field: str = "sink_secret", timeouts: Timeouts = DEFAULT_TIMEOUTS,
+             secret_field: str = "sink_secret",  # noqa: S107 - a field name, not a secret
+             timeouts: Timeouts = DEFAULT_TIMEOUTS,
              transport: httpx.BaseTransport | None = None) -> Sink:
     """The sink for ``url``; ``field``/``secret_field`` name the configuration keys in
     errors. ``secret`` signs https batches (unused by ``file://``)."""
