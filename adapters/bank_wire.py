@@ -1,22 +1,21 @@
 """The bank protocol's wire format (docs/bank-protocol.md), shared by client and simulator.
 
 Bodies are JSON; each is signed: header ``X-Signature`` = hex HMAC-SHA256 of the raw
-body bytes with the deployment's bank secret. The models are strict (no extra keys,
+body bytes with the deployment's bank secret (the helpers live in adapters/signing.py,
+shared with the outbox sinks, and are re-exported here). The models are strict (no extra keys,
 no coercion), so a body either is exactly the protocol or is refused.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import date
 from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from adapters.signing import SIGNATURE_HEADER, sign, signature_ok
 from domain.bank import FAILURE_REASONS
 
-SIGNATURE_HEADER: Final = "X-Signature"
 MAX_BATCH: Final = 1000
 MAX_AMOUNT: Final = 10**13
 
@@ -28,7 +27,8 @@ Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
 Taken = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
 Status = Literal["debited", "failed", "pending", "unknown"]
 Reason = Literal["insufficient_funds", "card_invalid", "outage"]
-assert set(get_args(Reason)) == set(FAILURE_REASONS)
+if set(get_args(Reason)) != set(FAILURE_REASONS):
+    raise AssertionError("the wire's failure reasons differ from domain.bank's")
 
 
 class _Strict(BaseModel):
@@ -63,11 +63,6 @@ class Envelope(_Strict):
     results: list[Any]
 
 
-def sign(secret: bytes, body: bytes) -> str:
-    return hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
-def signature_ok(secret: bytes, body: bytes, signature: str | None) -> bool:
-    if not signature:
-        return False
-    return hmac.compare_digest(sign(secret, body), signature.strip().lower())
+__all__ = ["MAX_AMOUNT", "MAX_BATCH", "SIGNATURE_HEADER", "Amount", "CardToken", "DebitsBody",
+           "Envelope", "Key", "QueryBody", "Reason", "Status", "Taken", "WireDebit",
+           "WireResult", "sign", "signature_ok"]

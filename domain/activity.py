@@ -48,12 +48,14 @@ class Activity:
 
         def days(key: str) -> list[date]:
             raw = data.get(key) or []
-            assert isinstance(raw, list)
+            if not isinstance(raw, list):
+                raise AssertionError(f"activity {key!r} is not a list")
             return [_day(x) for x in raw]
 
         cap = data.get("cap")
         flag = data.get("flag") or 0
-        assert isinstance(flag, int)
+        if not isinstance(flag, int):
+            raise AssertionError("activity 'flag' is not an integer")
         return cls(days("days"), days("inq"), days("churn"),
                    date.fromordinal(int(cap)) if isinstance(cap, int) else None, flag)
 

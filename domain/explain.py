@@ -121,7 +121,8 @@ def lapses(activity: act.Activity, on: date) -> list[Lapse]:
     out: list[Lapse] = []
     if act.capacity_declined(activity, on):
         cap = activity.capacity_decline_on
-        assert cap is not None
+        if cap is None:  # capacity_declined means it has a date
+            raise AssertionError("capacity declined without a date")
         out.append(Lapse("CAPACITY_DECLINE", 1, cap,
                          cap + timedelta(days=act.CAPACITY_WINDOW)))
     inquiries = sorted(d for d in activity.inquiries

@@ -47,7 +47,8 @@ def main() -> None:
                 t = time.perf_counter()
                 got = bank.debit(reqs)
                 batch_t.append(time.perf_counter() - t)
-                assert all(r.status == DEBITED for r in got)
+                if not all(r.status == DEBITED for r in got):
+                    raise AssertionError("a round-trip debit was not debited")
                 t = time.perf_counter()
                 bank.query([r.key for r in reqs])
                 query_t.append(time.perf_counter() - t)

@@ -37,6 +37,7 @@ def open_cases_of_active(conn: Connection) -> dict[str, int]:
 
 
 def listing(conn: Connection) -> list[Agency]:
+    """Every agency, retired ones too, with its open agency cases, by name."""
     a, c = s.agencies.c, s.collection_cases.c
     open_cases = (select(func.count()).where(c.agency == a.name, c.stage == "agency",
                                              c.closed_on.is_(None)).scalar_subquery())
@@ -45,6 +46,7 @@ def listing(conn: Connection) -> list[Agency]:
 
 
 def exists(conn: Connection, name: str) -> bool:
+    """Whether ``name`` is an agency (active or retired)."""
     a = s.agencies.c
     return conn.execute(select(a.name).where(a.name == name)).first() is not None
 

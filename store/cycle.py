@@ -61,12 +61,14 @@ def claim_chunk(conn: Connection, on: date, step: str, chunk_no: int) -> Any | N
 
 
 def set_phase(conn: Connection, on: date, step: str, chunk_no: int, phase: str) -> None:
+    """Record how far a chunk has got (its ``phase``)."""
     c = s.chunk_runs.c
     conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
                  .values(phase=phase))
 
 
 def complete_chunk(conn: Connection, on: date, step: str, chunk_no: int, rows: int) -> None:
+    """Mark a chunk done with the rows it wrote."""
     c = s.chunk_runs.c
     conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
                  .values(done_at=now(), rows=rows, phase="done"))
@@ -96,12 +98,14 @@ def count_attempt(conn: Connection, on: date, step: str, chunk_no: int, *,
 
 
 def chunk_done(conn: Connection, on: date, step: str, chunk_no: int) -> bool:
+    """Whether the chunk has been completed."""
     c = s.chunk_runs.c
     return conn.execute(select(c.done_at).where(
         c.day == on, c.step == step, c.chunk_no == chunk_no)).scalar() is not None
 
 
 def record_error(conn: Connection, on: date, step: str, chunk_no: int, error: str) -> None:
+    """Keep the last error of a chunk (its first 4,000 characters)."""
     c = s.chunk_runs.c
     conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
                  .values(last_error=error[:4000]))
@@ -137,6 +141,7 @@ def plan_chunks(conn: Connection, on: date, chunk_size: int) -> list[tuple[int, 
 
 
 def or_rows(rn: Any, chunk_size: int) -> Any:
+    """Whether row number ``rn`` is the first or last of its chunk of ``chunk_size``."""
     return (((rn - 1) % chunk_size) == 0) | ((rn % chunk_size) == 0)
 
 
@@ -149,6 +154,7 @@ def start_step(conn: Connection, on: date, step: str, total: int) -> bool:
 
 
 def step_row(conn: Connection, on: date, step: str) -> Any | None:
+    """The (date, step) row, or None when the step has not started."""
     c = s.cycle_runs.c
     return conn.execute(select(s.cycle_runs).where(c.day == on, c.step == step)).first()
 
@@ -173,6 +179,7 @@ def chunk_finished(conn: Connection, on: date, step: str) -> tuple[int, int]:
 
 def finish_step(conn: Connection, on: date, step: str, status: str = DONE,
                 detail: str | None = None) -> bool:
+    """End a running step with ``status``; False when it was not running."""
     c = s.cycle_runs.c
     result = conn.execute(update(s.cycle_runs)
                           .where(c.day == on, c.step == step, c.status == RUNNING)
@@ -188,17 +195,20 @@ def planned_range(conn: Connection, on: date, chunk_no: int) -> tuple[str, str] 
 
 
 def steps_of(conn: Connection, on: date) -> list[Any]:
+    """The step rows of ``on``, in the order they started."""
     c = s.cycle_runs.c
     return list(conn.execute(select(s.cycle_runs).where(c.day == on).order_by(c.started_at)))
 
 
 def held_user_ids(conn: Connection, on: date) -> list[str]:
+    """The users held on ``on`` and not yet released, by id."""
     h = s.held_users.c
     return list(conn.execute(select(h.user_id).where(h.day == on, h.released_at.is_(None))
                              .order_by(h.user_id)).scalars())
 
 
 def hold_users(conn: Connection, on: date, step: str, chunk_no: int, lo: str, hi: str) -> int:
+    """Hold every user of the chunk ``lo``..``hi`` on ``on``; returns the users newly held."""
     ids = list(conn.execute(select(s.users.c.id).where(and_(s.users.c.id >= lo,
                                                             s.users.c.id <= hi))).scalars())
     return insert_ignore(conn, s.held_users, [{"day": on, "user_id": u, "step": step,

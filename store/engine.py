@@ -11,7 +11,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, exists, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, event, exists, inspect, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
@@ -26,6 +26,7 @@ URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
 def database_url(url: str | None = None) -> str:
+    """``url``, else $DATABASE_URL, else the local SQLite file; plain postgresql:// uses psycopg."""
     url = url or os.environ.get("DATABASE_URL") or DEFAULT_SQLITE
     if url.startswith(_PLAIN_POSTGRESQL):
         return "postgresql+psycopg://" + url.removeprefix(_PLAIN_POSTGRESQL)
@@ -138,11 +139,14 @@ def require_empty(url: str, field: str = "--database-url") -> None:
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
+    """Whether the engine or URL is SQLite."""
     url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
     return url.get_backend_name() == "sqlite"
 
 
 def make_engine(url: str | None = None, *, pool_size: int = 5) -> Engine:
+    """An engine for ``url`` (see ``database_url``): SQLite takes its write lock at BEGIN,
+    PostgreSQL runs without JIT or parallel workers (see below)."""
     url = database_url(url)
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
@@ -157,11 +161,11 @@ def make_engine(url: str | None = None, *, pool_size: int = 5) -> Engine:
                              "options": "-c jit=off -c max_parallel_workers_per_gather=0"})
 
 
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     # Turn off pysqlite's own transaction handling so BEGIN IMMEDIATE is ours:
     # a chunk takes the write lock up front instead of failing to upgrade later.
-    dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
-    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=60000")
@@ -169,8 +173,8 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur.close()
 
 
-def _sqlite_begin_immediate(conn: object) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def migrate(url: str | None = None) -> None:

@@ -44,6 +44,9 @@ def _loan_account(account: Any) -> Any:
 
 
 def check_day(conn: Connection, on: date) -> list[str]:
+    """What is broken in the ledger of ``on``: unbalanced journals, receivables, balances, bank
+    clearing.
+    """
     j, p = s.journals.c, s.postings.c
     rows = conn.execute(
         select(j.key, func.coalesce(func.sum(p.amount), 0))
@@ -125,6 +128,7 @@ def settle_bank_clearing(conn: Connection, on: date) -> int:
 
 
 def check_all(conn: Connection) -> list[str]:
+    """What is broken in the whole ledger; an empty list when it holds."""
     problems: list[str] = []
     p, j = s.postings.c, s.journals.c
     total = conn.execute(select(func.coalesce(func.sum(p.amount), 0))).scalar_one()

@@ -139,11 +139,12 @@ def user_history(conn: Connection, user_id: str) -> UserHistory | None:
 
 
 # ---------------------------------------------------------------- the night's report
-def _days_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
+def _days_between(later: ColumnElement[Any], earlier: ColumnElement[Any],
+                  dialect: str) -> ColumnElement[Any]:
     """``later - earlier`` in whole days, on both backends."""
     if dialect == "sqlite":
         return cast(func.julianday(later) - func.julianday(earlier), Integer)
-    return later - earlier  # type: ignore[no-any-return]
+    return later - earlier
 
 
 def _bucket_case(dpd: Any, bounds: Sequence[int]) -> ColumnElement[str]:
@@ -161,6 +162,7 @@ def collected_by_kind(conn: Connection, day: date) -> dict[str, int]:
 
 
 def collected_by_day(conn: Connection, first: date, last: date) -> list[tuple[date, str, int]]:
+    """Money collected per day and source (journal kind), ``first``..``last``."""
     j = s.journals.c
     rows = conn.execute(select(j.day, j.kind, func.sum(j.amount)).where(
         j.day >= first, j.day <= last, j.kind.in_(COLLECTION_KINDS))
@@ -198,6 +200,7 @@ def _snapshot_bucket(bounds: Sequence[int], table: Any) -> ColumnElement[str]:
 
 
 def month_end_days(conn: Connection, last: date) -> list[date]:
+    """The days up to ``last`` with a monthly bureau file."""
     b = s.bureau_records.c
     return list(conn.execute(select(b.day).distinct().where(
         b.kind == "MONTHLY", b.day <= last).order_by(b.day)).scalars())
@@ -231,6 +234,7 @@ def month_transitions(conn: Connection, before: date, after: date,
 
 
 def handoffs_by_day(conn: Connection, first: date, last: date) -> list[tuple[date, int, int]]:
+    """Agency handoffs per day: (day, count, amount owed)."""
     h = s.handoffs.c
     rows = conn.execute(select(h.day, func.count(), func.coalesce(func.sum(h.amount_owed), 0))
                         .where(h.day >= first, h.day <= last).group_by(h.day).order_by(h.day))
@@ -238,6 +242,7 @@ def handoffs_by_day(conn: Connection, first: date, last: date) -> list[tuple[dat
 
 
 def write_offs_by_day(conn: Connection, first: date, last: date) -> list[tuple[date, int, int]]:
+    """Write-offs per day: (day, count, amount)."""
     j = s.journals.c
     rows = conn.execute(select(j.day, func.count(), func.sum(j.amount)).where(
         j.day >= first, j.day <= last, j.kind == "write_off").group_by(j.day).order_by(j.day))
@@ -245,6 +250,7 @@ def write_offs_by_day(conn: Connection, first: date, last: date) -> list[tuple[d
 
 
 def score_reasons(conn: Connection, first: date, last: date) -> list[tuple[date, str, int]]:
+    """Score events per day and reason: (day, reason, count)."""
     e = s.score_events.c
     rows = conn.execute(select(e.day, e.reason, func.count()).where(
         e.day >= first, e.day <= last).group_by(e.day, e.reason).order_by(e.day))
@@ -262,6 +268,7 @@ def limit_reasons(conn: Connection, first: date,
 
 
 def step_runs(conn: Connection, day: date) -> list[Any]:
+    """The step rows of ``day``, in the order they started."""
     c = s.cycle_runs.c
     return list(conn.execute(select(s.cycle_runs).where(c.day == day)
                              .order_by(c.started_at, c.step)))
@@ -301,6 +308,7 @@ def day_counts(conn: Connection, day: date) -> dict[str, int]:
 
 
 def loans_by_status(conn: Connection) -> dict[str, int]:
+    """How many loans there are in each status."""
     lo = s.loans.c
     return {k: int(v) for k, v in conn.execute(
         select(lo.status, func.count()).group_by(lo.status))}

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Row,
     String,
     and_,
     any_,
@@ -36,8 +37,6 @@ from domain.model import LIVE_STATUSES, PAID_OFF, Installment, Journal, Loan, Us
 from store import schema as s
 from store.bulk import bulk_update, insert_many
 
-USER_COLUMNS = ("score", "credit_limit", "limit_frozen", "closed", "wallet", "fund",
-                "card_blocked")
 LOAN_COLUMNS = ("status", "dpd", "bucket", "collection_stage", "agency", "on_hold",
                 "episode_level", "accrual_no", "accrual_anchor", "accrual_acc",
                 "written_off_on", "next_due")
@@ -45,27 +44,30 @@ INSTALLMENT_COLUMNS = ("principal", "interest", "penalty", "paid_principal", "pa
                        "paid_penalty", "pending_penalty", "penalty_through")
 
 
-def in_ids(conn: Connection, column: Any, ids: Collection[str]) -> ColumnElement[bool]:
+def in_ids(conn: Connection, column: ColumnElement[Any],
+           ids: Collection[str]) -> ColumnElement[bool]:
     """``column IN ids``; on PostgreSQL one array parameter (``= ANY``) rather than a
     placeholder per id, which costs compile and parse time for chunks of thousands."""
     values = sorted(ids)
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(String())))
-    return column.in_(values)  # type: ignore[no-any-return]
+    return column.in_(values)
 
 
 def owes() -> ColumnElement[bool]:
     """An installment with principal, interest or penalty still unpaid."""
     i = s.installments.c
-    return i.principal + i.interest + i.penalty > (  # type: ignore[no-any-return]
+    return i.principal + i.interest + i.penalty > (
         i.paid_principal + i.paid_interest + i.paid_penalty)
 
 
-def in_range(column: Any, lo: str, hi: str) -> ColumnElement[bool]:
+def in_range(column: ColumnElement[Any], lo: str, hi: str) -> ColumnElement[bool]:
+    """``lo <= column <= hi`` (a chunk's user id range)."""
     return and_(column >= lo, column <= hi)
 
 
-def not_held(user_column: Any, on: date) -> ColumnElement[bool]:
+def not_held(user_column: ColumnElement[Any], on: date) -> ColumnElement[bool]:
+    """Rows whose user has no unreleased hold from ``on`` or before."""
     held = select(s.held_users.c.user_id).where(s.held_users.c.day <= on,
                                                  s.held_users.c.released_at.is_(None))
     return user_column.not_in(held)
@@ -100,6 +102,7 @@ def load_users(conn: Connection, user_ids: Collection[str], *,
     if not user_ids:
         return {}
     u = s.users.c
+    rows: Iterable[Row[Any]]
     if lock:
         rows = lock_user_rows(conn, in_ids(conn, u.id, user_ids), _USER_FIELDS).values()
     else:
@@ -120,7 +123,7 @@ def load_user_rows(conn: Connection, user_ids: Collection[str],
 
 
 def lock_user_rows(conn: Connection, where: ColumnElement[bool],
-                   columns: Sequence[str]) -> dict[str, Any]:
+                   columns: Sequence[str]) -> dict[str, Row[Any]]:
     """The users matching ``where``, locked and read in one statement, in id order.
 
     On PostgreSQL a row another writer changed meanwhile is waited for and read
@@ -135,6 +138,7 @@ def lock_user_rows(conn: Connection, where: ColumnElement[bool],
 
 
 def save_users(conn: Connection, users: Iterable[User]) -> int:
+    """Write back the users changed (``dirty``), one bulk UPDATE; returns the rows written."""
     rows = [{"id": u.id, "score": u.score, "credit_limit": u.limit,
              "limit_frozen": u.limit_frozen, "closed": u.closed, "wallet": u.wallet,
              "fund": u.fund, "card_blocked": u.card_blocked}
@@ -148,6 +152,7 @@ def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def activity_of(row: Any) -> Activity:
+    """A user row's activity, stored as JSON text or a JSON value."""
     raw = row.activity
     if isinstance(raw, str):
         raw = json.loads(raw)
@@ -229,6 +234,7 @@ def load_loans_locked(conn: Connection, where: ColumnElement[bool], *,
 
 def live_loans_of(conn: Connection, user_ids: Collection[str], *,
                   due_by: date | None = None) -> list[Loan]:
+    """The live loans of ``user_ids``; see ``load_loans`` for ``due_by``."""
     if not user_ids:
         return []
     return load_loans(conn, and_(in_ids(conn, s.loans.c.user_id, user_ids),
@@ -236,6 +242,7 @@ def live_loans_of(conn: Connection, user_ids: Collection[str], *,
 
 
 def loans_by_user(loans: Iterable[Loan]) -> dict[str, list[Loan]]:
+    """The loans grouped by user id."""
     out: dict[str, list[Loan]] = defaultdict(list)
     for loan in loans:
         out[loan.user_id].append(loan)
@@ -243,6 +250,7 @@ def loans_by_user(loans: Iterable[Loan]) -> dict[str, list[Loan]]:
 
 
 def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
+    """Insert new loans with their installments."""
     if not loans:
         return
     conn.execute(insert(s.loans), [
@@ -272,7 +280,9 @@ def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:
     date; only a loan they no longer hold anything owed for needs SQL to look at
     its later installments.
     """
-    loan_rows, inst_rows, loan_only = [], [], []
+    loan_rows: list[dict[str, Any]] = []
+    inst_rows: list[dict[str, Any]] = []
+    loan_only: list[dict[str, Any]] = []
     partial: dict[date | None, list[str]] = defaultdict(list)
     for x in loans:
         changed = [i for i in x.installments if i.dirty]
@@ -329,14 +339,8 @@ def insert_journals(conn: Connection, journals: Sequence[Journal]) -> int:
     return len(journals)
 
 
-def existing_journal_keys(conn: Connection, keys: Collection[str]) -> set[str]:
-    if not keys:
-        return set()
-    return set(conn.execute(select(s.journals.c.key).where(s.journals.c.key.in_(list(keys))))
-               .scalars())
-
-
 def fund_redeemed(conn: Connection, user_ids: Collection[str], on: date) -> dict[str, int]:
+    """What each user's fund has already paid on ``on`` (the daily cap's use)."""
     if not user_ids:
         return {}
     rows = conn.execute(select(s.journals.c.user_id, func.sum(s.journals.c.amount))
@@ -348,6 +352,7 @@ def fund_redeemed(conn: Connection, user_ids: Collection[str], on: date) -> dict
 
 # ---------------------------------------------------------------- work selection
 def users_with_due_debts(conn: Connection, lo: str, hi: str, on: date) -> list[str]:
+    """Users of ``lo``..``hi`` not held, with a live loan due by ``on``."""
     q = (select(s.loans.c.user_id).distinct()
          .where(in_range(s.loans.c.user_id, lo, hi), s.loans.c.next_due <= on,
                 s.loans.c.status.in_(LIVE_STATUSES), not_held(s.loans.c.user_id, on)))
@@ -422,6 +427,7 @@ def loans_due_soon(conn: Connection, loans: Sequence[Loan], due_soon: date) -> s
 
 def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
                              due_soon: date, *, installments: bool = True) -> list[Loan]:
+    """The loans of ``lo``..``hi`` collection must look at on ``on``, locked."""
     return load_loans_locked(conn, and_(
         in_range(s.loans.c.user_id, lo, hi),
         or_(and_(s.loans.c.status.in_(LIVE_STATUSES),
@@ -431,4 +437,5 @@ def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
 
 
 def now() -> datetime:
+    """The current time, aware, in the local zone."""
     return datetime.now().astimezone()

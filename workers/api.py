@@ -32,6 +32,7 @@ TASKS: dict[str, type[BaseModel]] = {
 
 
 def validate(task: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The payload of ``task`` validated (unknown task or bad field: InputError)."""
     model = TASKS.get(task)
     if model is None:
         raise InputError("task", f"unknown task {task!r}; one of {', '.join(sorted(TASKS))}")

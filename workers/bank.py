@@ -11,8 +11,9 @@ Calls are batched, as a real channel's batch file would be.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, Row, select, update
 
 from domain.bank import (  # the channel's types live in domain; importable from here too
     DEBITED,
@@ -39,6 +40,7 @@ class SimulatedBank:
         self.engine = engine
 
     def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
+        """Debit each request's card once per key; a repeated key returns the first outcome."""
         if not requests:
             return []
         t, a = s.sim_bank_requests, s.sim_bank_accounts
@@ -122,8 +124,8 @@ class SimulatedBank:
         return results
 
     @staticmethod
-    def _save_balances(conn: object, accounts: dict[str, object],
+    def _save_balances(conn: Connection, accounts: dict[str, Row[Any]],
                        balance: dict[str, int]) -> None:
         rows = [{"user_id": u, "balance": v} for u, v in balance.items()
-                if u in accounts and accounts[u].balance != v]  # type: ignore[attr-defined]
-        bulk_update(conn, s.sim_bank_accounts, ["user_id"], rows)  # type: ignore[arg-type]
+                if u in accounts and accounts[u].balance != v]
+        bulk_update(conn, s.sim_bank_accounts, ["user_id"], rows)

@@ -59,6 +59,7 @@ class StepFigure:
 
     @property
     def rows_per_s(self) -> float:
+        """Rows written per second of the step."""
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
@@ -77,13 +78,16 @@ class Run:
 
     @property
     def ratio(self) -> float:
+        """The night's wall time over its floor."""
         return self.wall_s / self.floor_s if self.floor_s else float("inf")
 
     @property
     def us_per_loan(self) -> float:
+        """Wall time per loan (one per user), in microseconds."""
         return self.wall_s / self.users * 1e6
 
     def as_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready data, derived figures included."""
         d = asdict(self)
         d["steps"] = [{**asdict(x), "rows_per_s": round(x.rows_per_s, 1)} for x in self.steps]
         d.update(ratio=round(self.ratio, 2), us_per_loan=round(self.us_per_loan, 2))
@@ -116,8 +120,8 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
             for row in templates:
                 cp.write_row(row)
         with cur.copy("COPY bench_sched FROM STDIN") as cp:
-            for row in sched:
-                cp.write_row(row)
+            for line in sched:
+                cp.write_row(line)
         oldest = history_days or 1
         spread = 30 if history_days else 360
         # A late loan owes what it would owe had it been disbursed when the new
@@ -272,7 +276,8 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
 
 # ---------------------------------------------------------------- the night and its floor
 def _worker_pids(root: int) -> list[int]:
-    pids, kids = [root], {}
+    pids = [root]
+    kids: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -349,7 +354,7 @@ def _step_figures(url: str, night: date) -> list[StepFigure]:
     figures = []
     with engine.connect() as conn:
         runs = {r.step: r for r in conn.execute(select(s.cycle_runs).where(c.day == night))}
-        rows = {}
+        rows: dict[str, int] = {}
         for step, n in conn.execute(select(k.step, k.rows).where(k.day == night)):
             rows[step] = rows.get(step, 0) + (n or 0)
     engine.dispose()
@@ -439,6 +444,10 @@ def run_one(pg: PostgresServer, users: int, *, history_days: int = 0, label: str
 
 def bench(users: int, *, scaling: bool = True, out_dir: Path = Path("bench-results"),
           chunk_size: int = CHUNK_SIZE, repeats: int = SMALL_REPEATS) -> list[Run]:
+    """Run the bench at ``users`` (with ``scaling``, also smaller and older portfolios).
+
+    Writes bench.json and bench.png to ``out_dir``.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {"synchronous_commit": "off", "shared_buffers": "2GB", "work_mem": "64MB",
                 "maintenance_work_mem": "1GB", "max_wal_size": "16GB",
@@ -454,17 +463,18 @@ def bench(users: int, *, scaling: bool = True, out_dir: Path = Path("bench-resul
             runs.append(_report(run_one(pg, small, label="history_700d", history_days=700,
                                         chunk_size=chunk_size, log_dir=out_dir,
                                         repeats=repeats)))
-    results = {"night": NIGHT.isoformat(), "cores": os.cpu_count(),
+    results: dict[str, Any] = {"night": NIGHT.isoformat(), "cores": os.cpu_count(),
                "runs": [r.as_dict() for r in runs]}
     if scaling and len(runs) == 3:
-        main, small, old = runs
+        main_run, small_run, old_run = runs
+        small_us, main_us, old_us = (r.us_per_loan for r in (small_run, main_run, old_run))
         results["scaling"] = {
-            "us_per_loan_small": round(small.us_per_loan, 2),
-            "us_per_loan_main": round(main.us_per_loan, 2),
-            "linear_within_pct": round(abs(main.us_per_loan / small.us_per_loan - 1) * 100, 1),
-            "us_per_loan_new": round(small.us_per_loan, 2),
-            "us_per_loan_700d": round(old.us_per_loan, 2),
-            "flat_within_pct": round(abs(old.us_per_loan / small.us_per_loan - 1) * 100, 1),
+            "us_per_loan_small": round(small_us, 2),
+            "us_per_loan_main": round(main_us, 2),
+            "linear_within_pct": round(abs(main_us / small_us - 1) * 100, 1),
+            "us_per_loan_new": round(small_us, 2),
+            "us_per_loan_700d": round(old_us, 2),
+            "flat_within_pct": round(abs(old_us / small_us - 1) * 100, 1),
         }
     (out_dir / "bench.json").write_text(json.dumps(results, indent=2))
     _plot(runs, out_dir / "bench.png")
@@ -509,5 +519,6 @@ def _plot(runs: list[Run], path: Path) -> None:
 
 
 def summary_line(run: Run) -> str:
+    """The one-line ``bench:`` summary of a run."""
     return (f"bench: users={run.users} wall_s={run.wall_s:.2f} floor_s={run.floor_s:.2f} "
             f"ratio={run.ratio:.2f} peak_rss_mb={run.peak_rss_mb:.0f}")

@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from workers import settings
+from workers import hooks, settings
 
 TASK_TIME_LIMIT = settings.get().task_time_limit
 VISIBILITY_TIMEOUT = settings.get().broker_visibility_timeout
@@ -21,6 +21,7 @@ CYCLE_QUEUE = "cycle"
 
 
 def redis_url() -> str:
+    """The broker URL: $REDIS_URL, else a local Redis."""
     return settings.get().redis_url or "redis://127.0.0.1:6379/0"
 
 
@@ -32,6 +33,7 @@ def business_time_zone() -> str:
 
 
 def make_app() -> Celery:
+    """The Celery application with the settings above and beat's schedule."""
     from workers import broker
 
     broker.install()  # redis:// consumes through workers.broker (malformed messages dropped)
@@ -84,7 +86,7 @@ app = make_app()
 GC_THRESHOLD = (10_000, 10, 10)
 
 
-@worker_process_init.connect
+@hooks.on(worker_process_init)
 def _fresh_process(**_: Any) -> None:
     from workers import runtime
 
@@ -93,7 +95,7 @@ def _fresh_process(**_: Any) -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-@worker_process_shutdown.connect
+@hooks.on(worker_process_shutdown)
 def _process_down(**_: Any) -> None:
     from workers import runtime
 

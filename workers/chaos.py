@@ -65,6 +65,7 @@ class Outcome:
     problems: list[str]
 
     def table(self) -> str:
+        """The outcome as a text table."""
         rows = [("kills (SIGKILL)", self.harm.kills), ("redeliveries", self.redeliveries),
                 ("duplicates injected", self.harm.duplicates),
                 ("Redis restarts", self.harm.redis_restarts),
@@ -79,6 +80,7 @@ class Outcome:
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
     def line(self) -> str:
+        """The one-line ``chaos:`` summary."""
         return (f"chaos: kills={self.harm.kills} redeliveries={self.redeliveries} "
                 f"duplicates={self.harm.duplicates} double_takes={self.double_takes} "
                 f"lost={self.lost} imbalances={self.imbalances} mismatches={self.mismatches} "
@@ -128,6 +130,7 @@ class Saboteur:
                 if p != proc.pid]
 
     def kill_one(self) -> None:
+        """SIGKILL a worker child (every tenth time a whole worker, then start another)."""
         mains = self._worker_mains()
         if self.harm.kills % 10 == 9 and mains:
             victim = self.rng.choice(mains)
@@ -147,6 +150,7 @@ class Saboteur:
         self.harm.kills += 1
 
     def duplicate_one(self) -> None:
+        """Send again a chunk message of the running step (a duplicate delivery)."""
         from workers.celery_app import app
 
         c, k = s.cycle_runs.c, s.cycle_chunks.c
@@ -168,6 +172,7 @@ class Saboteur:
         self.harm.duplicates += 1
 
     def run(self) -> None:
+        """Kill and duplicate at random until stopped; its own errors are logged, never raised."""
         while not self.stop.is_set():
             time.sleep(self.rng.uniform(0.2, 1.2))
             if self.stop.is_set():
@@ -207,7 +212,10 @@ class Saboteur:
 def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: float = 12,
               chunk_size: int = 1000, seed: int = 20261126, workdir: Path | None = None,
               timeout: float = 3600, say: Callable[[str], None] = print) -> Outcome:
-    rng = random.Random(seed)
+    """Run the chaos drill (kills, duplicates, Redis and PostgreSQL outages) and check nothing was
+    lost or taken twice.
+    """
+    rng = random.Random(seed)  # noqa: S311 - a seeded, repeatable fault plan, not a secret
     workdir = workdir or Path("chaos-results")
     workdir.mkdir(parents=True, exist_ok=True)
     config = ProductConfig(chunk_size=chunk_size)

@@ -37,6 +37,7 @@ log = logging.getLogger("creditcycle.cycle")
 
 
 def close_steps(on: date) -> list[str]:
+    """The steps that close ``on``, in order (the bureau file on a month end)."""
     order = [steps.DEDUCT, steps.OVERDUE_STEP, steps.SCORE, steps.LIMIT, steps.COLLECT,
              HANDOFF, steps.RECONCILE, RECONCILE_CLOSE]
     if is_month_end(on):
@@ -53,6 +54,7 @@ class ChunkMessage:
     hi: str
 
     def kwargs(self) -> dict[str, Any]:
+        """The message's task arguments."""
         return asdict(self)
 
 
@@ -61,6 +63,7 @@ STEP_NAMES = (steps.DEDUCT, steps.OVERDUE_STEP, steps.SCORE, steps.LIMIT, steps.
 
 
 def known_step(step: str) -> bool:
+    """Whether ``step`` names a step of the cycle (``deduct@HHMM`` included)."""
     base = step.partition("#")[0]
     if base.startswith(steps.DEDUCT + "@"):
         at = base.partition("@")[2]
@@ -132,12 +135,14 @@ def _start_step(conn: Connection, on: date, step: str,
 
 
 def last_closed(conn: Connection) -> date | None:
+    """The last date closed (done or with exceptions), or None."""
     c = s.cycle_runs.c
     return conn.execute(select(func.max(c.day)).where(
         c.step == CLOSE, c.status.in_((cyc.DONE, cyc.EXCEPTIONS)))).scalar()
 
 
 def open_close(conn: Connection) -> date | None:
+    """The earliest date whose close is still running, or None."""
     c = s.cycle_runs.c
     return conn.execute(select(func.min(c.day)).where(
         c.step == CLOSE, c.status == cyc.RUNNING)).scalar()
@@ -338,6 +343,7 @@ def stuck_chunks(engine: Engine, older_than_s: int, config: ProductConfig
 
 def force_advance(engine: Engine, on: date, step: str,
                   config: ProductConfig) -> list[ChunkMessage]:
+    """Finish ``step`` of ``on`` as if its chunks had all counted; the messages of what follows."""
     with engine.begin() as conn:
         c = s.cycle_runs.c
         conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step)
@@ -361,6 +367,7 @@ class LedgerBroken(Exception):
 
 
 def describe_broken(row: Any) -> str:
+    """What to tell about a date whose ledger proof failed, and how to go on."""
     return (f"{row.day} is not closed: {row.problem}. Fix the data, then run "
             f"`creditcycle cycle recheck --date {row.day}`; the catch-up stops there until "
             "then")

@@ -28,6 +28,7 @@ DEMO_DIR = Path(".demo")
 
 
 def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) -> None:
+    """Seed ``users`` users and run ``days`` nights on a local Celery stack, then summarise."""
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir()
     url = f"sqlite:///{DEMO_DIR.resolve()}/creditcycle-demo.db"
@@ -58,17 +59,20 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
 
 
 def summary(engine: Engine, wall: float, days: int) -> None:
+    """Print what the demo collected, where the loans stand and the events it made."""
     with engine.connect() as conn:
         j = s.journals.c
         collected = dict(conn.execute(select(j.kind, func.sum(j.amount)).where(
             j.kind.in_(("deduct_wallet", "deduct_card", "deduct_fund"))).group_by(j.kind)).all())
         lo = s.loans.c
-        buckets = dict(conn.execute(select(lo.bucket, func.count()).where(
+        buckets: dict[str, int] = dict(conn.execute(select(lo.bucket, func.count()).where(
             lo.status.in_(("active", "overdue"))).group_by(lo.bucket)).all())
-        statuses = dict(conn.execute(select(lo.status, func.count()).group_by(lo.status)).all())
+        statuses: dict[str, int] = dict(conn.execute(
+            select(lo.status, func.count()).group_by(lo.status)).all())
         handoffs = conn.execute(select(func.count()).select_from(s.handoffs)).scalar_one()
         se = s.score_events.c
-        score = dict(conn.execute(select(se.reason, func.count()).group_by(se.reason)).all())
+        score: dict[str, int] = dict(conn.execute(
+            select(se.reason, func.count()).group_by(se.reason)).all())
         limit_reasons: Counter[str] = Counter()
         for reasons, in conn.execute(select(s.limit_events.c.reasons)):
             limit_reasons.update(reasons.split(","))

@@ -23,6 +23,7 @@ class InjectedFault(RuntimeError):
 
 
 def check(step: str, lo: str, hi: str, is_held: Callable[[str], bool]) -> None:
+    """Fail the chunk holding a user named in $CREDITCYCLE_FAULT (``step:user:mode``), for tests."""
     spec = settings.get().fault
     if not spec:
         return

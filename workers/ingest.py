@@ -62,7 +62,9 @@ def apply_events(conn: Connection, events: Sequence[tuple[str, Event]]) -> list[
     return refusals
 
 
-def _apply(conn: Connection, key: str, e: Event, closed: date | None) -> str | Refusal | None:
+# C901: the dispatch over event kinds, a refusal reason per case (issue 11 moves the rules out).
+def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
+           closed: date | None) -> str | Refusal | None:
     users = repo.load_users(conn, [e.user])
     if e.user not in users:
         return "UNKNOWN_USER"
@@ -104,7 +106,8 @@ def _apply(conn: Connection, key: str, e: Event, closed: date | None) -> str | R
     if isinstance(e, CardTimeout):
         _bank(conn, e.user, timeout_day=e.date, timeout_resolves=e.resolves)
         return None
-    assert isinstance(e, SimpleEvent)
+    if not isinstance(e, SimpleEvent):  # every other kind returned above
+        raise AssertionError(f"unhandled event {e.kind}")
     if e.kind == "card_outage":
         _bank(conn, e.user, outage_day=e.date)
         return None
@@ -127,7 +130,8 @@ def _user_loans(conn: Connection, user_id: str) -> list[Loan]:
 def _draw(conn: Connection, e: Draw, user: object) -> str | None:
     from domain.model import User
 
-    assert isinstance(user, User)
+    if not isinstance(user, User):
+        raise AssertionError("draw without a loaded user")
     if conn.execute(select(s.loans.c.id).where(s.loans.c.id == e.loan)).first():
         return "DUPLICATE_LOAN"
     loans = repo.live_loans_of(conn, [e.user])

@@ -18,15 +18,19 @@ from workers import steps
 from workers.bank import BankChannel
 
 ChunkFn = Callable[[int, str, str], int]
+# A step's chunk function: (engine, on, lo, hi, chunk_no, config) -> rows.
+StepChunkFn = Callable[[Engine, date, str, str, int, ProductConfig], int]
 Progress = Callable[[str, int, int], None]
 
 
 def attempt_code(at: str) -> str:
+    """``HH:MM`` as the step suffix ``HHMM``."""
     return at.replace(":", "")
 
 
 def run_step(engine: Engine, on: date, step: str, chunks: list[tuple[int, str, str]],
              fn: ChunkFn, progress: Progress | None = None) -> int:
+    """Run every chunk of ``step`` in process, unless it already ended; returns the rows."""
     with engine.begin() as conn:
         row = cyc.step_row(conn, on, step)
         if row is not None and row.status != cyc.RUNNING:
@@ -61,13 +65,16 @@ def close_date(engine: Engine, on: date, config: ProductConfig, channel: BankCha
         cyc.start_step(conn, on, CLOSE, 1)
     attempts = [attempt_code(t) for t in config.deduct_attempt_times] if daytime_attempts else []
     for attempt in [*attempts, CLOSE_OF_BUSINESS]:
-        run_step(engine, on, steps.deduct_step(attempt), chunks,
-                 lambda n, lo, hi, a=attempt: steps.deduct(engine, on, lo, hi, n, config,
-                                                           channel, a), progress)
+        def deduct(n: int, lo: str, hi: str, a: str = attempt) -> int:
+            return steps.deduct(engine, on, lo, hi, n, config, channel, a)
+
+        run_step(engine, on, steps.deduct_step(attempt), chunks, deduct, progress)
     for name, fn in ((steps.OVERDUE_STEP, steps.overdue_chunk), (steps.SCORE, steps.score_chunk),
                      (steps.LIMIT, steps.limit_chunk), (steps.COLLECT, steps.collect_chunk)):
-        run_step(engine, on, name, chunks,
-                 lambda n, lo, hi, f=fn: f(engine, on, lo, hi, n, config), progress)
+        def chunk(n: int, lo: str, hi: str, f: StepChunkFn = fn) -> int:
+            return f(engine, on, lo, hi, n, config)
+
+        run_step(engine, on, name, chunks, chunk, progress)
     steps.handoff_pass(engine, on)
     run_step(engine, on, steps.RECONCILE, chunks,
              lambda n, lo, hi: steps.reconcile_chunk(engine, on, lo, hi, n, config, channel),

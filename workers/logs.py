@@ -26,7 +26,7 @@ from typing import Any
 
 from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun
 
-from workers import settings
+from workers import hooks, settings
 
 FORMAT_ENV = "CREDITCYCLE_LOG_FORMAT"
 FIELDS = ("business_date", "step", "chunk")
@@ -47,6 +47,7 @@ ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
 
 
 def mask_mobile(number: str) -> str:
+    """A mobile number with all but its first three and last two digits masked."""
     return number[:3] + "*" * (len(number) - 5) + number[-2:]
 
 
@@ -77,12 +78,14 @@ def bind(*, date: str | None = None, step: str | None = None, chunk: int | None 
 
 
 def clear() -> None:
+    """Forget the log context of the current task."""
     _context.set(None)
 
 
 @contextmanager
 def bound(*, date: str | None = None, step: str | None = None,
           chunk: int | None = None) -> Iterator[None]:
+    """Add the business date, step and chunk to every record logged inside."""
     token = _context.set({"business_date": date, "step": step, "chunk": chunk})
     try:
         yield
@@ -122,6 +125,7 @@ class ContextFilter(logging.Filter):
     """Adds business_date, step, chunk, task and task_id to each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Add the current context's fields the record does not have."""
         for key, value in current_fields().items():
             if not hasattr(record, key):
                 setattr(record, key, value)
@@ -137,9 +141,11 @@ class MaskingFilter(logging.Filter):
         self._formatter = logging.Formatter()
 
     def add_names(self, names: Iterable[str]) -> None:
+        """Mask these names too from now on."""
         self.names.update(n for n in names if n)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Mask (``mask_text``) the message, traceback and fields, once per record."""
         if getattr(record, "_creditcycle_masked", False):
             return True
         try:
@@ -166,6 +172,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, context, traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line."""
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -203,18 +210,18 @@ def install(logger: logging.Logger, *, json_format: bool | None = None,
             handler.setFormatter(JsonFormatter())
 
 
-@after_setup_logger.connect
+@hooks.on(after_setup_logger)
 def _root_logger(logger: logging.Logger | None = None, **_: Any) -> None:
     if logger is not None:
         install(logger)
 
 
-@after_setup_task_logger.connect
+@hooks.on(after_setup_task_logger)
 def _task_logger(logger: logging.Logger | None = None, **_: Any) -> None:
     if logger is not None:
         install(logger)
 
 
-@task_postrun.connect
+@hooks.on(task_postrun)
 def _forget_context(**_: Any) -> None:
     clear()

@@ -34,7 +34,7 @@ from typing import Any
 
 from celery.signals import worker_init, worker_process_shutdown
 
-from workers import settings
+from workers import hooks, settings
 
 log = logging.getLogger("creditcycle.metrics")
 
@@ -53,6 +53,7 @@ SOURCE_OF_KIND = {"deduct_wallet": "wallet", "deduct_card": "card", "deduct_fund
 
 
 def enabled() -> bool:
+    """Whether metrics are on ($CREDITCYCLE_METRICS_PORT or $PROMETHEUS_MULTIPROC_DIR set)."""
     return bool(settings.get().metrics_port or os.environ.get(DIR_ENV))
 
 
@@ -107,6 +108,7 @@ def _m() -> dict[str, Any]:
 
 
 def chunk_finished(step: str, rows: int, seconds: float) -> None:
+    """Count a finished chunk: its seconds, rows and one more chunk."""
     if not enabled():
         return
     m, label = _m(), step_label(step)
@@ -116,6 +118,7 @@ def chunk_finished(step: str, rows: int, seconds: float) -> None:
 
 
 def chunk_quarantined(step: str) -> None:
+    """Count a quarantined chunk of ``step``."""
     if enabled():
         _m()["quarantined"].labels(step_label(step)).inc()
 
@@ -132,6 +135,7 @@ def _seconds(started: datetime | None, finished: datetime | None = None) -> floa
 
 
 def step_finished(step: str, started_at: datetime | None) -> None:
+    """Observe how long ``step`` ran since ``started_at``."""
     if not enabled():
         return
     seconds = _seconds(started_at)
@@ -157,6 +161,7 @@ def day_closed(day: date, status: str, started_at: datetime | None,
 
 
 def ledger_proof_failed(scope: str) -> None:
+    """Count a failed ledger proof of ``scope``."""
     if enabled():
         _m()["ledger_failed"].labels(scope).inc()
 
@@ -198,7 +203,7 @@ def _store_in_files() -> None:
     from prometheus_client import values
 
     if not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+        values.ValueClass = values.get_value_class()
 
 
 def serve(port: int, addr: str = "127.0.0.1") -> Any:
@@ -209,7 +214,7 @@ def serve(port: int, addr: str = "127.0.0.1") -> Any:
     return server
 
 
-@worker_init.connect
+@hooks.on(worker_init)
 def _serve_from_main_process(**_: Any) -> None:
     port = settings.get().metrics_port
     if not port:
@@ -220,7 +225,7 @@ def _serve_from_main_process(**_: Any) -> None:
              server.server_address[0], server.server_port, directory)
 
 
-@worker_process_shutdown.connect
+@hooks.on(worker_process_shutdown)
 def _process_gone(pid: int | None = None, **_: Any) -> None:
     if os.environ.get(DIR_ENV):
         from prometheus_client import multiprocess

@@ -134,6 +134,7 @@ def _days(first: date, last: date) -> list[date]:
 
 
 def plot_collected(d: ReportData) -> str:
+    """SVG: money collected per day, by source."""
     days = _days(d.first, d.day)
     series: dict[str, dict[date, int]] = defaultdict(dict)
     for day, kind, fen in d.collected:
@@ -155,6 +156,7 @@ def plot_collected(d: ReportData) -> str:
 
 
 def plot_delinquent(d: ReportData) -> str:
+    """SVG: delinquent loans per day, by bucket."""
     days = _days(d.first, d.day)
     counts: dict[str, dict[date, int]] = defaultdict(dict)
     for day, bucket, n in d.delinquent:
@@ -172,6 +174,7 @@ def plot_delinquent(d: ReportData) -> str:
 
 
 def plot_month_ends(d: ReportData) -> str:
+    """SVG: loans per bucket at each month end."""
     ends = sorted({x for x, _, _ in d.month_ends})
     counts = {(x, b): n for x, b, n in d.month_ends}
     fig = _figure(HALF, 3.0)
@@ -204,6 +207,7 @@ def roll_rates(d: ReportData) -> list[tuple[date, dict[tuple[str, str], float | 
 
 
 def plot_rolls(d: ReportData) -> str:
+    """SVG: roll rates between buckets, month by month."""
     rates = roll_rates(d)
     fig = _figure(HALF, 3.0)
     ax = fig.add_subplot()
@@ -221,6 +225,7 @@ def plot_rolls(d: ReportData) -> str:
 
 
 def plot_collection(d: ReportData) -> str:
+    """SVG: agency handoffs and write-offs per day."""
     days = _days(d.first, d.day)
     hand = {x: n for x, n, _ in d.handoffs}
     wo = {x: n for x, n, _ in d.write_offs}
@@ -252,6 +257,7 @@ def reason_counts(d: ReportData) -> tuple[Counter[str], Counter[str], Counter[st
 
 
 def plot_reasons(d: ReportData) -> str:
+    """SVG: score change reasons, and limit cuts and raises, over the period."""
     score, cuts, raises = reason_counts(d)
     fig = _figure(height=3.0)
     left, right = fig.subplots(1, 2)
@@ -274,7 +280,7 @@ def plot_reasons(d: ReportData) -> str:
     return _svg(fig)
 
 
-def _when(value: Any) -> datetime | None:
+def _when(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -297,6 +303,7 @@ def step_timings(d: ReportData) -> list[tuple[str, str, float, float]]:
 
 
 def plot_steps(d: ReportData) -> str:
+    """SVG: when each step of the night ran, and for how long."""
     rows = step_timings(d)
     fig = _figure(height=max(2.0, 0.22 * len(rows) + 0.8))
     ax = fig.add_subplot()
@@ -368,6 +375,7 @@ def _or_empty(ok: bool, svg: Callable[[], str], what: str) -> str:
 
 
 def render_html(d: ReportData) -> str:
+    """The report page as HTML."""
     today = {SOURCES[k]: v for x, k, v in d.collected if x == d.day}
     close = next((r for r in d.steps if r.step == "close"), None)
     status = close.status if close is not None else ("done" if d.steps else "not run")
@@ -460,11 +468,13 @@ def render_html(d: ReportData) -> str:
 
 def report(engine: Engine, day: date, days: int = 90,
            config: ProductConfig | None = None) -> str:
+    """The report of ``day`` over the ``days`` before it, as HTML."""
     return render_html(gather(engine, day, days, config))
 
 
 # ---------------------------------------------------------------- screenshots
 def find_chromium() -> str | None:
+    """A Chromium to screenshot with: $CREDITCYCLE_CHROMIUM, else one on the PATH."""
     chromium = settings.get().chromium
     configured = str(chromium) if chromium else None
     if configured and os.access(configured, os.X_OK):
@@ -488,6 +498,7 @@ def screenshot(page: Path, png: Path, *, width: int = 1400, height: int = 2400,
                "--disable-component-update", "--disable-sync", "--hide-scrollbars",
                f"--user-data-dir={profile}", f"--screenshot={png}",
                f"--window-size={width},{height}", page.resolve().as_uri()]
-        subprocess.run(cmd, check=True, timeout=timeout, capture_output=True,
+        # S603: the local browser, with arguments built here
+        subprocess.run(cmd, check=True, timeout=timeout, capture_output=True,  # noqa: S603
                        env={**os.environ, "HOME": profile})
     return png

@@ -7,7 +7,7 @@ Progress lives in the cycle rows, so any process that can read the database
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from rich.console import Console
@@ -24,6 +24,7 @@ console = Console(stderr=True)
 
 
 def closed_through(engine: Engine) -> date | None:
+    """The last date closed (done or with exceptions), or None."""
     c = s.cycle_runs.c
     with engine.connect() as conn:
         return conn.execute(select(func.max(c.day)).where(
@@ -31,6 +32,7 @@ def closed_through(engine: Engine) -> date | None:
 
 
 def current_step(engine: Engine) -> tuple[date, str, int, int] | None:
+    """The running step to show: (date, step, chunks done, chunks), or None."""
     c = s.cycle_runs.c
     with engine.connect() as conn:
         row = conn.execute(select(c.day, c.step, c.total).where(
@@ -201,7 +203,3 @@ def status_table(engine: Engine, on: date | None = None) -> tuple[Table, list[st
 
 def _t(value: Any) -> str:
     return value.strftime("%H:%M:%S") if value else ""
-
-
-def previous_day(d: date) -> date:
-    return d - timedelta(days=1)

@@ -14,6 +14,7 @@ console = Console()
 
 
 def print_scenario_summary(name: str, description: str, result: dict[str, Any]) -> None:
+    """Print a scenario's loans, collections and users as tables."""
     table = Table(title=f"{name}", title_justify="left", show_lines=False)
     for col in ("loan", "status", "dpd", "bucket", "owed (yuan)", "paid (yuan)", "stage",
                 "agency"):
@@ -25,7 +26,7 @@ def print_scenario_summary(name: str, description: str, result: dict[str, Any]) 
     if description:
         console.print(f"[dim]{description}[/dim]")
     console.print(table)
-    collected = Counter()
+    collected: Counter[str] = Counter()
     for j in result["journals"]:
         if j["kind"].startswith("deduct_"):
             collected[j["kind"].removeprefix("deduct_")] += j["amount"]

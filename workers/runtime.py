@@ -32,6 +32,7 @@ _state = _State()
 
 
 def reset() -> None:
+    """Drop this process's engine, config and channel; a parent's engine is left open."""
     if _state.engine is not None and _state.pid == os.getpid():
         _state.engine.dispose()
     elif _state.engine is not None:
@@ -47,6 +48,7 @@ def _check_pid() -> None:
 
 
 def engine() -> Engine:
+    """This process's engine for $DATABASE_URL, made on first use."""
     _check_pid()
     url = database_url(settings.get().database_url)
     if _state.engine is not None and _state.url != url:
@@ -74,6 +76,7 @@ def load_config() -> ProductConfig:
 
 
 def config() -> ProductConfig:
+    """This process's product config, loaded on first use."""
     _check_pid()
     if _state.config is None:
         _state.config = load_config()
@@ -81,6 +84,7 @@ def config() -> ProductConfig:
 
 
 def channel() -> BankChannel:
+    """This process's bank channel, made on first use."""
     _check_pid()
     if _state.channel is None:
         _state.channel = SimulatedBank(engine())

@@ -20,7 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import Engine, func, insert, select
 
 from domain import lending
-from domain.commands import NUL_MESSAGE, Event, Id, InputError, Text, first_error, parse_event
+from domain.commands import (
+    NUL_MESSAGE,
+    Draw,
+    Event,
+    Id,
+    InputError,
+    Text,
+    first_error,
+    parse_event,
+)
 from domain.config import ConfigError, ProductConfig
 from domain.model import User
 from domain.money import date_range
@@ -128,7 +137,8 @@ def _model(cls: type[BaseModel], data: Any, prefix: str) -> Any:
 TOP_LEVEL = {"config", "agencies", "users", "loans", "events", "run", "description"}
 
 
-def parse(data: Any) -> Scenario:
+# C901: checks a whole scenario top to bottom, so the first problem found is the one named.
+def parse(data: Any) -> Scenario:  # noqa: C901
     """Validate a whole scenario; the first problem raises ScenarioError naming its field."""
     if not isinstance(data, Mapping):
         raise ScenarioError("scenario", "must be an object")
@@ -187,10 +197,10 @@ def parse(data: Any) -> Scenario:
             raise ScenarioError(f"events[{i}].user", f"unknown user {ev.user!r}")
         if not run.start <= ev.date <= run.end:
             raise ScenarioError(f"events[{i}].date", "is outside run.from..run.to")
-        if ev.kind == "draw":
-            if ev.loan in loan_ids:  # type: ignore[union-attr]
-                raise ScenarioError(f"events[{i}].loan", f"loan id {ev.loan!r} already exists")  # type: ignore[union-attr]
-            loan_ids.add(ev.loan)  # type: ignore[union-attr]
+        if isinstance(ev, Draw):
+            if ev.loan in loan_ids:
+                raise ScenarioError(f"events[{i}].loan", f"loan id {ev.loan!r} already exists")
+            loan_ids.add(ev.loan)
         events.append(ev)
     if any(e.kind == "collection_hold" for e in events) or loans or events:
         pass
@@ -199,6 +209,7 @@ def parse(data: Any) -> Scenario:
 
 
 def load_file(path: str | Path) -> Any:
+    """A scenario file's data (YAML or JSON); ScenarioError names the file's problem."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -214,6 +225,7 @@ def load_file(path: str | Path) -> Any:
 
 # ---------------------------------------------------------------- running
 def seed(engine: Engine, sc: Scenario) -> None:
+    """Insert a scenario's users, loans, opening balances and agencies."""
     start = sc.run.start
     before = start - timedelta(days=1)
     last_disbursed: dict[str, date] = {}
@@ -279,6 +291,7 @@ def _run(sc: Scenario, url: str, progress: Progress | None) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- result
 def result(engine: Engine, time_zone: str = "Asia/Shanghai") -> dict[str, Any]:
+    """What a scenario ended with: users, loans, events and journals, as JSON-ready data."""
     zone = ZoneInfo(time_zone)
     with engine.connect() as conn:
         users = {}

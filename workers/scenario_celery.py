@@ -44,6 +44,7 @@ def _wait_step(engine: Engine, on: date, step: str, timeout: float = 300) -> Non
 def run_scenario_via_celery(data: Any, database_url: str | None = None,
                             concurrency: int = 2, redis_url: str | None = None
                             ) -> dict[str, Any]:
+    """Run a scenario day by day on a real Celery stack and return its ``result``."""
     sc = parse(data)
     with tempfile.TemporaryDirectory(prefix="creditcycle-celery-") as tmp:
         url = database_url or f"sqlite:///{tmp}/scenario.db"

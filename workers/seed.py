@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, insert
 
@@ -24,6 +25,7 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
 
 
 def user_id(n: int) -> str:
+    """The id of seeded user number ``n``."""
     return f"u{n:07d}"
 
 
@@ -36,12 +38,13 @@ def seed_portfolio(engine: Engine, users: int, start: date, *, seed: int = 7,
                    config: ProductConfig | None = None, batch: int = 5000) -> dict[str, int]:
     """Insert ``users`` users with one loan each, disbursed over the year before ``start``."""
     config = config or ProductConfig()
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded, repeatable synthetic data, not a secret
     with engine.begin() as conn:
         conn.execute(insert(s.agencies), [{"name": a} for a in AGENCIES])
     loans_made = 0
     for ids in _batches(users, batch):
-        user_rows, bank_rows, loans, journals = [], [], [], []
+        user_rows: list[dict[str, Any]] = []
+        bank_rows, loans, journals = [], [], []
         for n in ids:
             uid = user_id(n)
             broke = rng.random() < 0.08

@@ -194,14 +194,17 @@ class PostgresServer:
 
     @property
     def data_dir(self) -> Path:
+        """The cluster's data directory."""
         return self.base_dir / "data"
 
     @property
     def socket_dir(self) -> Path:
+        """The directory of the server's Unix socket."""
         return self.base_dir / "sock"
 
     @property
     def log_file(self) -> Path:
+        """The server's log file."""
         return self.base_dir / "postgres.log"
 
     def url_for(self, database: str, driver: str = "postgresql+psycopg") -> str:
@@ -224,7 +227,8 @@ class PostgresServer:
         env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
         env.pop("PGDATA", None)
         user = self.os_user
-        proc = subprocess.run(
+        # S603: our private servers' own binaries, arguments built here
+        proc = subprocess.run(  # noqa: S603
             list(args),
             cwd=self.base_dir,
             env=env,
@@ -370,8 +374,9 @@ def _pg_os_user() -> str | None:
     try:
         pwd.getpwnam(PG_OS_USER)
     except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_OS_USER],
+        subprocess.run(  # noqa: S603 - our private servers' own binaries, arguments built here
+            # S607: useradd from root's PATH, as `make services` runs it
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_OS_USER],  # noqa: S607
             check=True,
             capture_output=True,
         )
@@ -403,7 +408,8 @@ def start_postgres(
     if base_dir is None:
         parent = tempfile.gettempdir()
         if os_user is not None and _blocked_parent(Path(parent)) is not None:
-            parent = "/tmp"  # $TMPDIR is private to root; the postgres user needs a way in
+            # S108: $TMPDIR is private to root; the postgres user needs a way in
+            parent = "/tmp"  # noqa: S108
         base_dir = Path(tempfile.mkdtemp(prefix="creditcycle-pg-", dir=parent))
     base_dir = base_dir.resolve()
     if os_user is not None:
@@ -487,15 +493,18 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        """The server's redis:// URL (with its password)."""
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"redis://{auth}{self.host}:{self.port}/0"
 
     @property
     def log_file(self) -> Path:
+        """The server's log file."""
         return self.base_dir / "redis.log"
 
     @property
     def running(self) -> bool:
+        """Whether the server process is alive."""
         return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = 30) -> None:
@@ -518,7 +527,8 @@ class RedisServer:
         ]
         if self.password:
             command += ["--requirepass", self.password]
-        self.process = subprocess.Popen(
+        # S603: our private servers' own binaries, arguments built here
+        self.process = subprocess.Popen(  # noqa: S603
             command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
 
     @property
     def broker_visibility_timeout(self) -> int:
+        """Seconds before the broker hands an unacknowledged message to another worker."""
         return self.visibility_timeout or self.task_time_limit * 3
 
     def contact_secret_or_dev(self) -> str:

@@ -31,12 +31,14 @@ class Stack:
     def start_worker(self, concurrency: int = 2, name: str = "worker",
                      extra_env: dict[str, str] | None = None,
                      log: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start a Celery worker on the cycle queue."""
         cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
                "-Q", "cycle", "-c", str(concurrency), "-n", f"{name}-{os.getpid()}@%h",
                "-l", "WARNING", "--without-gossip", "--without-mingle"]
         return self._spawn(cmd, extra_env, log)
 
     def start_beat(self, workdir: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start Celery beat, its schedule file in ``workdir``."""
         cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "-l", "INFO",
                "-s", str(workdir / "celerybeat-schedule")]
         return self._spawn(cmd, None, log)
@@ -45,13 +47,15 @@ class Stack:
                log: Path | None) -> subprocess.Popen[bytes]:
         env = {**self.env, **(extra_env or {})}
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-        proc = subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT,
+        # S603: the stack's own processes (celery, flower), arguments built here
+        proc = subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
                                 start_new_session=True,
                                 preexec_fn=die_with_parent())  # noqa: PLW1509 (see there)
         self.processes.append(proc)
         return proc
 
     def stop(self) -> None:
+        """Stop every process started (SIGTERM, then SIGKILL after 20 s)."""
         for proc in self.processes:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -183,8 +187,9 @@ def _restore(saved: dict[str, str | None]) -> None:
         else:
             os.environ[key] = value
     settings.reset()
-    if saved.get("REDIS_URL"):
-        _rebind_broker(saved["REDIS_URL"])  # type: ignore[arg-type]
+    broker_url = saved.get("REDIS_URL")
+    if broker_url:
+        _rebind_broker(broker_url)
 
 
 def _rebind_broker(url: str) -> None:
@@ -196,5 +201,5 @@ def _rebind_broker(url: str) -> None:
     # Pools are cached per connection by kombu; dropping our references (not
     # closing them) makes the next send connect to the new URL.
     app.conf.broker_url = url
-    app._pool = None  # type: ignore[attr-defined]
-    app.amqp._producer_pool = None  # type: ignore[attr-defined]
+    app._pool = None
+    app.amqp._producer_pool = None

@@ -10,12 +10,12 @@ the scenario runner calls them directly; Celery tasks are thin wrappers.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, delete, select, tuple_, update
 
 from domain import collection, deduction, limits, overdue, scoring
 from domain.config import ProductConfig
@@ -35,7 +35,6 @@ SCORE = "score"
 LIMIT = "limit"
 COLLECT = "collect"
 RECONCILE = "reconcile"
-CLOSE_STEPS = (DEDUCT, OVERDUE_STEP, SCORE, LIMIT, COLLECT, RECONCILE)
 
 NOTIFICATION_PENDING, NOTIFICATION_SENT, NOTIFICATION_EXPIRED = "pending", "sent", "expired"
 
@@ -189,11 +188,11 @@ def _apply_card_results_and_fund(conn: Connection, on: date,
     for uid in funded:
         user = users[uid]
         room = max(0, config.fund_daily_redemption_cap - redeemed.get(uid, 0))
-        j = deduction.take_from_balance(user, by_user.get(uid, []), on, attempt, "fund",
-                                        min(user.fund, room), daytime=daytime,
-                                        late_after_days=late)
-        if j:
-            journals.append(j)
+        redemption = deduction.take_from_balance(user, by_user.get(uid, []), on, attempt,
+                                                 "fund", min(user.fund, room), daytime=daytime,
+                                                 late_after_days=late)
+        if redemption:
+            journals.append(redemption)
             taken_from_fund += 1
     repo.insert_journals(conn, journals)
     repo.save_users(conn, users.values())
@@ -209,6 +208,7 @@ def _update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:
 # ---------------------------------------------------------------- overdue
 def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                   config: ProductConfig, *, key: str | None = None) -> int:
+    """The overdue step for users ``lo``..``hi``: penalties, days past due, buckets."""
     step = key or OVERDUE_STEP
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -267,6 +267,7 @@ def _refresh_user_flags(conn: Connection, loans: list[Loan], out: overdue.Overdu
 # ---------------------------------------------------------------- score
 def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                 config: ProductConfig, *, key: str | None = None) -> int:
+    """The score step for users ``lo``..``hi``: the day's loan and external events."""
     step = key or SCORE
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -321,6 +322,7 @@ def _bureau_records(conn: Connection, events: list[LoanEvent]) -> None:
 # ---------------------------------------------------------------- limit
 def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                 config: ProductConfig, *, key: str | None = None) -> int:
+    """The limit step for users ``lo``..``hi`` whose recalculation is due."""
     step = key or LIMIT
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -372,6 +374,7 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
 # ---------------------------------------------------------------- collect
 def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                   config: ProductConfig, *, key: str | None = None) -> int:
+    """The collection step for users ``lo``..``hi``: reminders, cases, handoffs, write-offs."""
     step = key or COLLECT
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -513,7 +516,8 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         return rows
 
 
-def resolve_pending(conn: Connection, on: date, pending: list[Any], results: dict[str, Any],
+def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
+                    results: dict[str, Any],
                     config: ProductConfig) -> int:
     b = s.bank_debits.c
     open_keys = set(conn.execute(select(b.key).where(
@@ -632,7 +636,7 @@ def expire_applications(engine: Engine, at: datetime, config: ProductConfig) -> 
 
 
 __all__ = [
-    "CLOSE_STEPS", "collect_chunk", "deduct", "handoff_pass", "limit_chunk", "overdue_chunk",
+    "collect_chunk", "deduct", "handoff_pass", "limit_chunk", "overdue_chunk",
     "reconcile_chunk", "reconcile_close", "score_chunk",
 ]
 

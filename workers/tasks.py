@@ -28,7 +28,7 @@ from schedules import business_date
 from store import agencies, repo
 from store import schema as s
 from store.cycle import insert_ignore
-from workers import cycle, faults, logs, metrics, payloads, runtime, settings, steps
+from workers import cycle, faults, hooks, logs, metrics, payloads, runtime, settings, steps
 from workers.bank import PENDING, ChannelTimeout
 from workers.celery_app import CYCLE_QUEUE, TASK_TIME_LIMIT, app
 from workers.ingest import apply_events
@@ -57,12 +57,14 @@ class CreditTask(Task):  # type: ignore[misc]
     typing = False
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        """Run the task; a keyword named ``self`` is rejected."""
         # Celery's own call wrappers take ``self`` by keyword too: refuse that key here.
         if "self" in kwargs:
             self._reject("self", "unknown field")
         return super().__call__(*args, **kwargs)
 
     def validate(self, model: type[P], kwargs: dict[str, Any], args: Iterable[Any] = ()) -> P:
+        """The payload as ``model``; a bad one is rejected with a stored reason."""
         try:
             if tuple(args):
                 raise ValueError("positional arguments are not accepted; use keyword arguments")
@@ -89,6 +91,7 @@ class CreditTask(Task):  # type: ignore[misc]
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
                    einfo: Any) -> None:
+        """Record a failure (not a rejection) in task_failures."""
         if isinstance(exc, Reject):
             return
         try:
@@ -120,7 +123,7 @@ def _day(value: str | None, default: date) -> date:
 
 
 # ---------------------------------------------------------------- the cycle
-@app.task(bind=True, base=CreditTask, name="creditcycle.cycle.run")
+@hooks.task(app, "creditcycle.cycle.run", CreditTask)
 def run_cycle(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Close business dates up to ``date`` (default: yesterday), catching up in order."""
     p = self.validate(payloads.CycleRun, kwargs, args)
@@ -139,7 +142,7 @@ def run_cycle(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     return {"target": target.isoformat(), "chunks_sent": sent}
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.cycle.chunk")
+@hooks.task(app, "creditcycle.cycle.chunk", CreditTask)
 def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """One chunk of one step of one date; safe to deliver any number of times."""
     p = self.validate(payloads.Chunk, kwargs, args)
@@ -202,7 +205,7 @@ def _record_chunk_error(on: date, step: str, chunk_no: int, exc: BaseException) 
         log.exception("could not record the chunk error")
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.cycle.watchdog")
+@hooks.task(app, "creditcycle.cycle.watchdog", CreditTask)
 def watchdog(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Re-send chunks nobody finished and advance steps whose last message was lost."""
     self.validate(payloads.Empty, kwargs, args)
@@ -213,7 +216,8 @@ def watchdog(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     return recover_lost(engine, config, stale)
 
 
-def recover_lost(engine: Any, config: Any, older_than_s: float) -> dict[str, int]:
+def recover_lost(engine: Any, config: Any,
+                 older_than_s: float) -> dict[str, int | list[str]]:
     """The watchdog's work, for whatever drives a night (beat's watchdog task, the
     ``--wait`` loop, the demo): re-send the chunks of running steps that nobody has
     finished or touched for ``older_than_s``, and advance steps whose chunks are all
@@ -227,7 +231,7 @@ def recover_lost(engine: Any, config: Any, older_than_s: float) -> dict[str, int
             "handoffs_through": handoffs}
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.cycle.release")
+@hooks.task(app, "creditcycle.cycle.release", CreditTask)
 def release(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """An operator lets the users held on ``date`` catch up."""
     p = self.validate(payloads.Release, kwargs, args)
@@ -236,7 +240,7 @@ def release(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     return {"date": p.date, "released": users}
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.ledger.prove")
+@hooks.task(app, "creditcycle.ledger.prove", CreditTask)
 def prove_ledger(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """The weekly proof of the whole ledger (SPEC 7); a failure marks the last closed date
     broken, which stops the catch-up there until an operator rechecks it."""
@@ -245,7 +249,7 @@ def prove_ledger(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, An
     return {"problems": problems, "marked": marked.isoformat() if marked else None}
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.deduct.attempt")
+@hooks.task(app, "creditcycle.deduct.attempt", CreditTask)
 def deduct_attempt(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """A daytime deduction attempt (06:00, 17:00): runs once yesterday is closed."""
     p = self.validate(payloads.Attempt, kwargs, args)
@@ -259,7 +263,7 @@ def deduct_attempt(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, 
                                                     runtime.config()))}
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.reconcile.pending")
+@hooks.task(app, "creditcycle.reconcile.pending", CreditTask)
 def reconcile_pending(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Ask the bank about pending card debits and apply what it answers."""
     self.validate(payloads.Empty, kwargs, args)
@@ -274,8 +278,9 @@ def reconcile_pending(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[st
     return {"pending": len(pending), "resolved": n}
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.applications.expire")
+@hooks.task(app, "creditcycle.applications.expire", CreditTask)
 def expire_applications(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Cancel the applications that have expired."""
     self.validate(payloads.Empty, kwargs, args)
     n = steps.expire_applications(runtime.engine(), datetime.now().astimezone(),
                                   runtime.config())
@@ -292,7 +297,7 @@ def _require_user(task: CreditTask, user: str) -> None:
         task._reject("user", f"unknown user {user!r}")
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.repay")
+@hooks.task(app, "creditcycle.repay", CreditTask)
 def repay(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """A repayment from outside; ``reference`` is its idempotency key.
 
@@ -316,7 +321,7 @@ def repay(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     return {"reference": p.reference, "date": on.isoformat()}
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.limit.recalc")
+@hooks.task(app, "creditcycle.limit.recalc", CreditTask)
 def limit_recalc(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Recalculate one user's limit now (e.g. after a support review)."""
     p = self.validate(payloads.LimitRecalc, kwargs, args)
@@ -329,7 +334,7 @@ def limit_recalc(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, An
     return {"user": p.user, "old": d.old, "new": d.new, "reasons": list(d.reasons)}
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.agencies.add")
+@hooks.task(app, "creditcycle.agencies.add", CreditTask)
 def add_agency(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Add a collection agency (or make a retired one active again); handoff passes held
     for want of an agency then go through."""
@@ -342,7 +347,7 @@ def add_agency(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]
             "handoffs_through": [d.isoformat() for d in through]}
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.agencies.retire")
+@hooks.task(app, "creditcycle.agencies.retire", CreditTask)
 def retire_agency(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Retire a collection agency: no new handoffs; its open cases stay with it."""
     p = self.validate(payloads.Agency, kwargs, args)
@@ -356,7 +361,7 @@ def retire_agency(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, A
     return {"agency": p.name, "status": "retired", "changed": changed}
 
 
-@app.task(bind=True, base=CreditTask, name="creditcycle.notifications.dispatch")
+@hooks.task(app, "creditcycle.notifications.dispatch", CreditTask)
 def dispatch_notifications(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Release reminders whose send window is open now to the platform's notifier; those
     whose window has passed expire unsent."""

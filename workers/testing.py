@@ -24,6 +24,7 @@ def seeded(url: str, users: int, start: date, chunk_size: int) -> Engine:
 
 
 def wait_closed(engine: Engine, day: date, timeout: float = 180) -> None:
+    """Wait until ``day`` is closed; TimeoutError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         last = closed_through(engine)
@@ -35,6 +36,7 @@ def wait_closed(engine: Engine, day: date, timeout: float = 180) -> None:
 
 
 def close_statuses(engine: Engine, since: date) -> list[tuple[date, str]]:
+    """(date, status) of each close row from ``since``."""
     c = s.cycle_runs.c
     with engine.connect() as conn:
         return [(r.day, r.status) for r in conn.execute(

@@ -24,3 +24,15 @@ def test_adapters_import_only_domain_http_libraries_and_the_standard_library() -
                     bad.append(f"{path.name}:{node.lineno} imports {name}")
     assert bad == []
     assert list(ADAPTERS.glob("*.py"))  # the test reads something
+
+
+
+def test_bodies_are_signed_in_one_place_shared_by_the_bank_and_the_sinks() -> None:
+    signers = []
+    for path in sorted(ADAPTERS.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for a in node.names}
+        if "hmac" in imported:
+            signers.append(path.name)
+    assert signers == ["signing.py"]
