@@ -42,7 +42,9 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
     """The table as Celery wants it. ``CREDITCYCLE_BEAT_FAST=N`` (drills, tests) schedules
     only the close and the watchdog, every N seconds, so a catch-up starts at once and
     nothing tied to the wall clock (daytime attempts) mixes into the drill."""
-    fast = os.environ.get("CREDITCYCLE_BEAT_FAST")
+    from workers import settings  # the one settings object (it imports no other worker)
+
+    fast = settings.get().beat_fast
     out = {}
     for name, task, when, kwargs in TABLE:
         if fast and name not in FAST:
@@ -57,8 +59,10 @@ def state_dir() -> Path:
     """Where beat keeps its schedule file: ``CREDITCYCLE_STATE_DIR``, else
     ``$XDG_STATE_HOME/creditcycle``, else ``~/.local/state/creditcycle``; never the
     working directory, which is read-only in the image."""
-    if os.environ.get(STATE_ENV):
-        return Path(os.environ[STATE_ENV])
+    from workers import settings
+
+    if (configured := settings.get().state_dir) is not None:
+        return configured
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "creditcycle"
 

@@ -9,7 +9,6 @@ and the check that refuses a date that has not ended stays on for them too.
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,8 +20,10 @@ CLOCK_VARIABLE = "CREDITCYCLE_NOW"
 
 def now(time_zone: str) -> datetime:
     """The current instant in ``time_zone``: the wall clock or ``CREDITCYCLE_NOW``."""
+    from workers import settings  # the one settings object (it imports no other worker)
+
     zone = ZoneInfo(time_zone)
-    fixed = os.environ.get(CLOCK_VARIABLE)
+    fixed = settings.get().now
     if not fixed:
         return datetime.now(zone)
     try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,6 +105,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
         if names & _REDIS_FIXTURES:
             item.add_marker(pytest.mark.redis)
+
+
+@pytest.fixture(autouse=True)
+def _settings_read_per_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The settings are read once per process: each test reads the environment it sets
+    (monkeypatch.setenv/delenv read them again)."""
+    from workers import settings
+
+    for name in ("setenv", "delenv"):
+        original = getattr(monkeypatch, name)
+
+        def again(*args: Any, _original: Any = original, **kwargs: Any) -> None:
+            _original(*args, **kwargs)
+            settings.reset()
+
+        setattr(monkeypatch, name, again)
+    settings.reset()
+    yield
+    settings.reset()
 
 
 @pytest.fixture

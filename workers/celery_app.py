@@ -8,23 +8,28 @@ work of a SIGKILLed worker comes back in minutes.
 from __future__ import annotations
 
 import gc
-import os
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from workers import hooks
+from workers import hooks, settings
 
-TASK_TIME_LIMIT = int(os.environ.get("CREDITCYCLE_TASK_TIME_LIMIT", "300"))
-VISIBILITY_TIMEOUT = int(os.environ.get("CREDITCYCLE_VISIBILITY_TIMEOUT",
-                                        str(TASK_TIME_LIMIT * 3)))
+TASK_TIME_LIMIT = settings.get().task_time_limit
+VISIBILITY_TIMEOUT = settings.get().broker_visibility_timeout
 CYCLE_QUEUE = "cycle"
 
 
 def redis_url() -> str:
     """The broker URL: $REDIS_URL, else a local Redis."""
-    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return settings.get().redis_url or "redis://127.0.0.1:6379/0"
+
+
+def business_time_zone() -> str:
+    """Beat's time zone: the business date's, ``time_zone`` of the product configuration."""
+    from workers import runtime
+
+    return runtime.config().time_zone
 
 
 def make_app() -> Celery:
@@ -56,7 +61,7 @@ def make_app() -> Celery:
         task_default_queue=CYCLE_QUEUE,
         task_send_sent_event=True,
         worker_send_task_events=True,
-        timezone=os.environ.get("CREDITCYCLE_TIME_ZONE", "Asia/Shanghai"),
+        timezone=business_time_zone(),
         enable_utc=True,
         worker_hijack_root_logger=False,
     )

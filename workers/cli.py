@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from domain.commands import InputError
+from workers import settings
 from workers.scenario import ScenarioError, load_file, run_scenario
 
 EXIT_INVALID = 2
@@ -23,6 +24,17 @@ EXIT_INVALID = 2
 def _fail(exc: InputError) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(EXIT_INVALID)
+
+
+def _settings() -> settings.Settings:
+    """The environment's settings; a bad variable ends the command naming it (exit 2)."""
+    from domain.config import ConfigError
+
+    try:
+        return settings.get()
+    except ConfigError as exc:
+        _fail(InputError(exc.field, exc.message))
+    raise AssertionError
 
 
 def _date(value: str | None, field: str = "--date") -> date | None:
@@ -78,9 +90,9 @@ def _url(database_url: str | None, *, create: bool = False) -> str:
     from store.engine import check_database
     from store.engine import database_url as default
 
-    field = "DATABASE_URL" if database_url is None and os.environ.get("DATABASE_URL") else (
-        "--database-url")
-    url = default(database_url)
+    given = _settings().database_url
+    field = "DATABASE_URL" if database_url is None and given else "--database-url"
+    url = default(database_url or given)
     try:
         check_database(url, create=create, field=field)
     except InputError as exc:
@@ -97,7 +109,7 @@ def _unreachable(exc: Exception) -> InputError | None:
     from sqlalchemy.exc import OperationalError as DatabaseError
 
     if isinstance(exc, BrokerError | RedisConnectionError):
-        where = maybe_sanitize_url(os.environ.get("REDIS_URL", ""))
+        where = maybe_sanitize_url(settings.get().redis_url or "")
         return InputError("REDIS_URL", f"cannot reach Redis at {where}: "
                                        f"{str(exc).rstrip('.')}: start it, fix "
                                        "REDIS_URL, or unset it to run without a broker")
@@ -126,6 +138,7 @@ class _Main(click.Group):
 @click.version_option(package_name="creditcycle")
 def main() -> None:
     """Nightly servicing jobs of a consumer micro-loan platform."""
+    _settings()  # a bad environment variable is refused before any command runs
 
 
 # ---------------------------------------------------------------- database
@@ -194,8 +207,8 @@ def cycle_run(day: str | None, wait: bool, database_url: str | None, concurrency
     except InputError as exc:
         _fail(exc)
     url = _url(database_url)
-    if os.environ.get("REDIS_URL"):
-        os.environ["DATABASE_URL"] = url
+    if _settings().redis_url:
+        settings.export("DATABASE_URL", url)
         task_id = api.submit("creditcycle.cycle.run", date=target.isoformat())
         click.echo(f"submitted {task_id}", err=True)
         if wait:
@@ -266,7 +279,7 @@ def cycle_release(day: str, database_url: str | None) -> None:
     target = _date(day)
     if target is None:  # click requires the argument
         raise AssertionError("no date")
-    os.environ["DATABASE_URL"] = _url(database_url)
+    settings.export("DATABASE_URL", _url(database_url))
     result = api.run_here("creditcycle.cycle.release", date=target.isoformat())
     click.echo(f"released {len(result['released'])} users: {', '.join(result['released'])}")
 
@@ -301,9 +314,9 @@ def cycle_recheck(day: str, database_url: str | None) -> None:
 def _submit_or_run(task: str, database_url: str | None, **kwargs: Any) -> None:
     from workers import api
 
-    os.environ["DATABASE_URL"] = _url(database_url)
+    settings.export("DATABASE_URL", _url(database_url))
     try:
-        if os.environ.get("REDIS_URL"):
+        if _settings().redis_url:
             click.echo(f"submitted {api.submit(task, **kwargs)}")
         else:
             click.echo(json.dumps(api.run_here(task, **kwargs)))
@@ -329,13 +342,13 @@ def repay(user: str, amount: int, reference: str, loan: str | None, day: str | N
     the reason, also through a broker: it waits for the worker's answer."""
     kwargs: dict[str, Any] = {"user": user, "amount": amount, "reference": reference,
                               "loan": loan, "date": day}
-    if not os.environ.get("REDIS_URL") or timeout == 0:
+    if not _settings().redis_url or timeout == 0:
         _submit_or_run("creditcycle.repay", database_url, **kwargs)
         return
     from workers import api
 
     url = _url(database_url)
-    os.environ["DATABASE_URL"] = url
+    settings.export("DATABASE_URL", url)
     try:
         task_id = api.submit("creditcycle.repay", **kwargs)
     except InputError as exc:
@@ -427,21 +440,30 @@ def agencies_list(database_url: str | None) -> None:
 
 
 # ---------------------------------------------------------------- processes
+LOCAL_DEMO = click.option("--local-demo", is_flag=True,
+                          help="Allow running without CREDITCYCLE_CONTACT_SECRET (a local "
+                               "demo: the development secret is used).")
+
+
 @main.command()
 @click.option("-c", "--concurrency", type=click.IntRange(1, 64), default=2, show_default=True)
-def worker(concurrency: int) -> None:
-    """Run a Celery worker on the cycle queue (needs REDIS_URL)."""
+@LOCAL_DEMO
+def worker(concurrency: int, local_demo: bool) -> None:
+    """Run a Celery worker on the cycle queue (needs REDIS_URL, CREDITCYCLE_CONTACT_SECRET)."""
     _need_redis()
+    _need_contact_secret(local_demo)
     # S606: becomes the process it runs; the command is fixed here
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",  # noqa: S606
                                "worker", "-Q", "cycle", "-c", str(concurrency), "-l", "INFO"])
 
 
 @main.command()
-def beat() -> None:
-    """Run the beat scheduler (needs REDIS_URL); its schedule file lives in
-    CREDITCYCLE_STATE_DIR (default $XDG_STATE_HOME/creditcycle)."""
+@LOCAL_DEMO
+def beat(local_demo: bool) -> None:
+    """Run the beat scheduler (needs REDIS_URL, CREDITCYCLE_CONTACT_SECRET); its schedule
+    file lives in CREDITCYCLE_STATE_DIR (default $XDG_STATE_HOME/creditcycle)."""
     _need_redis()
+    _need_contact_secret(local_demo)
     from schedules.beat import STATE_ENV, state_dir
 
     where = state_dir()
@@ -460,17 +482,21 @@ def beat() -> None:
 @main.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True)
 @click.option("--local-demo", is_flag=True,
-              help="Allow running without credentials (loopback only, for a local demo).")
+              help="Allow running without credentials and CREDITCYCLE_CONTACT_SECRET "
+                   "(loopback only, for a local demo).")
 def flower(port: int, local_demo: bool) -> None:
     """Run Flower on 127.0.0.1 with basic auth from FLOWER_BASIC_AUTH=user:password."""
     _need_redis()
+    command = flower_command(port, local_demo)
+    _need_contact_secret(local_demo)
     # S606: becomes the process it runs; the command is fixed here
-    os.execvp(sys.executable, flower_command(port, local_demo))  # noqa: S606
+    os.execvp(sys.executable, command)  # noqa: S606
 
 
 def flower_command(port: int, local_demo: bool) -> list[str]:
     """The command that runs Flower; refuses without credentials unless ``local_demo``."""
-    auth = os.environ.get("FLOWER_BASIC_AUTH", "")
+    given = _settings().flower_basic_auth
+    auth = given.get_secret_value() if given is not None else ""
     if ":" not in auth and not local_demo:
         raise click.UsageError("Flower refuses to start without credentials: set "
                                "FLOWER_BASIC_AUTH=user:password (or --local-demo)")
@@ -481,8 +507,20 @@ def flower_command(port: int, local_demo: bool) -> list[str]:
 
 
 def _need_redis() -> None:
-    if not os.environ.get("REDIS_URL"):
+    if not _settings().redis_url:
         raise click.UsageError("set REDIS_URL (or use `creditcycle up`, which starts one)")
+
+
+def _need_contact_secret(local_demo: bool) -> None:
+    """A real deployment refuses to start without the secret that keys contact tokens; a
+    local demo (``--local-demo``, ``up`` with its private Redis) uses the development one."""
+    if _settings().contact_secret is not None:
+        return
+    if not local_demo:
+        _fail(InputError("CREDITCYCLE_CONTACT_SECRET", "is required outside a local demo "
+                         "(it keys the contact tokens sent to agencies): set it to a long "
+                         "random value, or pass --local-demo"))
+    settings.export("CREDITCYCLE_CONTACT_SECRET", settings.LOCAL_DEMO_CONTACT)
 
 
 @main.command()
@@ -495,17 +533,19 @@ def up(database_url: str | None, concurrency: int, flower_port: int) -> None:
     from workers.stack import first_exit, last_lines, local_stack, redis_answers
 
     url = _url(database_url, create=True)
-    given = os.environ.get("REDIS_URL")
+    given = _settings().redis_url
     if given and (why := redis_answers(given)) is not None:
         click.echo(f"error: REDIS_URL: Redis at {_masked(given)} does not answer ({why}); "
                    "start it, or unset REDIS_URL and `creditcycle up` starts a private one",
                    err=True)
         sys.exit(EXIT_INVALID)
+    if given:  # with its private Redis `up` is a local demo; with REDIS_URL it is not
+        _need_contact_secret(local_demo=False)
     run(url)
     workdir = Path(tempfile.mkdtemp(prefix="creditcycle-up-"))
     with local_stack(url) as st:
         logs = {name: workdir / f"{name}.log" for name in ("worker", "beat", "flower")}
-        local = not os.environ.get("FLOWER_BASIC_AUTH")
+        local = _settings().flower_basic_auth is None
         children = {
             "worker": st.start_worker(concurrency, log=logs["worker"]),
             "beat": st.start_beat(workdir, log=logs["beat"]),

@@ -10,7 +10,6 @@ or the watchdog, moves the date to the next step.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -25,7 +24,7 @@ from store import cycle as cyc
 from store import ledger_checks, queries
 from store import schema as s
 from store.repo import now
-from workers import metrics, steps
+from workers import metrics, settings, steps
 from workers.bank import BankChannel
 
 CLOSE = "close"
@@ -33,7 +32,7 @@ HANDOFF = "handoff"
 RECONCILE_CLOSE = "reconcile_close"
 BUREAU_FILE = "bureau_file"
 SINGLE_STEPS = (HANDOFF, RECONCILE_CLOSE, BUREAU_FILE)
-MAX_ATTEMPTS = int(os.environ.get("CREDITCYCLE_MAX_ATTEMPTS", "3"))
+MAX_ATTEMPTS = settings.get().max_attempts
 log = logging.getLogger("creditcycle.cycle")
 
 

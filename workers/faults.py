@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from workers import settings
+
 
 class InjectedFault(RuntimeError):
     """A failure injected on purpose."""
@@ -22,7 +24,7 @@ class InjectedFault(RuntimeError):
 
 def check(step: str, lo: str, hi: str, is_held: Callable[[str], bool]) -> None:
     """Fail the chunk holding a user named in $CREDITCYCLE_FAULT (``step:user:mode``), for tests."""
-    spec = os.environ.get("CREDITCYCLE_FAULT", "")
+    spec = settings.get().fault
     if not spec:
         return
     for item in spec.split(","):
@@ -42,7 +44,7 @@ def check_lost(step: str, has_messages: bool) -> None:
     """``step:*:lose``: die between the commit that starts the next step and its sending."""
     if not has_messages:
         return
-    for item in os.environ.get("CREDITCYCLE_FAULT", "").split(","):
+    for item in settings.get().fault.split(","):
         parts = item.split(":")
         if len(parts) == 3 and parts[0] == step and parts[2] == "lose":
             os._exit(137)

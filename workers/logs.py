@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ from typing import Any
 
 from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun
 
-from workers import hooks
+from workers import hooks, settings
 
 FORMAT_ENV = "CREDITCYCLE_LOG_FORMAT"
 FIELDS = ("business_date", "step", "chunk")
@@ -201,7 +200,7 @@ def install(logger: logging.Logger, *, json_format: bool | None = None,
             masking: MaskingFilter = MASKING) -> None:
     """Give every handler of ``logger`` the context and masking filters (and JSON)."""
     if json_format is None:
-        json_format = os.environ.get(FORMAT_ENV, "json").lower() != "text"
+        json_format = settings.get().log_format != "text"
     for handler in logger.handlers:
         if not any(isinstance(f, ContextFilter) for f in handler.filters):
             handler.addFilter(ContextFilter())

@@ -34,10 +34,13 @@ from typing import Any
 
 from celery.signals import worker_init, worker_process_shutdown
 
-from workers import hooks
+from workers import hooks, settings
 
 log = logging.getLogger("creditcycle.metrics")
 
+# prometheus_client's own variable: it reads it itself (at import), and this module sets
+# it before workers fork, so it is read from the environment here too. Documented with
+# the settings (workers.settings), which validate it.
 DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PORT_ENV = "CREDITCYCLE_METRICS_PORT"
 ADDR_ENV = "CREDITCYCLE_METRICS_ADDR"
@@ -51,7 +54,7 @@ SOURCE_OF_KIND = {"deduct_wallet": "wallet", "deduct_card": "card", "deduct_fund
 
 def enabled() -> bool:
     """Whether metrics are on ($CREDITCYCLE_METRICS_PORT or $PROMETHEUS_MULTIPROC_DIR set)."""
-    return bool(os.environ.get(PORT_ENV) or os.environ.get(DIR_ENV))
+    return bool(settings.get().metrics_port or os.environ.get(DIR_ENV))
 
 
 def step_label(step: str) -> str:
@@ -213,11 +216,11 @@ def serve(port: int, addr: str = "127.0.0.1") -> Any:
 
 @hooks.on(worker_init)
 def _serve_from_main_process(**_: Any) -> None:
-    port = os.environ.get(PORT_ENV)
+    port = settings.get().metrics_port
     if not port:
         return
     directory = prepare_directory()
-    server = serve(int(port), os.environ.get(ADDR_ENV, "127.0.0.1"))
+    server = serve(port, settings.get().metrics_addr)
     log.info("metrics on http://%s:%s/metrics (samples in %s)",
              server.server_address[0], server.server_port, directory)
 

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from domain.config import ProductConfig
 from domain.money import yuan
 from store import queries
+from workers import settings
 
 SOURCES = {"deduct_wallet": "wallet", "deduct_card": "card", "deduct_fund": "fund",
            "repay": "repayment", "recovery": "recovery"}
@@ -474,7 +475,8 @@ def report(engine: Engine, day: date, days: int = 90,
 # ---------------------------------------------------------------- screenshots
 def find_chromium() -> str | None:
     """A Chromium to screenshot with: $CREDITCYCLE_CHROMIUM, else one on the PATH."""
-    configured = os.environ.get("CREDITCYCLE_CHROMIUM")
+    chromium = settings.get().chromium
+    configured = str(chromium) if chromium else None
     if configured and os.access(configured, os.X_OK):
         return configured
     for name in ("chromium", "chromium-browser", "google-chrome"):

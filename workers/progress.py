@@ -6,7 +6,6 @@ Progress lives in the cycle rows, so any process that can read the database
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import date
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from store import cycle as cyc
 from store import schema as s
+from workers import settings
 from workers.cycle import CLOSE, LedgerBroken, broken
 
 console = Console(stderr=True)
@@ -99,7 +99,7 @@ def wait_for(engine: Engine, target: date, first: date, *, timeout: float = 86_4
 
     cfg = config if config is not None else runtime.config()
     if stall_s is None:
-        stall_s = float(os.environ.get("CREDITCYCLE_STALL_SECONDS", "30"))
+        stall_s = settings.get().stall_seconds
     if patience_s is None:
         patience_s = float(TASK_TIME_LIMIT * 2 + stall_s)
     total_days = (target - first).days + 1

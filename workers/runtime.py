@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from domain.config import ConfigError, ProductConfig
 from store.engine import database_url, make_engine
+from workers import settings
 from workers.bank import BankChannel, SimulatedBank
 
 
@@ -38,6 +39,7 @@ def reset() -> None:
         _state.engine.dispose(close=False)
     _state.engine = _state.config = _state.channel = None
     _state.pid = os.getpid()
+    settings.reset()
 
 
 def _check_pid() -> None:
@@ -48,7 +50,7 @@ def _check_pid() -> None:
 def engine() -> Engine:
     """This process's engine for $DATABASE_URL, made on first use."""
     _check_pid()
-    url = database_url()
+    url = database_url(settings.get().database_url)
     if _state.engine is not None and _state.url != url:
         reset()
     if _state.engine is None:
@@ -58,19 +60,18 @@ def engine() -> Engine:
 
 
 def load_config() -> ProductConfig:
-    """The deployment's configuration: CREDITCYCLE_CONFIG (a JSON file) or the defaults."""
-    path = os.environ.get("CREDITCYCLE_CONFIG")
+    """The deployment's configuration: CREDITCYCLE_CONFIG (a JSON file) or the defaults,
+    with CREDITCYCLE_CHUNK_SIZE and CREDITCYCLE_TIME_ZONE over the file's keys."""
+    env = settings.get()
+    path = env.config
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
     except (OSError, ValueError) as exc:
         raise ConfigError("CREDITCYCLE_CONFIG", f"cannot read {path} as JSON: {exc}") from None
-    size = os.environ.get("CREDITCYCLE_CHUNK_SIZE")
-    if size and isinstance(data, dict):
-        try:
-            data["chunk_size"] = int(size)
-        except ValueError:
-            raise ConfigError("chunk_size", f"CREDITCYCLE_CHUNK_SIZE={size!r} is not an "
-                                            "integer") from None
+    if env.chunk_size is not None and isinstance(data, dict):
+        data["chunk_size"] = env.chunk_size
+    if env.time_zone is not None and isinstance(data, dict):
+        data["time_zone"] = env.time_zone  # beat's zone and the business date's: one
     return ProductConfig.from_mapping(data)
 
 

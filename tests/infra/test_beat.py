@@ -104,6 +104,7 @@ def test_beat_refuses_to_start_naming_the_setting_when_its_state_dir_is_not_writ
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": "redis://127.0.0.1:1/0",
+           "CREDITCYCLE_CONTACT_SECRET": "a-deployment-secret",
            beat.STATE_ENV: str(blocker / "state")}  # under a file: never writable
     try:
         done = subprocess.run(

@@ -88,6 +88,7 @@ def creditcycle_flower(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Ht
     def start(env: dict[str, str]) -> Http:
         port = free_port()
         log = tmp_path / "flower.log"
+        env = {"CREDITCYCLE_CONTACT_SECRET": "a-deployment-secret", **env}  # not a demo
         proc = subprocess.Popen([str(CREDITCYCLE), "flower", "--port", str(port)], env=env,
                                 cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                 start_new_session=True)

@@ -26,6 +26,7 @@ VALID_REPAY = {"kwargs": {"user": "u1", "amount": 100, "reference": "flower-auth
 
 def _env(**extra: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWER_")}
+    env.setdefault("CREDITCYCLE_CONTACT_SECRET", "a-deployment-secret")  # not a local demo
     for k, v in extra.items():
         if v is None:
             env.pop(k, None)
