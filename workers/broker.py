@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES, redis, virtual
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 log = logging.getLogger("creditcycle.broker")
 EXCERPT = 200
@@ -44,6 +45,22 @@ class Message(virtual.Message):
 
 class Channel(redis.Channel):
     Message = Message
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        """A lost connection is a connection error, never an AttributeError.
+
+        When Redis goes away with messages in flight, Celery collects the connection
+        (its transport forgets its client) and then closes this channel; restoring the
+        unacked messages, or acking one, builds a new pool from that forgotten client,
+        and kombu's own code raises AttributeError ("'NoneType' object has no attribute
+        'hostname'"), which Celery does not expect: the worker ends ("Unrecoverable
+        error"). As a connection error it is what it is: Celery ignores it while closing,
+        logs the ack it could not send, and reconnects; the messages come back after the
+        visibility timeout, as any lost worker's do.
+        """
+        if self.connection is None or self.connection.client is None:
+            raise RedisConnectionError("the broker connection was closed")
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
 
     def _brpop_read(self, **options: Any) -> Any:
         try:
