@@ -34,7 +34,6 @@ import logging
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -56,6 +55,7 @@ from adapters.bank_wire import (
     sign,
     signature_ok,
 )
+from adapters.child import ChildServer
 from domain.bank import DEBITED, FAILED, UNKNOWN
 
 log = logging.getLogger("creditcycle.bank_sim")
@@ -434,54 +434,24 @@ class SimAdmin:
         self.http.close()
 
 
-class SimProcess:
+class SimProcess(ChildServer):
     """``python -m adapters.bank_sim`` as a child process on a free port (or ``port``)."""
+
+    banner = "bank-sim listening on "
 
     def __init__(self, db: str, secret: str, *, host: str = "127.0.0.1", port: int = 0,
                  faults: dict[str, Any] | None = None, log_path: str | None = None) -> None:
-        self.db, self.secret, self.host, self.port = db, secret, host, port
+        super().__init__(host, port, log_path or db + ".log")
+        self.db, self.secret = db, secret
         self.faults = faults or {}
-        self.log_path = log_path or db + ".log"
-        self.proc: subprocess.Popen[str] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> SimProcess:
-        """Returns once it listens (it prints its address then), or raises."""
+    def command(self) -> list[str]:
+        """The simulator's command line, faults as flags."""
         cmd = [sys.executable, "-m", "adapters.bank_sim", "--host", self.host,
                "--port", str(self.port), "--db", self.db, "--secret", self.secret]
         for name, value in self.faults.items():
             cmd += [f"--{name.replace('_', '-')}", str(value)]
-        log = open(self.log_path, "a")  # noqa: SIM115 - the child owns it
-        # S603: our own simulator; the command is built here
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)  # noqa: S603
-        log.close()
-        if self.proc.stdout is None:  # stdout=PIPE always gives one
-            raise AssertionError("bank-sim started without a stdout pipe")
-        line = self.proc.stdout.readline()  # "bank-sim listening on http://host:port"
-        if not line.startswith("bank-sim listening on "):
-            self.stop()
-            raise RuntimeError(f"bank-sim did not start; see {self.log_path}")
-        self.port = int(line.rsplit(":", 1)[1])
-        return self
-
-    def stop(self, kill: bool = False) -> None:
-        if self.proc is None:
-            return
-        if kill:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.proc = None
+        return cmd
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -523,7 +493,7 @@ async def serve(args: argparse.Namespace, faults: Faults) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"bank-sim listening on http://{args.host}:{args.port}", flush=True)
+    print(f"{SimProcess.banner}http://{args.host}:{args.port}", flush=True)
     await stop.wait()
     server.stop()
     bank.store.db.close()

@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ import tornado.netutil
 import tornado.web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from adapters.child import ChildServer
 from adapters.signing import SIGNATURE_HEADER, sign, signature_ok
 from adapters.sinks import IDEMPOTENCY_HEADER, KeyConflict, write_batch_file
 from domain.outbox import decode_batch, key_problem
@@ -233,57 +233,28 @@ class ReceiverAdmin:
         self.http.close()
 
 
-class ReceiverProcess:
+class ReceiverProcess(ChildServer):
     """``python -m adapters.sink_receiver`` as a child process on a free port (or
     ``port``)."""
+
+    banner = BANNER
 
     def __init__(self, root: str, secret: str, *, host: str = "127.0.0.1", port: int = 0,
                  down_for: float = 0, slow_ms: int = 0, slow_for: float | None = None,
                  log_path: str | None = None) -> None:
-        self.root, self.secret, self.host, self.port = root, secret, host, port
+        super().__init__(host, port,
+                         log_path or str(Path(root).with_suffix(".receiver.log")))
+        self.root, self.secret = root, secret
         self.down_for, self.slow_ms, self.slow_for = down_for, slow_ms, slow_for
-        self.log_path = log_path or str(Path(root).with_suffix(".receiver.log"))
-        self.proc: subprocess.Popen[str] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> ReceiverProcess:
-        """Returns once it listens (it prints its address then), or raises."""
+    def command(self) -> list[str]:
+        """The receiver's command line."""
         cmd = [sys.executable, "-m", "adapters.sink_receiver", "--host", self.host,
                "--port", str(self.port), "--dir", self.root, "--secret", self.secret,
                "--down-for", str(self.down_for), "--slow-ms", str(self.slow_ms)]
         if self.slow_for is not None:
             cmd += ["--slow-for", str(self.slow_for)]
-        log_file = open(self.log_path, "a")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed argv
-            cmd, stdout=subprocess.PIPE, stderr=log_file, text=True)
-        log_file.close()
-        if self.proc.stdout is None:
-            raise AssertionError("the receiver's stdout is a pipe")
-        line = self.proc.stdout.readline()
-        if not line.startswith(BANNER):
-            self.stop()
-            raise RuntimeError(f"sink-receiver did not start; see {self.log_path}")
-        self.port = int(line.rsplit(":", 1)[1])
-        return self
-
-    def stop(self, kill: bool = False) -> None:
-        if self.proc is None:
-            return
-        if kill:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.proc = None
+        return cmd
 
 
 def _env(name: str, default: str | None = None) -> str | None:
