@@ -9,6 +9,9 @@ COPY domain ./domain
 COPY store ./store
 COPY workers ./workers
 COPY schedules ./schedules
+COPY adapters ./adapters
+COPY cli ./cli
+COPY reports ./reports
 RUN pip install .
 # /app stays root-owned and read-only to the app; beat's schedule file (when each entry
 # last ran) lives in a state directory the user owns, a volume so that it outlives the

@@ -1,6 +1,6 @@
 """Plain-words explanations of a borrower's history, in English and Chinese.
 
-The facts come from outside (``workers.explain`` reads them); this module
+The facts come from outside (``reports.explain`` reads them); this module
 only words them. A fact is a ``Line``: a kind, a date (or a range) and typed
 values. Each kind has one template per language; values render by type
 (amounts in yuan, dates in the language's style, reason codes as phrases),

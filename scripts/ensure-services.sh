@@ -52,7 +52,7 @@ find_pg_bindir() {
     return 1
 }
 
-# Works like workers/servers.py but without importing the project.
+# Works like drills/servers.py but without importing the project.
 find_redis_server() {
     local p
     if [ -n "${CREDITCYCLE_REDIS_SERVER:-}" ] && [ -x "$CREDITCYCLE_REDIS_SERVER" ]; then

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from workers.servers import (
+from drills.servers import (
     PostgresServer,
     RedisServer,
     ServerError,

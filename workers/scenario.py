@@ -33,13 +33,13 @@ from domain.commands import (
 from domain.config import ConfigError, ProductConfig
 from domain.model import User
 from domain.money import date_range
+from drills.seed import mark_closed_before
 from store import ledger_checks, repo
 from store import schema as s
 from store.engine import make_engine, migrate, require_empty
 from workers.bank import SimulatedBank
 from workers.ingest import apply_events
 from workers.local import Progress, close_date
-from workers.seed import mark_closed_before
 
 
 class ScenarioError(InputError):

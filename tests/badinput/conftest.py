@@ -20,11 +20,11 @@ import pytest
 import redis
 from sqlalchemy import Engine, select
 
+from drills import testing
+from drills.servers import free_port
+from drills.stack import Stack, local_stack
 from store import schema as s
 from store.snapshot import snapshot
-from workers import testing
-from workers.servers import free_port
-from workers.stack import Stack, local_stack
 
 from . import CASES
 

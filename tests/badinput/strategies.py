@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from workers import api
+from cli import api
 from workers.cycle import STEP_NAMES, known_step
 
 # ---------------------------------------------------------------- generic values

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.main import main
 from store.engine import make_engine
 from store.snapshot import differences
-from workers.cli import main
 
 from . import CASES
 from .conftest import business_state

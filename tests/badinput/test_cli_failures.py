@@ -2,7 +2,7 @@
 one line naming what is wrong and what to do, exit 2, no traceback, nothing created and
 nothing changed.
 
-Each case runs the real command line in a child process (``python -m workers.cli``, this
+Each case runs the real command line in a child process (``python -m cli.main``, this
 checkout first on the path), as a user would, so a traceback would be seen as one.
 """
 
@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import inspect
 
 from domain.commands import NUL_MESSAGE
+from drills.servers import free_port
 from store.engine import make_engine
 from store.snapshot import differences
 from workers.scenario import ScenarioError, parse
-from workers.servers import free_port
 
 from .conftest import business_state
 from .scenarios import VALID
@@ -37,7 +37,7 @@ def cli(*args: str, cwd: Path, env: dict[str, str] | None = None
     child["PYTHONPATH"] = str(ROOT)
     child.update(env or {})
     cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "workers.cli", *args], cwd=cwd, env=child,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=cwd, env=child,
                           capture_output=True, text=True, timeout=180, check=False)
 
 

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from cli.main import main
 from store.engine import make_engine
 from store.snapshot import differences
-from workers.cli import main
 from workers.scenario import ScenarioError, parse, run_scenario
 
 from . import CASES

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from cli import api
 from domain.commands import InputError
 from store import schema as s
 from store.engine import make_engine
 from store.snapshot import differences
-from workers import api
 from workers.celery_app import app
 
 from . import CASES
@@ -65,7 +65,7 @@ def test_an_unknown_task_name_is_refused_naming_the_task_field() -> None:
 
 def test_submit_refuses_every_bad_payload_and_sends_nothing(
         redis_url: str, seeded_sqlite: str, environment: pytest.MonkeyPatch) -> None:
-    from workers.stack import local_stack
+    from drills.stack import local_stack
 
     client = redis.Redis.from_url(redis_url)
     client.flushdb()

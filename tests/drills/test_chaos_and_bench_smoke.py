@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from workers.bench import bench, summary_line
-from workers.chaos import run_chaos
+from drills.bench import bench, summary_line
+from drills.chaos import run_chaos
 
 
 def test_a_short_chaos_run_takes_nothing_twice_loses_nothing_and_matches_the_clean_run(

@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
+from cli.main import main
+from reports.explain import UnknownUser, explain
 from store.engine import make_engine
-from workers.cli import main
-from workers.explain import UnknownUser, explain
 from workers.scenario import load_file, run_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -108,7 +108,7 @@ def test_beat_refuses_to_start_naming_the_setting_when_its_state_dir_is_not_writ
            beat.STATE_ENV: str(blocker / "state")}  # under a file: never writable
     try:
         done = subprocess.run(
-            [sys.executable, "-c", "import sys; from workers.cli import main; sys.exit(main())",
+            [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())",
              "beat"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
             check=False)
     except subprocess.TimeoutExpired:

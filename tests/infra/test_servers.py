@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from workers import servers
-from workers.servers import PostgresServer, RedisServer, start_postgres, start_redis
+from drills import servers
+from drills.servers import PostgresServer, RedisServer, start_postgres, start_redis
 
 
 def _libpq(url: str) -> str:

@@ -19,12 +19,13 @@ from click.testing import CliRunner
 from rich.console import Console
 from sqlalchemy import Engine, select
 
+from cli import api
+from cli.main import main
 from domain.config import ProductConfig
 from store import schema as s
 from store.ledger_checks import check_all
-from workers import api, cycle, runtime
+from workers import cycle, runtime
 from workers.bank import SimulatedBank
-from workers.cli import main
 from workers.progress import status_table
 
 from .helpers import LoanSpec, migrated_engine, seed_portfolio

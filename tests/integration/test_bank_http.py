@@ -30,11 +30,11 @@ from domain.bank import (
     DebitResult,
 )
 from domain.config import ProductConfig
+from drills.servers import free_port
 from store import cycle as cyc
 from store import schema as s
 from store.ledger_checks import check_all
 from workers import steps
-from workers.servers import free_port
 
 from .helpers import LoanSpec, migrated_engine, seed_portfolio
 

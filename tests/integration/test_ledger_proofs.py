@@ -22,18 +22,19 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, insert, update
 
+from cli import api
+from cli.main import _wait, main
 from domain.config import ProductConfig
+from drills.seed import mark_closed_before
+from reports.nightly import gather, render_html
 from schedules.beat import beat_schedule
 from store import cycle as cyc
 from store import ledger_checks
 from store import schema as s
-from workers import api, cycle, runtime
+from workers import cycle, runtime
 from workers.bank import SimulatedBank
-from workers.cli import _wait, main
 from workers.local import close_date
-from workers.nightly_report import gather, render_html
 from workers.progress import wait_for
-from workers.seed import mark_closed_before
 
 from .cycle_driver import drive
 from .helpers import LoanSpec, migrated_engine, seed_portfolio

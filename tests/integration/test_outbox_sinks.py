@@ -27,7 +27,7 @@ from adapters.sinks import (
     sink_for,
 )
 from domain.outbox import Acknowledged, Batch, DeliveryFailed
-from workers.servers import free_port
+from drills.servers import free_port
 
 SECRET = "sink-secret"
 D = date(2026, 5, 16)

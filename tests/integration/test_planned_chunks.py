@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert, select
 
+from cli import api
 from domain.commands import InputError
 from domain.config import ProductConfig
+from drills import testing
 from store import cycle as cyc
 from store import schema as s
 from store.snapshot import differences, snapshot
-from workers import api, cycle, runtime, testing
+from workers import cycle, runtime
 from workers.bank import SimulatedBank
 
 from .cycle_driver import drive

@@ -17,12 +17,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
+from cli.main import main
+from drills.stack import local_stack
 from store import schema as s
 from workers.bank import SimulatedBank
-from workers.cli import main
 from workers.local import close_date
 from workers.scenario import Scenario
-from workers.stack import local_stack
 from workers.tasks import business_today
 
 from .helpers import LoanSpec, changed_tables, migrated_engine, seed_portfolio, snapshot

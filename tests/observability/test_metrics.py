@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from workers import api
-from workers.stack import local_stack
-from workers.testing import seeded, wait_closed
+from cli import api
+from drills.stack import local_stack
+from drills.testing import seeded, wait_closed
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,9 +12,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from workers import api
-from workers.stack import local_stack
-from workers.testing import seeded, wait_closed
+from cli import api
+from drills.stack import local_stack
+from drills.testing import seeded, wait_closed
 
 
 def test_every_chunk_event_carries_the_registered_name_and_shows_its_date_step_and_chunk(

@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
+from cli.main import main
+from reports.nightly import find_chromium, gather, render_html, roll_rates, screenshot
 from store import queries
 from store.engine import make_engine
-from workers.cli import main
-from workers.nightly_report import find_chromium, gather, render_html, roll_rates, screenshot
 from workers.scenario import load_file, run_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -104,7 +104,7 @@ def run_cli(scenario: Path, out: Path) -> subprocess.CompletedProcess[str]:
     command = (
         [str(script)]
         if script.exists()
-        else [sys.executable, "-c", "import sys; from workers.cli import main; sys.exit(main())"]
+        else [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())"]
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import redis
 
-from workers.servers import free_port
-from workers.stack import Stack, local_stack
+from drills.servers import free_port
+from drills.stack import Stack, local_stack
 
 REPO = Path(__file__).resolve().parents[2]
 CREDITCYCLE = Path(sys.executable).parent / "creditcycle"

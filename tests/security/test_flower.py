@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from workers import cli
+from cli import main as cli
 
 from .conftest import CREDITCYCLE, REPO
 

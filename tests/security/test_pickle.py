@@ -13,9 +13,9 @@ from typing import Any
 import redis
 from sqlalchemy import select
 
+from drills import testing
 from store import schema as s
 from store.snapshot import differences, snapshot
-from workers import testing
 from workers.celery_app import app
 
 from .conftest import start_worker, wait_until

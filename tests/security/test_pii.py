@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from cli import api
 from domain.collection import mask_name, mask_phone
+from drills import testing
+from drills.testing import wait_closed
 from store import schema as s
-from workers import api, testing
-from workers.testing import wait_closed
 
 from .conftest import start_worker, wait_until
 

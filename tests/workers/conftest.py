@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from workers.stack import Stack, local_stack
+from drills.stack import Stack, local_stack
 
 CHUNK = 20
 

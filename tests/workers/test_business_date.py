@@ -13,13 +13,14 @@ import redis
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from cli import api
+from cli.main import main
 from domain.commands import InputError
+from drills import testing
+from drills.stack import _rebind_broker
 from schedules import business_date
 from store import schema as s
 from store.snapshot import differences, snapshot
-from workers import api, testing
-from workers.cli import main
-from workers.stack import _rebind_broker
 
 START = date(2026, 3, 1)
 # 05:00 on 2026-03-02 in Shanghai is 21:00 on 2026-03-01 in UTC (the host's zone here):

@@ -11,14 +11,15 @@ from datetime import date, timedelta
 import redis
 from sqlalchemy import func, select
 
+from cli import api
+from drills import testing
+from drills.testing import wait_closed
 from store import ledger_checks
 from store import schema as s
 from store.engine import make_engine
 from store.snapshot import differences, snapshot
-from workers import api, testing
 from workers.celery_app import app
 from workers.cycle import close_steps
-from workers.testing import wait_closed
 
 START = date(2026, 3, 1)
 USERS, CHUNK = 60, 20
@@ -138,7 +139,7 @@ def _quarantine_then_release(fresh_postgres_url, postgres_server, make_stack, mo
     assert len(quarantined) == 1
     assert poisoned in held and len(held) == 20
     status = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "cycle", "status", "--date", START.isoformat(),
+        [sys.executable, "-m", "cli.main", "cycle", "status", "--date", START.isoformat(),
          "--database-url", fresh_postgres_url], check=False, capture_output=True, text=True,
         timeout=60)
     assert status.returncode == 0

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import redis
 
-from workers import api
-from workers.testing import seeded, wait_closed
+from cli import api
+from drills.testing import seeded, wait_closed
 
 START = date(2026, 3, 1)
 

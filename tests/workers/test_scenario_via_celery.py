@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from drills.scenario_celery import run_scenario_via_celery
 from workers.scenario import run_scenario
-from workers.scenario_celery import run_scenario_via_celery
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

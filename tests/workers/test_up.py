@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = "import sys; from workers.cli import main; sys.exit(main())"
+CLI = "import sys; from cli.main import main; sys.exit(main())"
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -19,11 +19,12 @@ import pytest
 from sqlalchemy import insert
 
 from domain.config import ProductConfig
+from drills import testing
+from drills.bench import _worker_pids
 from store import cycle as cyc
 from store import schema as s
 from store.repo import now
-from workers import cycle, testing
-from workers.bench import _worker_pids
+from workers import cycle
 from workers.progress import closed_through
 from workers.scenario import load_file, run_scenario
 
@@ -43,7 +44,7 @@ def _env(clock: date, **extra: str) -> dict[str, str]:
 
 
 def _wait_cmd(url: str, target: date) -> list[str]:
-    return [sys.executable, "-m", "workers.cli", "cycle", "run", "--date", target.isoformat(),
+    return [sys.executable, "-m", "cli.main", "cycle", "run", "--date", target.isoformat(),
             "--wait", "--concurrency", "2", "--database-url", url]
 
 

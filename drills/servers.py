@@ -601,7 +601,7 @@ class RedisServer:
 
 
 def _die_with_parent() -> Callable[[], None] | None:
-    from workers.stack import die_with_parent
+    from drills.stack import die_with_parent
 
     return die_with_parent()
 

@@ -161,10 +161,10 @@ def seed(users: int, start: str | None, database_url: str | None,
          chunk_size: int | None) -> None:
     """Seed a synthetic portfolio (one loan per user) into an empty database."""
     from domain.config import ProductConfig
+    from drills.seed import mark_closed_before, seed_portfolio
     from schedules import business_date
     from store.engine import make_engine, require_empty
     from store.engine import migrate as run
-    from workers.seed import mark_closed_before, seed_portfolio
 
     first = _date(start, "--start") or _clock(business_date.business_today, _time_zone())
     url = _url(database_url, create=True)
@@ -198,7 +198,7 @@ def cycle() -> None:
               help="Worker processes when no broker is configured.")
 def cycle_run(day: str | None, wait: bool, database_url: str | None, concurrency: int) -> None:
     """Trigger the close of business (catching up missed dates in order)."""
-    from workers import api
+    from cli import api
 
     target = _date(day) or _last_ended()
     try:
@@ -217,7 +217,7 @@ def cycle_run(day: str | None, wait: bool, database_url: str | None, concurrency
     if not wait:
         raise click.UsageError("no REDIS_URL: run `creditcycle up` first, or use --wait to "
                                "run with a private Redis and workers for this command")
-    from workers.stack import local_stack
+    from drills.stack import local_stack
 
     with local_stack(url) as st:
         st.start_worker(concurrency)
@@ -274,7 +274,7 @@ def cycle_status(day: str | None, database_url: str | None) -> None:
 @click.option("--database-url", default=None)
 def cycle_release(day: str, database_url: str | None) -> None:
     """Let the users held on DATE catch up to the last closed date."""
-    from workers import api
+    from cli import api
 
     target = _date(day)
     if target is None:  # click requires the argument
@@ -312,7 +312,7 @@ def cycle_recheck(day: str, database_url: str | None) -> None:
 
 # ---------------------------------------------------------------- ad-hoc work
 def _submit_or_run(task: str, database_url: str | None, **kwargs: Any) -> None:
-    from workers import api
+    from cli import api
 
     settings.export("DATABASE_URL", _url(database_url))
     try:
@@ -345,7 +345,7 @@ def repay(user: str, amount: int, reference: str, loan: str | None, day: str | N
     if not _settings().redis_url or timeout == 0:
         _submit_or_run("creditcycle.repay", database_url, **kwargs)
         return
-    from workers import api
+    from cli import api
 
     url = _url(database_url)
     settings.export("DATABASE_URL", url)
@@ -529,8 +529,8 @@ def _need_contact_secret(local_demo: bool) -> None:
 @click.option("--flower-port", type=click.IntRange(1, 65535), default=5555, show_default=True)
 def up(database_url: str | None, concurrency: int, flower_port: int) -> None:
     """Everything locally: Redis (private unless REDIS_URL), worker, beat and Flower."""
+    from drills.stack import first_exit, last_lines, local_stack, redis_answers
     from store.engine import migrate as run
-    from workers.stack import first_exit, last_lines, local_stack, redis_answers
 
     url = _url(database_url, create=True)
     given = _settings().redis_url
@@ -589,13 +589,13 @@ def demo(users: int, days: int, concurrency: int, scenarios: bool) -> None:
     if scenarios:
         _scenario_demo(Path("examples"))
         return
-    from workers.demo import run_demo
+    from drills.demo import run_demo
 
     run_demo(users=users, days=days, concurrency=concurrency)
 
 
 def _scenario_demo(examples_dir: Path) -> None:
-    from workers.report import print_scenario_summary
+    from reports.summary import print_scenario_summary
 
     files = sorted(examples_dir.glob("*.json"))
     if not files:
@@ -620,7 +620,7 @@ def _scenario_demo(examples_dir: Path) -> None:
 def bench_command(users: int, chunk_size: int, repeats: int, no_scaling: bool,
                   out_dir: Path) -> None:
     """Close one business date over a synthetic portfolio in PostgreSQL; compare with the floor."""
-    from workers.bench import bench, summary_line
+    from drills.bench import bench, summary_line
 
     runs = bench(users, scaling=not no_scaling, out_dir=out_dir, chunk_size=chunk_size,
                  repeats=repeats)
@@ -641,7 +641,7 @@ def bench_command(users: int, chunk_size: int, repeats: int, no_scaling: bool,
 def chaos_command(users: int, days: int, kills: int, postgres_down: float, chunk_size: int,
                   out_dir: Path) -> None:
     """Close DAYS dates under SIGKILLs, restarts, outages and duplicates; compare with clean."""
-    from workers.chaos import run_chaos
+    from drills.chaos import run_chaos
 
     outcome = run_chaos(users=users, days=days, kills=kills, pg_down_s=postgres_down,
                         chunk_size=chunk_size, workdir=out_dir,
@@ -678,7 +678,7 @@ def scenario_run(file: Path, out: Path | None, database_url: str | None, via: st
     try:
         data = load_file(file)
         if via == "celery":
-            from workers.scenario_celery import run_scenario_via_celery
+            from drills.scenario_celery import run_scenario_via_celery
 
             result = run_scenario_via_celery(data, database_url=database_url)
         else:
@@ -704,9 +704,9 @@ def scenario_run(file: Path, out: Path | None, database_url: str | None, via: st
 @click.option("--database-url", default=None)
 def explain(user: str, since: str | None, lang: str, database_url: str | None) -> None:
     """Why USER's score and limit are what they are, and what would restore them."""
+    from reports.explain import UnknownUser
+    from reports.explain import explain as run
     from store.engine import make_engine
-    from workers.explain import UnknownUser
-    from workers.explain import explain as run
     from workers.runtime import load_config
 
     first = _date(since, "--since")
@@ -730,9 +730,9 @@ def explain(user: str, since: str | None, lang: str, database_url: str | None) -
 @click.option("--database-url", default=None)
 def report(day: str | None, out: Path | None, days: int, database_url: str | None) -> None:
     """One self-contained HTML page about a night: money, buckets, rolls, reasons, steps."""
+    from reports.nightly import report as build
     from store.engine import make_engine
     from store.queries import is_closed_day, last_closed_day
-    from workers.nightly_report import report as build
     from workers.runtime import load_config
 
     engine = make_engine(_url(database_url))

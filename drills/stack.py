@@ -18,8 +18,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drills.servers import RedisServer, start_redis
 from workers import settings
-from workers.servers import RedisServer, start_redis
 
 
 @dataclass

@@ -16,17 +16,17 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from cli import api
 from domain.commands import Event
 from domain.money import date_range
+from drills.stack import local_stack
+from drills.testing import wait_closed
 from schedules.business_date import CLOCK_VARIABLE
 from store import cycle as cyc
 from store import schema as s
 from store.engine import make_engine, migrate, require_empty
-from workers import api
 from workers.ingest import apply_events
 from workers.scenario import parse, result, seed
-from workers.stack import local_stack
-from workers.testing import wait_closed
 
 
 def _wait_step(engine: Engine, on: date, step: str, timeout: float = 300) -> None:

@@ -26,18 +26,18 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from domain.config import ProductConfig
+from drills.bench import _worker_pids
+from drills.seed import user_id
+from drills.servers import start_postgres, start_redis
+from drills.stack import Stack, local_stack
+from drills.testing import seeded
 from schedules import business_date
 from store import ledger_checks
 from store import schema as s
 from store.snapshot import differences, snapshot
 from workers.bank import SimulatedBank
-from workers.bench import _worker_pids
 from workers.local import close_date
 from workers.progress import closed_through
-from workers.seed import user_id
-from workers.servers import start_postgres, start_redis
-from workers.stack import Stack, local_stack
-from workers.testing import seeded
 
 
 @dataclass

@@ -27,16 +27,16 @@ from typing import Any
 import psycopg
 from sqlalchemy import select
 
+from cli import api
 from domain.config import ProductConfig
 from domain.schedule import split_principal
+from drills.seed import AGENCIES, mark_closed_before
+from drills.servers import PostgresServer, start_postgres
+from drills.stack import local_stack
+from drills.testing import wait_closed
 from schedules.business_date import CLOCK_VARIABLE
 from store import schema as s
 from store.engine import make_engine, migrate
-from workers import api
-from workers.seed import AGENCIES, mark_closed_before
-from workers.servers import PostgresServer, start_postgres
-from workers.stack import local_stack
-from workers.testing import wait_closed
 
 PRINCIPALS = (100_000, 300_000, 500_000, 1_000_000, 2_000_000)
 RATES = (1080, 1460, 1800)

@@ -8,10 +8,10 @@ from datetime import date
 from sqlalchemy import Engine, select
 
 from domain.config import ProductConfig
+from drills.seed import mark_closed_before, seed_portfolio
 from store import schema as s
 from store.engine import make_engine, migrate
 from workers.progress import closed_through
-from workers.seed import mark_closed_before, seed_portfolio
 
 
 def seeded(url: str, users: int, start: date, chunk_size: int) -> Engine:

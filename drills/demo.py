@@ -12,16 +12,16 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from cli import api
 from domain.config import ProductConfig
 from domain.money import yuan
+from drills.seed import mark_closed_before, seed_portfolio
+from drills.stack import local_stack
 from schedules import business_date
 from store import ledger_checks
 from store import schema as s
 from store.engine import make_engine, migrate
-from workers import api
 from workers.progress import WaitError, wait_for
-from workers.seed import mark_closed_before, seed_portfolio
-from workers.stack import local_stack
 
 console = Console()
 DEMO_DIR = Path(".demo")
