@@ -23,7 +23,8 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, insert, update
 
 from cli import api
-from cli.main import _wait, main
+from cli.cycle_cmds import drive_until_closed as _wait
+from cli.main import main
 from domain.config import ProductConfig
 from drills.seed import mark_closed_before
 from reports.nightly import gather, render_html

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from cli import main as cli
+from cli import run_cmds as cli
 
 from .conftest import CREDITCYCLE, REPO
 
