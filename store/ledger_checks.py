@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select
+from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from domain import ledger
 from store import schema as s
@@ -46,6 +48,11 @@ def _loan_account(account: Any) -> Any:
 def check_day(conn: Connection, on: date) -> list[str]:
     """What is broken in the ledger of ``on``: unbalanced journals, receivables, balances, bank
     clearing.
+
+    An account's balance is proven from its mark (what the last proof found true of it) plus
+    the postings written since, so the cost follows the date's work, not the account's
+    history; an account proven true gets its mark moved forward, one that is not keeps its
+    old mark, so it fails again until an operator acts.
     """
     j, p = s.journals.c, s.postings.c
     rows = conn.execute(
@@ -56,9 +63,13 @@ def check_day(conn: Connection, on: date) -> list[str]:
     problems = [f"journal {k} does not balance ({v})" for k, v in rows]
     of_day = s.postings.join(s.journals, j.key == p.journal_key)
     touched = select(p.owner).select_from(of_day).where(j.day == on).distinct()
-    problems += _receivables(conn, touched.where(_loan_account(p.account)))
-    for kind in ("wallet", "fund"):
-        problems += _balances(conn, kind, touched.where(p.account.like(f"{kind}:%")))
+    marks: list[dict[str, Any]] = []
+    for kind in ("loan", "wallet", "fund"):
+        owners = touched.where(_account_of(kind, p.account))
+        found, proven = _proven_since_marks(conn, kind, owners, _stored(conn, kind, owners), on)
+        problems += found
+        marks += proven
+    _move_marks(conn, marks)
 
     booked = conn.execute(select(func.coalesce(func.sum(p.amount), 0)).select_from(of_day)
                           .where(j.day == on, p.account == ledger.BANK_CLEARING)).scalar_one()
@@ -71,6 +82,77 @@ def check_day(conn: Connection, on: date) -> list[str]:
         problems.append(f"bank clearing on {on}: postings {booked} != debits taken {taken} "
                         f"- settled {settled}")
     return problems
+
+
+def _account_of(kind: str, account: Any) -> Any:
+    return _loan_account(account) if kind == "loan" else account.like(f"{kind}:%")
+
+
+def _stored(conn: Connection, kind: str, owners: Any) -> dict[str, int]:
+    """What the books say each owner holds: a loan's installments outstanding, or minus a
+    user's wallet or fund (postings carry the platform's side, so they sum to minus it)."""
+    if kind == "loan":
+        i = s.installments.c
+        rows = conn.execute(
+            select(i.loan_id, func.sum(i.principal + i.interest + i.penalty - i.paid_principal
+                                       - i.paid_interest - i.paid_penalty))
+            .where(i.loan_id.in_(owners)).group_by(i.loan_id))
+        return {loan_id: int(v) for loan_id, v in rows}
+    u = s.users.c
+    column = u.wallet if kind == "wallet" else u.fund
+    return {uid: -int(v) for uid, v in conn.execute(select(u.id, column).where(u.id.in_(owners)))}
+
+
+def _proven_since_marks(conn: Connection, kind: str, owners: Any, stored: dict[str, int],
+                        on: date) -> tuple[list[str], list[dict[str, Any]]]:
+    """(problems, marks to move) for ``owners``: each one's mark plus its postings written
+    after the mark against what the books say it holds."""
+    p, m = s.postings.c, s.ledger_marks.c
+    mark = {r.owner: (int(r.amount), int(r.upto)) for r in conn.execute(
+        select(m.owner, m.amount, m.upto).where(m.kind == kind, m.owner.in_(owners)))}
+    # Driven by the owners: each one's postings after its mark are one index range
+    # (owner, seq), so an account's old postings are never read.
+    o = owners.subquery()
+    since = (select(o.c.owner, func.sum(p.amount), func.max(p.seq))
+             .select_from(o.outerjoin(s.ledger_marks, and_(m.owner == o.c.owner, m.kind == kind))
+                          .join(s.postings, and_(p.owner == o.c.owner,
+                                                 p.seq > func.coalesce(m.upto, 0))))
+             .where(_account_of(kind, p.account))
+             .group_by(o.c.owner))
+    new = {owner: (int(amount), int(upto)) for owner, amount, upto in conn.execute(since)}
+    problems: list[str] = []
+    proven: list[dict[str, Any]] = []
+    for owner in sorted(set(stored) | set(new) | set(mark)):
+        base, upto = mark.get(owner, (0, 0))
+        added, last = new.get(owner, (0, upto))
+        posted, held = base + added, stored.get(owner, 0)
+        if posted != held:
+            problems.append(_mismatch(kind, owner, held, posted))
+        elif last > upto:
+            proven.append({"owner": owner, "kind": kind, "amount": posted, "upto": last,
+                           "day": on})
+    return problems, proven
+
+
+def _mismatch(kind: str, owner: str, held: int, posted: int) -> str:
+    if kind == "loan":
+        return f"loan {owner}: receivable {posted} != outstanding {held}"
+    return f"user {owner}: {kind} {-held} != postings {-posted}"
+
+
+def _move_marks(conn: Connection, marks: list[dict[str, Any]]) -> None:
+    """Upsert the marks of the accounts just proven; a mark never moves backwards (a proof
+    that started earlier and ends later leaves the newer mark)."""
+    if not marks:
+        return
+    table = s.ledger_marks
+    ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[table.c.owner, table.c.kind],
+        set_={"amount": ins.excluded.amount, "upto": ins.excluded.upto, "day": ins.excluded.day},
+        where=ins.excluded.upto > table.c.upto)
+    for start in range(0, len(marks), 5000):
+        conn.execute(stmt, marks[start:start + 5000])
 
 
 def _receivables(conn: Connection, loans: Any | None) -> list[str]:
