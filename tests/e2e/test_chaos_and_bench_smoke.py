@@ -6,8 +6,12 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from drills.bench import bench, summary_line
 from drills.chaos import run_chaos
+
+pytestmark = pytest.mark.drills
 
 
 def test_a_short_chaos_run_takes_nothing_twice_loses_nothing_and_matches_the_clean_run(

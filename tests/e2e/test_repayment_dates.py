@@ -20,12 +20,17 @@ from sqlalchemy import Engine, func, select
 from cli.main import main
 from drills.stack import local_stack
 from store import schema as s
+from tests.support.helpers import (
+    LoanSpec,
+    changed_tables,
+    migrated_engine,
+    seed_portfolio,
+    snapshot,
+)
 from workers.bank import SimulatedBank
 from workers.local import close_date
 from workers.scenario import Scenario
 from workers.tasks import business_today
-
-from .helpers import LoanSpec, changed_tables, migrated_engine, seed_portfolio, snapshot
 
 START = date(2026, 2, 10)
 CLOSED = date(2026, 2, 20)  # the first installment (due 02-15) was taken from the card

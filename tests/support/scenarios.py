@@ -9,9 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from domain.commands import EVENT_KINDS
-from workers.scenario import TOP_LEVEL
-
-from .strategies import (
+from tests.support.strategies import (
     ANY_CHAR,
     VALID_ID,
     bad_config,
@@ -22,6 +20,7 @@ from .strategies import (
     not_str,
     values,
 )
+from workers.scenario import TOP_LEVEL
 
 VALID: dict[str, Any] = {
     "description": "Two users, two loans and one event of every shape; each case breaks one "

@@ -22,10 +22,8 @@ from sqlalchemy import func, select
 
 from store import schema as s
 from store.snapshot import differences
-
-from . import CASES
-from .conftest import business_state, seed, stored_field, wait_for_rejections
-from .strategies import any_bad_payload, bad_payload
+from tests.support.badinput import CASES, business_state, seed, stored_field, wait_for_rejections
+from tests.support.strategies import any_bad_payload, bad_payload
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 API = "/api/task/async-apply/"

@@ -24,11 +24,9 @@ from domain.commands import InputError
 from store import schema as s
 from store.engine import make_engine
 from store.snapshot import differences
+from tests.support.badinput import CASES, business_state, seed, stored_field, wait_for_rejections
+from tests.support.strategies import VALID_ID, any_bad_payload, bad_payload
 from workers.celery_app import app
-
-from . import CASES
-from .conftest import business_state, seed, stored_field, wait_for_rejections
-from .strategies import VALID_ID, any_bad_payload, bad_payload
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from drills.scenario_celery import run_scenario_via_celery
+from tests.support.paths import ROOT
 from workers.scenario import run_scenario
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 @pytest.mark.parametrize("name", ["card-timeout-debited", "late-after-grace"])

@@ -24,13 +24,13 @@ from drills.bench import _worker_pids
 from store import cycle as cyc
 from store import schema as s
 from store.repo import now
+from tests.support.paths import ROOT
 from workers import cycle
 from workers.progress import closed_through
 from workers.scenario import load_file, run_scenario
 
 START = date(2026, 3, 1)
 CHUNK = 10
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(clock: date, **extra: str) -> dict[str, str]:

@@ -15,8 +15,7 @@ import pytest
 import redis
 
 from schedules import beat
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 def _in_readonly(directory: Path, cmd: list[str]) -> list[str]:

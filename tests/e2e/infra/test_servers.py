@@ -19,6 +19,7 @@ from redis.retry import Retry
 
 from drills import servers
 from drills.servers import PostgresServer, RedisServer, start_postgres, start_redis
+from tests.support.paths import ROOT
 
 
 def _libpq(url: str) -> str:
@@ -214,7 +215,7 @@ def _collect(*args: str) -> set[str]:
         capture_output=True,
         text=True,
         check=False,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
     )
     assert proc.returncode in (0, 5), proc.stdout + proc.stderr  # 5: nothing selected
     return {line.split("::")[-1] for line in proc.stdout.splitlines() if "::" in line}

@@ -21,8 +21,7 @@ import pytest
 from cli import api
 from drills.stack import local_stack
 from drills.testing import seeded, wait_closed
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 def _python(code: str, env: dict[str, str]) -> str:

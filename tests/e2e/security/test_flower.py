@@ -14,8 +14,7 @@ import pytest
 import redis
 
 from cli import run_cmds as cli
-
-from .conftest import CREDITCYCLE, REPO
+from tests.support.security import CREDITCYCLE, REPO
 
 USER, PASSWORD = "operator", "s3cret-test-only-password"
 PAGES = ["/", "/workers", "/tasks", "/broker", "/api/workers", "/api/tasks",

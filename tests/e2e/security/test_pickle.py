@@ -16,9 +16,8 @@ from sqlalchemy import select
 from drills import testing
 from store import schema as s
 from store.snapshot import differences, snapshot
+from tests.support.security import start_worker, wait_until
 from workers.celery_app import app
-
-from .conftest import start_worker, wait_until
 
 START = date(2026, 3, 1)
 REFUSED = "Refusing to deserialize untrusted content of type pickle"

@@ -18,8 +18,7 @@ from domain.collection import mask_name, mask_phone
 from drills import testing
 from drills.testing import wait_closed
 from store import schema as s
-
-from .conftest import start_worker, wait_until
+from tests.support.security import start_worker, wait_until
 
 START = date(2026, 3, 1)
 USERS, CHUNK = 300, 50  # enough broke users for several loans past 90 days late

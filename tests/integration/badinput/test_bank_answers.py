@@ -22,9 +22,8 @@ from domain.bank import DEBITED, FAILED, FAILURE_REASONS, PENDING, DebitRequest,
 from domain.config import ProductConfig
 from store import cycle as cyc
 from store import schema as s
-from tests.integration.helpers import LoanSpec, migrated_engine, seed_portfolio
-
-from . import CASES
+from tests.support.badinput import CASES
+from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
 
 SECRET = b"answers-secret"
 D = date(2026, 2, 15)

@@ -24,10 +24,8 @@ from hypothesis import strategies as st
 from cli.main import main
 from store.engine import make_engine
 from store.snapshot import differences
-
-from . import CASES
-from .conftest import business_state
-from .strategies import ID_ALPHABET, ID_RE, iso_date
+from tests.support.badinput import CASES, business_state
+from tests.support.strategies import ID_ALPHABET, ID_RE, iso_date
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 ARG_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),

@@ -22,12 +22,11 @@ from domain.commands import NUL_MESSAGE
 from drills.servers import free_port
 from store.engine import make_engine
 from store.snapshot import differences
+from tests.support.badinput import business_state
+from tests.support.paths import ROOT
+from tests.support.scenarios import VALID
 from workers.scenario import ScenarioError, parse
 
-from .conftest import business_state
-from .scenarios import VALID
-
-ROOT = Path(__file__).resolve().parents[2]
 SEEDED_LAST_CLOSED = "2026-02-28"  # conftest.seed closes the day before START
 
 

@@ -22,11 +22,9 @@ from hypothesis import strategies as st
 from cli.main import main
 from store.engine import make_engine
 from store.snapshot import differences
+from tests.support.badinput import CASES, business_state
+from tests.support.scenarios import VALID, bad_scenario
 from workers.scenario import ScenarioError, parse, run_scenario
-
-from . import CASES
-from .conftest import business_state
-from .scenarios import VALID, bad_scenario
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 

@@ -16,10 +16,9 @@ from domain.config import ProductConfig
 from store import cycle as cyc
 from store import schema as s
 from store.ledger_checks import check_all
+from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
 from workers import cycle, steps
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, DebitRequest, DebitResult, SimulatedBank
-
-from .helpers import LoanSpec, migrated_engine, seed_portfolio
 
 D = date(2026, 2, 15)
 

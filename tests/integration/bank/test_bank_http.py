@@ -34,9 +34,8 @@ from drills.servers import free_port
 from store import cycle as cyc
 from store import schema as s
 from store.ledger_checks import check_all
+from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
 from workers import steps
-
-from .helpers import LoanSpec, migrated_engine, seed_portfolio
 
 SECRET = "test-secret"
 D = date(2026, 2, 15)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -21,9 +20,10 @@ from sqlalchemy import Engine
 from cli.main import main
 from reports.explain import UnknownUser, explain
 from store.engine import make_engine
+from tests.support.paths import ROOT
 from workers.scenario import load_file, run_scenario
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture(scope="module")

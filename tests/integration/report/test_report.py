@@ -22,9 +22,10 @@ from cli.main import main
 from reports.nightly import find_chromium, gather, render_html, roll_rates, screenshot
 from store import queries
 from store.engine import make_engine
+from tests.support.paths import ROOT
 from workers.scenario import load_file, run_scenario
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = ROOT / "examples"
 WRITE_OFF_DAY = date(2026, 8, 14)
 
 

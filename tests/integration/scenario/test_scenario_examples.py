@@ -24,14 +24,14 @@ import json
 import math
 from datetime import date, timedelta
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.paths import ROOT
 from workers.scenario import run_scenario
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = ROOT / "examples"
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json"))
 
 # The standard loan, by hand (see the module docstring).

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.paths import ROOT as REPO
 from workers.scenario import ScenarioError, run_scenario
-
-REPO = Path(__file__).resolve().parents[2]
 
 VALID: dict[str, Any] = {
     "description": "A small valid story; each case below breaks one field of it.",

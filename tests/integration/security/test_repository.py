@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .conftest import REPO
+from tests.support.security import REPO
 
 REQUIRED_VAR = re.compile(r"^\$\{([A-Z_]+):\?[^}]*\}$")  # ${NAME:?message}: no default
 

@@ -19,11 +19,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from domain.config import ConfigError, ProductConfig
+from tests.support.badinput import CASES
+from tests.support.strategies import bad_config, values
 from workers import runtime
 from workers import settings as settings_
-
-from . import CASES
-from .strategies import bad_config, values
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ast
 import sys
-from pathlib import Path
 
-ADAPTERS = Path(__file__).resolve().parents[2] / "adapters"
+from tests.support.paths import ROOT
+
+ADAPTERS = ROOT / "adapters"
 ALLOWED = {"adapters", "domain", "pydantic", "httpx", "tornado"}
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 SHARED = ROOT.parent / "shared"
 COPIES = {"spec.md": "SPEC.md", "design.md": "DESIGN.md"}
 

@@ -9,7 +9,8 @@ import ast
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 DOMAIN = ROOT / "domain"
 
 FORBIDDEN = {

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT as REPO
 
 
 def pyproject() -> dict[str, Any]:
