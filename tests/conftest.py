@@ -123,11 +123,28 @@ def _folder_markers(path: Path) -> list[str]:
     return list(folders)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+_WORKER_FIXTURES = {"make_stack", "workers_on", "stack_on", "flower_on", "creditcycle_flower"}
+_ABOVE = {  # what a group's tests may not take (the fixtures of a slower group)
+    "unit": _POSTGRES_FIXTURES | _REDIS_FIXTURES | _WORKER_FIXTURES
+    | {"sqlite_url", "db_url", "seeded_sqlite"},
+    "integration": _REDIS_FIXTURES | _WORKER_FIXTURES,
+    "e2e": set(),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    declared = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
     for item in items:
-        for name in _folder_markers(item.path):
-            item.add_marker(getattr(pytest.mark, name))  # --strict-markers: declared ones only
+        folders = _folder_markers(item.path)
+        if unknown := [name for name in folders if name not in declared]:
+            raise pytest.UsageError(f"{item.path}: folder {unknown[0]!r} is not a marker "
+                                    "declared in pyproject.toml (a topic folder is one)")
+        for name in folders:
+            item.add_marker(getattr(pytest.mark, name))
         names = set(getattr(item, "fixturenames", ()))
+        if too_slow := sorted(names & _ABOVE[folders[0]]):
+            raise pytest.UsageError(f"{item.nodeid} takes {', '.join(too_slow)}: "
+                                    f"it belongs in a slower group than tests/{folders[0]}")
         callspec = getattr(item, "callspec", None)
         db_param = callspec.params.get("db_url") if callspec is not None else None
         if names & _POSTGRES_FIXTURES or db_param == "postgres":
