@@ -15,7 +15,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 USERS  ?= 1000000
 PYTEST_ARGS ?=
 
-.PHONY: venv services test lint typecheck pytest demo bench chaos clean distclean
+.PHONY: venv services test test-fast lint typecheck pytest demo bench chaos clean distclean
 
 venv: $(STAMP)
 
@@ -37,6 +37,11 @@ typecheck: venv
 
 pytest: venv services
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The unit tests alone (tests/unit: no server, no database file, no subprocess), in
+# seconds; needs no services. `make test` is what CI runs.
+test-fast: venv
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
 # Runs lint, type check and the whole test suite; any failure fails the
 # target, but all three run so one report shows everything.

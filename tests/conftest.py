@@ -15,6 +15,20 @@ Nothing about the domain lives here; only servers and generic helpers.
 
 Tests using PostgreSQL or Redis get the `postgres` / `redis` markers
 automatically, so `-m "not postgres"` works.
+
+The tests are grouped by speed, each group a folder, its name a marker:
+- tests/unit: no server, no database file, no subprocess (pure and in-memory);
+  `make test-fast` runs them alone.
+- tests/integration: a real database (SQLite file or PostgreSQL), an adapter's real
+  counterpart (bank simulator, sink receiver), a child process that starts no server;
+  no Redis, no Celery workers.
+- tests/e2e: Celery workers, Redis, Flower, beat, the CLI in child processes that
+  start servers, the drills.
+A topic folder inside a group (tests/<group>/<topic>/) gives its tests the topic's
+marker; a file at the top of a group names its topic with `pytestmark`, if any.
+Every group and topic is declared in pyproject.toml's markers (--strict-markers).
+Fixtures shared by several files live in tests/support/ (plain modules, registered
+below) so that no test imports from another group's folder.
 """
 
 from __future__ import annotations
@@ -35,6 +49,10 @@ from drills.servers import (
 )
 
 TEST_DATABASE = "creditcycle_test"
+GROUPS = ("unit", "integration", "e2e")
+TESTS = Path(__file__).resolve().parent
+
+pytest_plugins = ["tests.support.badinput", "tests.support.security", "tests.support.stacks"]
 
 
 @pytest.fixture(scope="session")
@@ -96,9 +114,37 @@ _POSTGRES_FIXTURES = {"postgres_server", "postgres_url", "fresh_postgres_url"}
 _REDIS_FIXTURES = {"redis_server", "redis_url"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _folder_markers(path: Path) -> list[str]:
+    """The group and topic markers of a test file, from its folder under tests/."""
+    folders = path.resolve().relative_to(TESTS).parts[:-1]
+    if not folders or folders[0] not in GROUPS:
+        raise pytest.UsageError(f"{path}: a test file belongs in tests/unit, tests/integration "
+                                "or tests/e2e (see tests/conftest.py)")
+    return list(folders)
+
+
+_WORKER_FIXTURES = {"make_stack", "workers_on", "stack_on", "flower_on", "creditcycle_flower"}
+_ABOVE = {  # what a group's tests may not take (the fixtures of a slower group)
+    "unit": _POSTGRES_FIXTURES | _REDIS_FIXTURES | _WORKER_FIXTURES
+    | {"sqlite_url", "db_url", "seeded_sqlite"},
+    "integration": _REDIS_FIXTURES | _WORKER_FIXTURES,
+    "e2e": set(),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    declared = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
     for item in items:
+        folders = _folder_markers(item.path)
+        if unknown := [name for name in folders if name not in declared]:
+            raise pytest.UsageError(f"{item.path}: folder {unknown[0]!r} is not a marker "
+                                    "declared in pyproject.toml (a topic folder is one)")
+        for name in folders:
+            item.add_marker(getattr(pytest.mark, name))
         names = set(getattr(item, "fixturenames", ()))
+        if too_slow := sorted(names & _ABOVE[folders[0]]):
+            raise pytest.UsageError(f"{item.nodeid} takes {', '.join(too_slow)}: "
+                                    f"it belongs in a slower group than tests/{folders[0]}")
         callspec = getattr(item, "callspec", None)
         db_param = callspec.params.get("db_url") if callspec is not None else None
         if names & _POSTGRES_FIXTURES or db_param == "postgres":

@@ -5,7 +5,7 @@ CLI hands a URL to its own process through the environment, and in tests) and
 validated as a whole, so a bad value is refused at start with a
 :class:`~domain.config.ConfigError` naming the variable
 (``CREDITCYCLE_CHUNK_SIZE: 'abc' is not an integer``). Each field is documented
-in the README's table "Environment", which ``tests/infra/test_settings.py`` holds
+in the README's table "Environment", which ``tests/integration/infra/test_settings.py`` holds
 equal to this class (names and defaults).
 
 This module imports nothing else of ``workers``, so ``schedules`` may read it.

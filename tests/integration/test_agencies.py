@@ -24,11 +24,10 @@ from cli.main import main
 from domain.config import ProductConfig
 from store import schema as s
 from store.ledger_checks import check_all
+from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
 from workers import cycle, runtime
 from workers.bank import SimulatedBank
 from workers.progress import status_table
-
-from .helpers import LoanSpec, migrated_engine, seed_portfolio
 
 D = date(2026, 5, 16)
 USERS = [{"id": f"u{k}", "name": "Zhang San", "phone": "13800000000", "score": 700,

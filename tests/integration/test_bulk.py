@@ -11,8 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store import schema as s
 from store.bulk import COPY_THRESHOLD, bulk_update, insert_ignore_many, insert_many
-
-from .helpers import migrated_engine
+from tests.support.helpers import migrated_engine
 
 D = date(2026, 3, 1)
 SIZES = [3, COPY_THRESHOLD + 50]

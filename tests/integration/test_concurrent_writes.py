@@ -13,10 +13,9 @@ from sqlalchemy import Engine, event, select
 from domain.commands import parse_event
 from store import schema as s
 from store.ledger_checks import check_all
+from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
 from workers import steps
 from workers.ingest import apply_events
-
-from .helpers import LoanSpec, migrated_engine, seed_portfolio
 
 D = date(2026, 2, 20)  # L1's first installment (due 02-15) is 6 days late
 

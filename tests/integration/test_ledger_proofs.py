@@ -32,13 +32,13 @@ from schedules.beat import beat_schedule
 from store import cycle as cyc
 from store import ledger_checks
 from store import schema as s
+from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
 from workers import cycle, runtime
 from workers.bank import SimulatedBank
 from workers.local import close_date
 from workers.progress import wait_for
 
 from .cycle_driver import drive
-from .helpers import LoanSpec, migrated_engine, seed_portfolio
 
 D = date(2026, 2, 15)
 CONFIG = ProductConfig()

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, select
 from store import cycle as cyc
 from store import schema as s
 from store.ledger_checks import check_all
+from tests.support.helpers import migrated_engine
 from workers.bank import SimulatedBank
 
-from .helpers import migrated_engine
 from .test_steps_idempotent import CLOSE, D, seed
 
 # Surrogate keys, clock times and a chunk's own count of the rows it wrote (a copy that

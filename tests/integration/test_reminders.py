@@ -17,9 +17,8 @@ from sqlalchemy import Engine, select
 
 from domain.config import ProductConfig
 from store import schema as s
+from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
 from workers import steps
-
-from .helpers import LoanSpec, migrated_engine, seed_portfolio
 
 D = date(2026, 2, 12)
 NEXT = date(2026, 2, 13)

@@ -10,8 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store import schema as s
 from store.engine import make_engine, migrate
-
-from .helpers import LoanSpec, migrated_engine, seed_portfolio
+from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
 
 D = date(2026, 3, 1)
 

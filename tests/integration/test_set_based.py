@@ -10,10 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from domain.config import ProductConfig
+from tests.support.helpers import LoanSpec, count_statements, migrated_engine, seed_portfolio
 from workers import steps
 from workers.bank import SimulatedBank
-
-from .helpers import LoanSpec, count_statements, migrated_engine, seed_portfolio
 
 D = date(2026, 3, 1)
 

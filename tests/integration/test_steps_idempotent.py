@@ -13,10 +13,15 @@ from domain.config import ProductConfig
 from store import cycle as cyc
 from store import schema as s
 from store.ledger_checks import check_all
+from tests.support.helpers import (
+    LoanSpec,
+    changed_tables,
+    migrated_engine,
+    seed_portfolio,
+    snapshot,
+)
 from workers import steps
 from workers.bank import SimulatedBank
-
-from .helpers import LoanSpec, changed_tables, migrated_engine, seed_portfolio, snapshot
 
 D = date(2026, 5, 16)
 

@@ -12,8 +12,7 @@ from domain.schedule import due_dates
 from store import schema as s
 from store.bulk import insert_many
 from store.repo import falls_due_on
-
-from .helpers import migrated_engine
+from tests.support.helpers import migrated_engine
 
 
 @pytest.fixture
@@ -49,10 +48,9 @@ def test_the_next_due_date_kept_on_each_loan_matches_its_installments_after_each
     from the installments they hold: a card that pays the oldest overdue installment
     and part of the next moves it on; one that pays everything due moves it to a
     later installment; one with nothing leaves it."""
+    from tests.support.helpers import LoanSpec, seed_portfolio
     from workers import steps
     from workers.bank import SimulatedBank
-
-    from .helpers import LoanSpec, seed_portfolio
 
     cards = [35000, 61000, 0]
     engine = migrated_engine(db_url)
@@ -88,10 +86,9 @@ def test_penalty_pending_within_grace_is_dropped_when_the_card_pays_the_day_afte
     grace (it lies before the loan's next due date), so the pending penalty is dropped."""
     from sqlalchemy import update
 
+    from tests.support.helpers import LoanSpec, seed_portfolio
     from workers import steps
     from workers.bank import SimulatedBank
-
-    from .helpers import LoanSpec, seed_portfolio
 
     engine = migrated_engine(db_url)
     users = [{"id": "u0", "score": 640, "limit": 500000, "card": 0}]
