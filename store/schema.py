@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -171,9 +172,29 @@ postings = Table(
     Column("account", String(120), nullable=False),
     Column("owner", ID),
     Column("amount", Money, nullable=False),
+    # The order postings were written in, for the nightly proof's per-account marks
+    # (ledger_marks). PostgreSQL fills it from an identity; SQLite has no identity for
+    # a column outside the primary key, so there the migration fills it from the rowid
+    # with a trigger (migration 0006).
+    Column("seq", BigInteger, Identity()),
     PrimaryKeyConstraint("journal_key", "account"),
     Index("ix_postings_account", "account"),
-    Index("ix_postings_owner", "owner"),
+    Index("ix_postings_owner_seq", "owner", "seq"),
+)
+
+# What the nightly proof last found true of an account: the sum of its postings up to
+# (and including) posting ``upto``. The next proof of that account adds only the postings
+# written since, so its cost follows the night's work, not the account's history. The
+# whole-ledger proof (weekly) re-sums everything and does not rely on these.
+ledger_marks = Table(
+    "ledger_marks", metadata,
+    Column("owner", ID, nullable=False),
+    Column("kind", String(16), nullable=False),  # loan | wallet | fund
+    Column("amount", Money, nullable=False),
+    Column("upto", BigInteger, nullable=False),
+    Column("day", Date, nullable=False),  # the business date whose proof set it
+    PrimaryKeyConstraint("owner", "kind"),
+    CheckConstraint("kind IN ('loan', 'wallet', 'fund')", name="kind_known"),
 )
 
 penalty_accruals = Table(

@@ -16,6 +16,10 @@ from store import schema as s
 BOOKKEEPING = {"cycle_runs", "cycle_chunks", "chunk_runs", "held_users", "task_failures",
                "rejections", "alembic_version"}
 SURROGATE = {"id"}
+# The order rows were written in, which parallel chunks and retries change without
+# changing what was decided: postings' write order, and the proof's marks, which point
+# into it (their amounts and dates stay compared).
+WRITE_ORDER = {("postings", "seq"), ("ledger_marks", "upto")}
 
 
 def snapshot(conn: Connection, *, skip: set[str] | frozenset[str] = frozenset(),
@@ -29,6 +33,7 @@ def snapshot(conn: Connection, *, skip: set[str] | frozenset[str] = frozenset(),
         if table.name in BOOKKEEPING or table.name in skip:
             continue
         cols = [c for c in table.columns if c.name not in SURROGATE and c.name not in drop
+                and (table.name, c.name) not in WRITE_ORDER
                 and not (table.name == "notifications" and c.name == "status")]
         q = select(*cols)
         if not settlements and table.name == "journals":

@@ -121,6 +121,58 @@ def test_the_proof_of_a_day_finds_a_broken_wallet_on_postgresql(fresh_postgres_u
     engine.dispose()
 
 
+def wallet_top_up(conn: Any, user: str, amount: int, key: str) -> None:
+    """A top-up booked as the ingest books one: a balanced journal and the wallet with it."""
+    conn.execute(insert(s.journals).values(key=key, day=D, kind="topup", user_id=user,
+                                           loan_id=None, amount=amount))
+    conn.execute(insert(s.postings), [
+        {"journal_key": key, "account": "cash", "owner": None, "amount": amount},
+        {"journal_key": key, "account": f"wallet:{user}", "owner": user, "amount": -amount}])
+    conn.execute(update(s.users).where(s.users.c.id == user)
+                 .values(wallet=s.users.c.wallet + amount))
+
+
+def test_the_nightly_proof_reads_an_account_from_its_mark_and_its_new_postings_only(
+        db_url: str) -> None:
+    engine = seed(db_url)
+    close_date(engine, D, CONFIG, SimulatedBank(engine), daytime_attempts=False)
+    with ledger_checks.consistent_view(engine) as conn:
+        assert ledger_checks.check_day(conn, D) == []
+    with engine.begin() as conn:  # history rewritten, balanced: only a whole proof re-sums it
+        p = s.postings.c
+        old = conn.execute(s.postings.select().where(p.owner == "u2")).first()
+        assert old is not None
+        conn.execute(update(s.postings).where(p.journal_key == old.journal_key,
+                                               p.account == old.account)
+                     .values(amount=p.amount + 1))
+        conn.execute(update(s.postings).where(p.journal_key == old.journal_key,
+                                               p.account != old.account, p.owner.is_(None))
+                     .values(amount=p.amount - 1))
+    with ledger_checks.consistent_view(engine) as conn:
+        assert ledger_checks.check_day(conn, D) == []
+        assert "user u2: wallet 20000 != postings 19999" in ledger_checks.check_all(conn)
+    engine.dispose()
+
+
+def test_postings_written_after_a_proof_are_proven_by_the_next_and_a_mismatch_stays(
+        db_url: str) -> None:
+    engine = seed(db_url)
+    close_date(engine, D, CONFIG, SimulatedBank(engine), daytime_attempts=False)
+    with ledger_checks.consistent_view(engine) as conn:
+        assert ledger_checks.check_day(conn, D) == []
+    with engine.begin() as conn:
+        wallet_top_up(conn, "u2", 500, "late-topup")
+    with ledger_checks.consistent_view(engine) as conn:
+        assert ledger_checks.check_day(conn, D) == []
+    with engine.begin() as conn:
+        wallet_by_sql(conn)
+        wallet_top_up(conn, "u2", 300, "later-topup")
+    for _ in range(2):  # a failed proof does not move the mark: it fails again
+        with ledger_checks.consistent_view(engine) as conn:
+            assert ledger_checks.check_day(conn, D) == ["user u2: wallet 20801 != postings 20800"]
+    engine.dispose()
+
+
 @pytest.fixture
 def night(sqlite_url: str, environment: pytest.MonkeyPatch) -> Any:
     engine = seed(sqlite_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import insert, inspect, select, update
+from sqlalchemy import func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from store import schema as s
@@ -127,3 +127,20 @@ def test_ids_sort_as_strings_on_every_backend(engine) -> None:
             conn.execute(insert(s.users).values(id=uid, score=600, credit_limit=0))
         ids = conn.execute(select(s.users.c.id).order_by(s.users.c.id)).scalars().all()
     assert ids == sorted(ids, key=lambda x: x.encode())
+
+
+def test_every_posting_gets_its_write_order_on_every_backend(engine) -> None:
+    """The nightly proof reads an account's postings after its mark by ``seq``: a posting
+    without one would never be proven (SQLite fills it by a trigger a table rebuild drops)."""
+    with engine.begin() as conn:
+        conn.execute(insert(s.journals).values(**_journal("k-seq")))
+        conn.execute(insert(s.postings), [
+            {"journal_key": "k-seq", "account": "cash", "owner": None, "amount": 1},
+            {"journal_key": "k-seq", "account": "wallet:u1", "owner": "u1", "amount": -1}])
+    with engine.connect() as conn:
+        p = s.postings.c
+        assert conn.execute(select(func.count()).where(p.seq.is_(None))).scalar_one() == 0
+        seqs = conn.execute(select(p.seq).where(p.journal_key == "k-seq").order_by(p.seq)
+                            ).scalars().all()
+        newest = conn.execute(select(func.max(p.seq))).scalar_one()
+    assert len(set(seqs)) == 2 and seqs[-1] == newest
