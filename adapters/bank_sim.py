@@ -194,6 +194,25 @@ class Store:
             db.execute("ROLLBACK")
             raise
 
+    def load_cards(self, cards: Sequence[tuple[str, int, str | None]]) -> int:
+        """Set many cards' (token, balance, fail) at once, in one transaction: how a drill
+        seeds a simulator with its portfolio's cards before it starts (set-based, never a
+        request per card). A card already there takes the new balance and failure."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT INTO cards (token, balance, fail) VALUES (?, ?, ?)"
+                           " ON CONFLICT (token) DO UPDATE SET balance = excluded.balance,"
+                           " fail = excluded.fail", cards)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return len(cards)
+
+    def close(self) -> None:
+        self.db.close()
+
     def card(self, token: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT token, balance, fail FROM cards WHERE token = ?",
                               (token,)).fetchone()
@@ -500,10 +519,16 @@ async def serve(args: argparse.Namespace, faults: Faults) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args, faults = parse_args(argv)
+    return run(args, faults)
+
+
+def run(args: argparse.Namespace, faults: Faults) -> int:
+    """Serve ``args.host``/``args.port``/``args.db``/``args.secret`` until SIGTERM or SIGINT;
+    1 when it cannot listen."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("tornado.access").setLevel(logging.WARNING)  # refusals only
-    args, faults = parse_args(argv)
     try:
         asyncio.run(serve(args, faults))
     except OSError as exc:

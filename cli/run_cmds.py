@@ -16,16 +16,19 @@ from workers import settings
 
 LOCAL_DEMO = click.option("--local-demo", is_flag=True,
                           help="Allow running without CREDITCYCLE_CONTACT_SECRET (a local "
-                               "demo: the development secret is used).")
+                               "demo: the development secret is used) and, for a worker, "
+                               "without CREDITCYCLE_BANK_URL (the simulator in the database).")
 
 
 @click.command()
 @click.option("-c", "--concurrency", type=click.IntRange(1, 64), default=2, show_default=True)
 @LOCAL_DEMO
 def worker(concurrency: int, local_demo: bool) -> None:
-    """Run a Celery worker on the cycle queue (needs REDIS_URL, CREDITCYCLE_CONTACT_SECRET)."""
+    """Run a Celery worker on the cycle queue (needs REDIS_URL, CREDITCYCLE_CONTACT_SECRET,
+    CREDITCYCLE_BANK_URL and CREDITCYCLE_BANK_SECRET)."""
     _need_redis()
     _need_contact_secret(local_demo)
+    _need_bank(local_demo)
     # S606: becomes the process it runs; the command is fixed here
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",  # noqa: S606
                                "worker", "-Q", "cycle", "-c", str(concurrency), "-l", "INFO"])
@@ -95,6 +98,20 @@ def _need_contact_secret(local_demo: bool) -> None:
                          "(it keys the contact tokens sent to agencies): set it to a long "
                          "random value, or pass --local-demo"))
     settings.export("CREDITCYCLE_CONTACT_SECRET", settings.LOCAL_DEMO_CONTACT)
+
+
+def _need_bank(local_demo: bool) -> None:
+    """A worker refuses to start without a bank (CREDITCYCLE_BANK_URL and its secret); a
+    local demo without one debits the simulator kept in the database."""
+    from workers.bank import refusal
+
+    env = env_settings()
+    why = refusal(env)
+    if why is None:
+        return
+    if not local_demo or env.bank_url:
+        fail(InputError(why.field, why.message))
+    settings.export("CREDITCYCLE_LOCAL_BANK", "1")
 
 
 @click.command()
