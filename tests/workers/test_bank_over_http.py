@@ -1,0 +1,101 @@
+"""Workers debit the bank over HTTP: a stack starts the simulator as a process, seeds its
+cards from the portfolio in one bulk load, and the bank's own ledger is what creditcycle
+booked; a worker with no bank configured refuses to start, naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import date
+
+from sqlalchemy import func, select
+
+from cli import api
+from drills import testing
+from drills.testing import wait_closed
+from store import ledger_checks
+from store import schema as s
+
+START = date(2026, 3, 1)
+USERS, CHUNK = 60, 20
+BANK_VARIABLES = ("CREDITCYCLE_BANK_URL", "CREDITCYCLE_BANK_SECRET", "CREDITCYCLE_LOCAL_BANK")
+
+
+def _card_journals(engine) -> Counter[str]:
+    j = s.journals.c
+    with engine.connect() as conn:
+        return Counter({u: int(v) for u, v in conn.execute(
+            select(j.user_id, func.sum(j.amount)).where(j.kind == "deduct_card")
+            .group_by(j.user_id))})
+
+
+def test_a_stack_s_workers_debit_the_simulator_process_and_its_ledger_is_the_card_journals(
+        fresh_postgres_url, make_stack):
+    engine = testing.seeded(fresh_postgres_url, USERS, START, CHUNK)
+    with engine.connect() as conn:
+        seeded_cards = {r.user_id: int(r.balance) for r in conn.execute(
+            select(s.sim_bank_accounts))}
+    st = make_stack(fresh_postgres_url)
+    assert st.bank is not None and st.env["CREDITCYCLE_BANK_URL"] == st.bank.url
+    admin = st.bank_admin()
+    try:
+        some = sorted(seeded_cards)[:3]
+        before = {u: admin.card(u)["balance"] for u in some}
+        assert before == {u: seeded_cards[u] for u in some}  # the bulk load seeded them
+        api.submit("creditcycle.cycle.run", date=START.isoformat())
+        wait_closed(engine, START)
+        ledger = admin.ledger()
+    finally:
+        admin.close()
+    taken: Counter[str] = Counter()
+    for d in ledger:
+        taken[d["card_token"]] += d["taken"]
+    booked = _card_journals(engine)
+    assert +taken == +booked
+    assert sum(booked.values()) > 0  # the night took money from cards, over HTTP
+    with engine.connect() as conn:
+        assert ledger_checks.check_all(conn) == []
+        # the in-database simulator was never asked: nothing recorded there
+        assert conn.execute(select(func.count()).select_from(s.sim_bank_requests)).scalar() == 0
+
+
+def _without_bank() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in BANK_VARIABLES}
+    env["CREDITCYCLE_CONTACT_SECRET"] = "a-secret-for-this-test"
+    return env
+
+
+def test_a_celery_worker_with_no_bank_configured_refuses_to_start_naming_the_variable(
+        redis_url):
+    env = {**_without_bank(), "REDIS_URL": redis_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "cycle",
+         "-c", "1", "--without-gossip", "--without-mingle"],
+        env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "error: CREDITCYCLE_BANK_URL: is required outside a local demo" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_worker_command_refuses_without_a_bank_and_a_bank_url_without_its_secret(
+        redis_url):
+    env = {**_without_bank(), "REDIS_URL": redis_url}
+    cmd = [sys.executable, "-m", "cli.main", "worker"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: CREDITCYCLE_BANK_URL: is required outside a local "
+                                  "demo")
+    env["CREDITCYCLE_BANK_URL"] = "http://127.0.0.1:9"
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: CREDITCYCLE_BANK_SECRET: is required with "
+                                  "CREDITCYCLE_BANK_URL")
+    env["CREDITCYCLE_BANK_URL"] = "ftp://bank"
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: CREDITCYCLE_BANK_URL: 'ftp://bank' ")
