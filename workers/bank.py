@@ -11,6 +11,7 @@ neither, a worker refuses to start, naming the variable.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 
@@ -25,14 +26,17 @@ from domain.bank import (  # the channel's types live in domain; importable from
     ChannelTimeout,
     DebitRequest,
     DebitResult,
+    query_defect,
 )
 from domain.config import ConfigError
 from store.debits import SimulatedBank
 from workers.settings import Settings
 
 __all__ = ["DEBITED", "FAILED", "PENDING", "UNKNOWN", "BankChannel", "ChannelTimeout",
-           "DebitRequest", "DebitResult", "SimulatedBank", "make_channel", "refusal",
-           "require_bank"]
+           "DebitRequest", "DebitResult", "SimulatedBank", "believed", "make_channel",
+           "refusal", "require_bank"]
+
+log = logging.getLogger("creditcycle.bank")
 
 NO_BANK = ("is required outside a local demo (the bank that debits the cards, e.g. "
            "http://127.0.0.1:8800 for `creditcycle bank-sim`): set it and "
@@ -71,3 +75,13 @@ def require_bank(env: Settings) -> None:
     if why is not None:
         print(f"error: {why}", file=sys.stderr)
         raise SystemExit(2)
+
+
+def believed(amount: int, result: DebitResult) -> bool:
+    """Whether a query's answer about a debit of ``amount`` may be applied (see
+    :func:`domain.bank.query_defect`); a refused one is logged and leaves it pending."""
+    defect = query_defect(result, amount)
+    if defect is not None:
+        log.error("bank /debits/query: the answer for key %r refused: %s; left pending",
+                  result.key, defect)
+    return defect is None
