@@ -80,6 +80,12 @@ CREATE INDEX IF NOT EXISTS debits_card ON debits (card_token);
 CREATE TABLE IF NOT EXISTS fault_counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 
+_ADD_CARDS = ("INSERT INTO cards (token, balance, fail) VALUES (?, ?, ?)"
+              " ON CONFLICT (token) DO NOTHING")
+_UPSERT_CARDS = ("INSERT INTO cards (token, balance, fail) VALUES (?, ?, ?)"
+                 " ON CONFLICT (token) DO UPDATE SET balance = excluded.balance,"
+                 " fail = excluded.fail")
+
 Rate = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -194,21 +200,25 @@ class Store:
             db.execute("ROLLBACK")
             raise
 
-    def load_cards(self, cards: Sequence[tuple[str, int, str | None]]) -> int:
+    def load_cards(self, cards: Sequence[tuple[str, int, str | None]], *,
+                   replace: bool = True) -> int:
         """Set many cards' (token, balance, fail) at once, in one transaction: how a drill
         seeds a simulator with its portfolio's cards before it starts (set-based, never a
-        request per card). A card already there takes the new balance and failure."""
+        request per card). A card already there takes the new balance and failure, or
+        with ``replace=False`` keeps its own (a restarted simulator keeps what it took).
+        Returns how many cards were written."""
         db = self.db
+        sql = _UPSERT_CARDS if replace else _ADD_CARDS
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany("INSERT INTO cards (token, balance, fail) VALUES (?, ?, ?)"
-                           " ON CONFLICT (token) DO UPDATE SET balance = excluded.balance,"
-                           " fail = excluded.fail", cards)
+            before = db.total_changes
+            db.executemany(sql, cards)
+            written = db.total_changes - before
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return len(cards)
+        return written
 
     def close(self) -> None:
         self.db.close()

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from cli.common import env_settings, fail
+from cli.common import env_settings, fail, url_or_exit
 from domain.commands import InputError
 
 _FAULTS = (
@@ -38,10 +38,15 @@ def _fault_options(command: Any) -> Any:
               help="its own SQLite file (cards and the ledger of debits)")
 @click.option("--secret", default=None,
               help="the bank secret (prefer CREDITCYCLE_BANK_SECRET: ps shows a command line)")
+@click.option("--cards-from-database", is_flag=True,
+              help="before serving, load the cards of DATABASE_URL's portfolio it does not "
+                   "know yet (one bulk load; a card it knows keeps its balance)")
 @_fault_options
-def bank_sim(host: str, port: int, db: str, secret: str | None, **faults: Any) -> None:
+def bank_sim(host: str, port: int, db: str, secret: str | None, cards_from_database: bool,
+             **faults: Any) -> None:
     """Run the bank simulator: the workers' CREDITCYCLE_BANK_URL, signed with
-    CREDITCYCLE_BANK_SECRET; cards are seeded through its admin endpoints."""
+    CREDITCYCLE_BANK_SECRET; cards come from the portfolio (--cards-from-database) or
+    its admin endpoint PUT /admin/cards."""
     from adapters.bank_sim import Faults, run
 
     given = env_settings().bank_secret
@@ -55,5 +60,30 @@ def bank_sim(host: str, port: int, db: str, secret: str | None, **faults: Any) -
         err = exc.errors(include_url=False)[0]
         fail(InputError("--" + str(err["loc"][0]).replace("_", "-"), err["msg"]))
         raise AssertionError from None
+    if cards_from_database:
+        loaded = seed_bank(url_or_exit(None), db, replace=False)
+        click.echo(f"bank-sim: {loaded:,} new cards loaded from the database", err=True)
     args = argparse.Namespace(host=host, port=port, db=db, secret=key)
     sys.exit(run(args, chosen))
+
+
+def seed_bank(database_url: str, sim_db: str, *, replace: bool = True) -> int:
+    """Build the simulator's cards from the portfolio's (``sim_bank_accounts``: each user's
+    card token, its balance, an invalid card), in one read and one bulk write; with
+    ``replace=False`` only the cards it does not know yet."""
+    from adapters.bank_sim import Store
+    from store.debits import card_balances
+    from store.engine import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            cards = [(token, balance, "card_invalid" if invalid else None)
+                     for token, balance, invalid in card_balances(conn)]
+    finally:
+        engine.dispose()
+    store = Store(sim_db)
+    try:
+        return store.load_cards(cards, replace=replace)
+    finally:
+        store.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -137,12 +139,16 @@ def up(database_url: str | None, concurrency: int, flower_port: int) -> None:
     with local_stack(url) as st:
         logs = {name: workdir / f"{name}.log" for name in ("worker", "beat", "flower")}
         local = env_settings().flower_basic_auth is None
-        children = {
+        children: dict[str, subprocess.Popen[Any]] = {
             "worker": st.start_worker(concurrency, log=logs["worker"]),
             "beat": st.start_beat(workdir, log=logs["beat"]),
             "flower": st._spawn(flower_command(flower_port, local), None, logs["flower"]),
         }
+        if st.bank is not None and st.bank.proc is not None:
+            children["bank-sim"] = st.bank.proc
+            logs["bank-sim"] = Path(st.bank.log_path)
         click.echo(f"REDIS_URL={st.env['REDIS_URL']}\nDATABASE_URL={url}\n"
+                   f"CREDITCYCLE_BANK_URL={st.env.get('CREDITCYCLE_BANK_URL', '')}\n"
                    f"Flower: http://127.0.0.1:{flower_port}/  logs: {workdir}\n"
                    "Ctrl-C stops everything.")
         # SIGTERM (docker stop, systemd, kill) stops the children too, as Ctrl-C does.

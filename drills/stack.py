@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from adapters.bank_sim import SimAdmin, SimProcess, Store
+from adapters.bank_sim import SimAdmin, SimProcess
+from cli.bank_cmds import seed_bank
 from drills.servers import RedisServer, start_redis
-from store.debits import card_balances
-from store.engine import make_engine
 from workers import settings
 
 #: How a stack's workers debit cards: ``sim`` the simulator as a process over HTTP (or
@@ -102,7 +101,7 @@ class Stack:
         self.processes.clear()
 
 
-def first_exit(children: Mapping[str, subprocess.Popen[bytes]],
+def first_exit(children: Mapping[str, subprocess.Popen[Any]],
                poll_s: float = 0.5) -> tuple[str, int]:
     """Wait until one of ``children`` ends; its name and exit code."""
     while True:
@@ -191,22 +190,6 @@ def _bank_env(stack: ExitStack, st: Stack, database_url: str, mode: BankMode,
     return {"CREDITCYCLE_BANK_URL": st.bank.url, "CREDITCYCLE_BANK_SECRET": secret,
             "CREDITCYCLE_LOCAL_BANK": ""}
 
-
-def seed_bank(database_url: str, sim_db: str) -> int:
-    """Build the simulator's cards from the portfolio's (``sim_bank_accounts``: each user's
-    card token, its balance, an invalid card), in one read and one bulk write."""
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            cards = [(token, balance, "card_invalid" if invalid else None)
-                     for token, balance, invalid in card_balances(conn)]
-    finally:
-        engine.dispose()
-    store = Store(sim_db)
-    try:
-        return store.load_cards(cards)
-    finally:
-        store.close()
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
