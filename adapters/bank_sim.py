@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS debits (
     status TEXT NOT NULL CHECK (status IN ('debited', 'failed')),
     taken INTEGER NOT NULL CHECK (taken >= 0 AND taken <= amount),
     reason TEXT,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    late INTEGER NOT NULL DEFAULT 0  -- applied by a call answered late (a fault)
 );
 CREATE INDEX IF NOT EXISTS debits_card ON debits (card_token);
 CREATE TABLE IF NOT EXISTS fault_counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
@@ -127,8 +128,10 @@ class Store:
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.executescript(SCHEMA)
 
-    def debit(self, requests: Sequence[WireDebit], faults: Faults) -> list[dict[str, Any]]:
-        """Each key's first outcome; new keys applied now, in one transaction."""
+    def debit(self, requests: Sequence[WireDebit], faults: Faults,
+              late: bool = False) -> list[dict[str, Any]]:
+        """Each key's first outcome; new keys applied now, in one transaction (``late``:
+        the call will be answered late, recorded with each key it applies)."""
         db = self.db
         keys = json.dumps([r.key for r in requests])
         tokens = json.dumps(sorted({r.card_token for r in requests}))
@@ -163,8 +166,8 @@ class Store:
                 known[r.key] = row
                 out.append(row)
                 new_rows.append((r.key, r.card_token, r.amount, r.business_date.isoformat(),
-                                 status, taken, reason, now))
-            db.executemany("INSERT INTO debits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", new_rows)
+                                 status, taken, reason, now, int(late)))
+            db.executemany("INSERT INTO debits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", new_rows)
             db.executemany("UPDATE cards SET balance = ? WHERE token = ?",
                            [(c["balance"], t) for t, c in cards.items()])
             db.execute("COMMIT")
@@ -233,7 +236,7 @@ class Store:
         return {**dict(row), "taken": int(taken)}
 
     def ledger(self, card_token: str | None) -> list[dict[str, Any]]:
-        sql = ("SELECT key, card_token, amount, business_date, status, taken, reason"
+        sql = ("SELECT key, card_token, amount, business_date, status, taken, reason, late"
                " FROM debits")
         args: tuple[str, ...] = ()
         if card_token is not None:
@@ -336,7 +339,7 @@ class DebitsHandler(_Handler):
             return
         # No await between reading the keys and committing: a duplicate waits its turn.
         results = (bank.store.query(parsed.keys) if isinstance(parsed, QueryBody)
-                   else bank.store.debit(parsed.requests, bank.faults))
+                   else bank.store.debit(parsed.requests, bank.faults, fault == "late"))
         if fault == "late":
             await asyncio.sleep(bank.faults.hang_seconds)  # applied; the answer comes late
         self.answer(200, {"results": results})
