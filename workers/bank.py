@@ -62,10 +62,12 @@ def make_channel(env: Settings, engine: Callable[[], Engine]) -> BankChannel:
         raise why
     if env.bank_url and env.bank_secret is not None:
         from adapters.bank_http import HttpBank, Timeouts
+        from workers import metrics
 
         return HttpBank(env.bank_url, env.bank_secret.get_secret_value(),
                         timeouts=Timeouts(connect=env.bank_connect_timeout,
-                                          read=env.bank_read_timeout))
+                                          read=env.bank_read_timeout),
+                        observe=metrics.bank_call)
     return SimulatedBank(engine())
 
 
