@@ -99,3 +99,43 @@ def test_the_worker_command_refuses_without_a_bank_and_a_bank_url_without_its_se
                           check=False)
     assert done.returncode == 2
     assert done.stderr.startswith("error: CREDITCYCLE_BANK_URL: 'ftp://bank' ")
+
+
+def test_a_local_demo_worker_without_a_bank_debits_the_simulator_in_the_database(
+        monkeypatch, sqlite_url):
+    from cli import run_cmds
+    from store.debits import SimulatedBank
+    from workers import runtime, settings
+
+    for name in BANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    settings.reset()
+    runtime.reset()
+    try:
+        run_cmds._need_bank(local_demo=True)
+        assert os.environ["CREDITCYCLE_LOCAL_BANK"] == "1"
+        assert isinstance(runtime.channel(), SimulatedBank)
+    finally:
+        monkeypatch.delenv("CREDITCYCLE_LOCAL_BANK", raising=False)
+        settings.reset()
+        runtime.reset()
+
+
+def test_a_worker_process_with_a_bank_url_debits_it_over_http(monkeypatch):
+    from adapters.bank_http import HttpBank
+    from workers import runtime, settings
+
+    monkeypatch.setenv("CREDITCYCLE_BANK_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("CREDITCYCLE_BANK_SECRET", "s")
+    monkeypatch.setenv("CREDITCYCLE_BANK_READ_TIMEOUT", "2.5")
+    monkeypatch.delenv("CREDITCYCLE_LOCAL_BANK", raising=False)
+    settings.reset()
+    runtime.reset()
+    try:
+        bank = runtime.channel()
+        assert isinstance(bank, HttpBank)
+        assert (bank.url, bank.timeouts.read) == ("http://127.0.0.1:9", 2.5)
+    finally:
+        settings.reset()
+        runtime.reset()
