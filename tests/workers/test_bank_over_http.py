@@ -139,3 +139,26 @@ def test_a_worker_process_with_a_bank_url_debits_it_over_http(monkeypatch):
     finally:
         settings.reset()
         runtime.reset()
+
+
+def test_the_workers_time_every_bank_call_and_the_bench_splits_the_deduct_by_it(
+        fresh_postgres_url, redis_url, tmp_path):
+    import redis as redis_lib
+
+    from drills.bench import bank_split
+    from drills.stack import local_stack
+
+    engine = testing.seeded(fresh_postgres_url, USERS, START, CHUNK)
+    samples = tmp_path / "samples"
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    env = {"CREDITCYCLE_CHUNK_SIZE": str(CHUNK), "PROMETHEUS_MULTIPROC_DIR": str(samples)}
+    with local_stack(fresh_postgres_url, redis_url=redis_url, extra_env=env) as st:
+        st.start_worker(2, log=tmp_path / "worker.log")
+        api.submit("creditcycle.cycle.run", date=START.isoformat())
+        wait_closed(engine, START)
+    split = bank_split(samples)
+    assert split.calls >= 2  # a query, then a debit, for each chunk with money due
+    assert 0 < split.bank_s <= split.chunk_s
+    assert 0 < split.bank_share <= 1
