@@ -73,6 +73,7 @@ class BankCheck:
     own ledger against creditcycle's card journals."""
 
     faults: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
     pending_resolved: int = 0
     still_pending: int = 0
     booked_not_taken: int = 0   # creditcycle booked more than the bank took (a double take)
@@ -154,7 +155,8 @@ class Outcome:
                 ("double takes", self.double_takes), ("lost deductions", self.lost),
                 ("ledger imbalances", self.imbalances),
                 ("mismatches with the clean run", self.mismatches),
-                ("bank faults injected", self.bank.faults),
+                ("bank faults injected", f"{self.bank.faults} (" + ", ".join(
+                    f"{k} {v}" for k, v in sorted(self.bank.by_kind.items())) + ")"),
                 ("bank restarts", self.harm.bank_restarts),
                 ("pending debits resolved", self.bank.pending_resolved),
                 ("pending debits left", self.bank.still_pending),
@@ -416,7 +418,7 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
                 released = _release_all(engine, config, channel)
                 _reconcile_leftovers(engine, config, channel, today)
                 ledger = admin.ledger()
-                faults = sum(admin.stats().values())
+                faults = admin.stats()
             finally:
                 channel.close()
                 admin.close()
@@ -465,7 +467,8 @@ def _reconcile_leftovers(engine: Engine, config: ProductConfig, bank: BankChanne
         return steps.resolve_pending(conn, on, pending, results, config)
 
 
-def _bank_check(engine: Engine, ledger: list[dict[str, Any]], faults: int) -> BankCheck:
+def _bank_check(engine: Engine, ledger: list[dict[str, Any]],
+                faults: dict[str, int]) -> BankCheck:
     """The bank's ledger against creditcycle's debits and card journals, key by key and
     card by card."""
     b, j = s.bank_debits.c, s.journals.c
@@ -474,7 +477,7 @@ def _bank_check(engine: Engine, ledger: list[dict[str, Any]], faults: int) -> Ba
         booked = {u: int(v) for u, v in conn.execute(
             select(j.user_id, func.sum(j.amount)).where(j.kind == "deduct_card")
             .group_by(j.user_id))}
-    check = BankCheck(faults=faults)
+    check = BankCheck(faults=sum(faults.values()), by_kind=dict(faults))
     check.still_pending = sum(1 for r in debits.values() if r.status in (PENDING, "intent"))
     late = {d["key"] for d in ledger if d["late"]}
     check.pending_resolved = sum(1 for k, r in debits.items()
