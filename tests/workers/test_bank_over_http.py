@@ -162,3 +162,44 @@ def test_the_workers_time_every_bank_call_and_the_bench_splits_the_deduct_by_it(
     assert split.calls >= 2  # a query, then a debit, for each chunk with money due
     assert 0 < split.bank_s <= split.chunk_s
     assert 0 < split.bank_share <= 1
+
+
+def test_up_starts_the_bank_simulator_names_its_url_and_stops_it_with_the_rest(tmp_path):
+    import signal
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        flower_port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "DATABASE_URL", "FLOWER_BASIC_AUTH", *BANK_VARIABLES)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "up", "--database-url",
+         f"sqlite:///{tmp_path}/cc.db", "--flower-port", str(flower_port),
+         "--concurrency", "1"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = ""
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("CREDITCYCLE_BANK_URL="):
+                url = line.strip().split("=", 1)[1]
+            if line.startswith("Ctrl-C stops everything"):
+                break
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(url + "/health", timeout=5).json() == {"ok": True}
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    try:
+        httpx.get(url + "/health", timeout=2)
+    except httpx.TransportError:
+        pass
+    else:
+        raise AssertionError("the bank simulator outlived `up`")
