@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -67,7 +68,10 @@ class HttpBank:
     def __init__(self, url: str, secret: str | bytes, *,
                  card_token: Callable[[str], str] = _user_id_as_token,
                  timeouts: Timeouts = Timeouts(), batch_size: int = MAX_BATCH,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 observe: Callable[[str, str, float], None] | None = None) -> None:
+        """``observe(path, outcome, seconds)``, when given, is called after every call
+        (outcome ``ok``, ``pending`` or ``refused``), e.g. to feed a metric."""
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"bank_url: must start with http:// or https://, got {url!r}")
         if not secret:
@@ -80,6 +84,7 @@ class HttpBank:
         self.timeouts = timeouts
         self.batch_size = batch_size
         self._transport = transport
+        self._observe = observe
         self._client: httpx.Client | None = None
         self._pid = 0
 
@@ -128,7 +133,19 @@ class HttpBank:
     def _call(self, path: str, body: bytes,
               asked: Mapping[str, int | None]) -> dict[str, DebitResult]:
         """The results of one call, one per key asked; ``asked`` maps each key to the
-        amount requested (None for a query)."""
+        amount requested (None for a query); timed for ``observe``."""
+        if self._observe is None:
+            return self._call_once(path, body, asked)
+        started, outcome = time.perf_counter(), "refused"
+        try:
+            found = self._call_once(path, body, asked)
+            outcome = "pending" if any(r.status == PENDING for r in found.values()) else "ok"
+            return found
+        finally:
+            self._observe(path, outcome, time.perf_counter() - started)
+
+    def _call_once(self, path: str, body: bytes,
+                   asked: Mapping[str, int | None]) -> dict[str, DebitResult]:
         try:
             answer = self._http().post(self.url + path, content=body, headers={
                 "Content-Type": "application/json",

@@ -74,11 +74,18 @@ CREATE TABLE IF NOT EXISTS debits (
     status TEXT NOT NULL CHECK (status IN ('debited', 'failed')),
     taken INTEGER NOT NULL CHECK (taken >= 0 AND taken <= amount),
     reason TEXT,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    late INTEGER NOT NULL DEFAULT 0  -- applied by a call answered late (a fault)
 );
 CREATE INDEX IF NOT EXISTS debits_card ON debits (card_token);
 CREATE TABLE IF NOT EXISTS fault_counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
+
+_ADD_CARDS = ("INSERT INTO cards (token, balance, fail) VALUES (?, ?, ?)"
+              " ON CONFLICT (token) DO NOTHING")
+_UPSERT_CARDS = ("INSERT INTO cards (token, balance, fail) VALUES (?, ?, ?)"
+                 " ON CONFLICT (token) DO UPDATE SET balance = excluded.balance,"
+                 " fail = excluded.fail")
 
 Rate = Annotated[float, Field(ge=0, le=1)]
 
@@ -121,8 +128,10 @@ class Store:
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.executescript(SCHEMA)
 
-    def debit(self, requests: Sequence[WireDebit], faults: Faults) -> list[dict[str, Any]]:
-        """Each key's first outcome; new keys applied now, in one transaction."""
+    def debit(self, requests: Sequence[WireDebit], faults: Faults,
+              late: bool = False) -> list[dict[str, Any]]:
+        """Each key's first outcome; new keys applied now, in one transaction (``late``:
+        the call will be answered late, recorded with each key it applies)."""
         db = self.db
         keys = json.dumps([r.key for r in requests])
         tokens = json.dumps(sorted({r.card_token for r in requests}))
@@ -157,8 +166,8 @@ class Store:
                 known[r.key] = row
                 out.append(row)
                 new_rows.append((r.key, r.card_token, r.amount, r.business_date.isoformat(),
-                                 status, taken, reason, now))
-            db.executemany("INSERT INTO debits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", new_rows)
+                                 status, taken, reason, now, int(late)))
+            db.executemany("INSERT INTO debits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", new_rows)
             db.executemany("UPDATE cards SET balance = ? WHERE token = ?",
                            [(c["balance"], t) for t, c in cards.items()])
             db.execute("COMMIT")
@@ -194,6 +203,29 @@ class Store:
             db.execute("ROLLBACK")
             raise
 
+    def load_cards(self, cards: Sequence[tuple[str, int, str | None]], *,
+                   replace: bool = True) -> int:
+        """Set many cards' (token, balance, fail) at once, in one transaction: how a drill
+        seeds a simulator with its portfolio's cards before it starts (set-based, never a
+        request per card). A card already there takes the new balance and failure, or
+        with ``replace=False`` keeps its own (a restarted simulator keeps what it took).
+        Returns how many cards were written."""
+        db = self.db
+        sql = _UPSERT_CARDS if replace else _ADD_CARDS
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            before = db.total_changes
+            db.executemany(sql, cards)
+            written = db.total_changes - before
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return written
+
+    def close(self) -> None:
+        self.db.close()
+
     def card(self, token: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT token, balance, fail FROM cards WHERE token = ?",
                               (token,)).fetchone()
@@ -204,7 +236,7 @@ class Store:
         return {**dict(row), "taken": int(taken)}
 
     def ledger(self, card_token: str | None) -> list[dict[str, Any]]:
-        sql = ("SELECT key, card_token, amount, business_date, status, taken, reason"
+        sql = ("SELECT key, card_token, amount, business_date, status, taken, reason, late"
                " FROM debits")
         args: tuple[str, ...] = ()
         if card_token is not None:
@@ -307,7 +339,7 @@ class DebitsHandler(_Handler):
             return
         # No await between reading the keys and committing: a duplicate waits its turn.
         results = (bank.store.query(parsed.keys) if isinstance(parsed, QueryBody)
-                   else bank.store.debit(parsed.requests, bank.faults))
+                   else bank.store.debit(parsed.requests, bank.faults, fault == "late"))
         if fault == "late":
             await asyncio.sleep(bank.faults.hang_seconds)  # applied; the answer comes late
         self.answer(200, {"results": results})
@@ -500,10 +532,16 @@ async def serve(args: argparse.Namespace, faults: Faults) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args, faults = parse_args(argv)
+    return run(args, faults)
+
+
+def run(args: argparse.Namespace, faults: Faults) -> int:
+    """Serve ``args.host``/``args.port``/``args.db``/``args.secret`` until SIGTERM or SIGINT;
+    1 when it cannot listen."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("tornado.access").setLevel(logging.WARNING)  # refusals only
-    args, faults = parse_args(argv)
     try:
         asyncio.run(serve(args, faults))
     except OSError as exc:

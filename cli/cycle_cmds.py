@@ -48,7 +48,9 @@ def cycle_run(day: str | None, wait: bool, database_url: str | None, concurrency
                                "run with a private Redis and workers for this command")
     from drills.stack import local_stack
 
-    with local_stack(url) as st:
+    # A one-off local run: the bank named by CREDITCYCLE_BANK_URL, else the simulator in
+    # the database (it keeps its cards and ledger from one run to the next).
+    with local_stack(url, bank="sim" if env_settings().bank_url else "local") as st:
         st.start_worker(concurrency)
         api.submit("creditcycle.cycle.run", date=target.isoformat())
         drive_until_closed(url, target)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,16 +18,19 @@ from workers import settings
 
 LOCAL_DEMO = click.option("--local-demo", is_flag=True,
                           help="Allow running without CREDITCYCLE_CONTACT_SECRET (a local "
-                               "demo: the development secret is used).")
+                               "demo: the development secret is used) and, for a worker, "
+                               "without CREDITCYCLE_BANK_URL (the simulator in the database).")
 
 
 @click.command()
 @click.option("-c", "--concurrency", type=click.IntRange(1, 64), default=2, show_default=True)
 @LOCAL_DEMO
 def worker(concurrency: int, local_demo: bool) -> None:
-    """Run a Celery worker on the cycle queue (needs REDIS_URL, CREDITCYCLE_CONTACT_SECRET)."""
+    """Run a Celery worker on the cycle queue (needs REDIS_URL, CREDITCYCLE_CONTACT_SECRET,
+    CREDITCYCLE_BANK_URL and CREDITCYCLE_BANK_SECRET)."""
     _need_redis()
     _need_contact_secret(local_demo)
+    _need_bank(local_demo)
     # S606: becomes the process it runs; the command is fixed here
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",  # noqa: S606
                                "worker", "-Q", "cycle", "-c", str(concurrency), "-l", "INFO"])
@@ -97,6 +102,20 @@ def _need_contact_secret(local_demo: bool) -> None:
     settings.export("CREDITCYCLE_CONTACT_SECRET", settings.LOCAL_DEMO_CONTACT)
 
 
+def _need_bank(local_demo: bool) -> None:
+    """A worker refuses to start without a bank (CREDITCYCLE_BANK_URL and its secret); a
+    local demo without one debits the simulator kept in the database."""
+    from workers.bank import refusal
+
+    env = env_settings()
+    why = refusal(env)
+    if why is None:
+        return
+    if not local_demo or env.bank_url:
+        fail(InputError(why.field, why.message))
+    settings.export("CREDITCYCLE_LOCAL_BANK", "1")
+
+
 @click.command()
 @click.option("--database-url", default=None)
 @click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True)
@@ -120,12 +139,16 @@ def up(database_url: str | None, concurrency: int, flower_port: int) -> None:
     with local_stack(url) as st:
         logs = {name: workdir / f"{name}.log" for name in ("worker", "beat", "flower")}
         local = env_settings().flower_basic_auth is None
-        children = {
+        children: dict[str, subprocess.Popen[Any]] = {
             "worker": st.start_worker(concurrency, log=logs["worker"]),
             "beat": st.start_beat(workdir, log=logs["beat"]),
             "flower": st._spawn(flower_command(flower_port, local), None, logs["flower"]),
         }
+        if st.bank is not None and st.bank.proc is not None:
+            children["bank-sim"] = st.bank.proc
+            logs["bank-sim"] = Path(st.bank.log_path)
         click.echo(f"REDIS_URL={st.env['REDIS_URL']}\nDATABASE_URL={url}\n"
+                   f"CREDITCYCLE_BANK_URL={st.env.get('CREDITCYCLE_BANK_URL', '')}\n"
                    f"Flower: http://127.0.0.1:{flower_port}/  logs: {workdir}\n"
                    "Ctrl-C stops everything.")
         # SIGTERM (docker stop, systemd, kill) stops the children too, as Ctrl-C does.

@@ -52,3 +52,25 @@ class BankChannel(Protocol):
     def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]: ...
 
     def query(self, keys: Sequence[str]) -> list[DebitResult]: ...
+
+
+def query_defect(result: DebitResult, amount: int) -> str | None:
+    """Why a query's answer about a debit of ``amount`` must not be applied, or None.
+
+    ``/debits/query`` carries keys only, so the client cannot hold its answer to the
+    amount asked; the intent can: a ``taken`` above it, below 0 or nothing for a
+    ``debited``, a ``failed`` that took money or gives no known reason, an ``unknown``
+    or ``pending`` carrying money or a reason are the bank's answers out of the protocol.
+    """
+    if result.status not in STATUSES:
+        return f"status {result.status!r} is not one of {', '.join(STATUSES)}"
+    if result.status == DEBITED:
+        if not 1 <= result.taken <= amount:
+            return f"taken {result.taken} is outside 1..{amount} (the amount debited)"
+        return "a debited result carries a reason" if result.reason is not None else None
+    if result.taken != 0:
+        return f"a {result.status} result took {result.taken}"
+    if result.status == FAILED:
+        ok = result.reason in FAILURE_REASONS
+        return None if ok else f"a failed result with reason {result.reason!r}"
+    return f"a {result.status} result carries a reason" if result.reason is not None else None

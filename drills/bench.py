@@ -18,6 +18,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -63,6 +65,48 @@ class StepFigure:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
+@dataclass(frozen=True, order=True)
+class BankSplit:
+    """The deduct step's time in its chunks, and the part of it spent in calls to the bank
+    over HTTP (every bank call of the bench's night is the deduct's: nothing is pending,
+    so reconcile asks nothing), summed over the worker processes."""
+
+    chunk_s: float = 0.0
+    bank_s: float = 0.0
+    calls: int = 0
+
+    @property
+    def rest_s(self) -> float:
+        """The deduct's chunk time outside the bank calls."""
+        return max(self.chunk_s - self.bank_s, 0.0)
+
+    @property
+    def bank_share(self) -> float:
+        """The bank calls' share of the deduct's chunk time."""
+        return self.bank_s / self.chunk_s if self.chunk_s else 0.0
+
+
+def bank_split(directory: Path) -> BankSplit:
+    """The split, from the samples the workers wrote to ``directory`` (prometheus_client's
+    multiprocess files: creditcycle_chunk_duration_seconds, ..._bank_call_...)."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(directory))
+    chunk_s = bank_s = 0.0
+    calls = 0
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == "creditcycle_chunk_duration_seconds_sum" and \
+                    sample.labels.get("step") == "deduct":
+                chunk_s += sample.value
+            elif sample.name == "creditcycle_bank_call_duration_seconds_sum":
+                bank_s += sample.value
+            elif sample.name == "creditcycle_bank_call_duration_seconds_count":
+                calls += int(sample.value)
+    return BankSplit(round(chunk_s, 3), round(bank_s, 3), calls)
+
+
 @dataclass
 class Run:
     label: str
@@ -75,6 +119,7 @@ class Run:
     peak_rss_mb: float = 0.0
     nights_s: list[float] = field(default_factory=list)
     steps: list[StepFigure] = field(default_factory=list)
+    bank: BankSplit | None = None
 
     @property
     def ratio(self) -> float:
@@ -91,6 +136,8 @@ class Run:
         d = asdict(self)
         d["steps"] = [{**asdict(x), "rows_per_s": round(x.rows_per_s, 1)} for x in self.steps]
         d.update(ratio=round(self.ratio, 2), us_per_loan=round(self.us_per_loan, 2))
+        if self.bank is not None:
+            d["bank"]["share"] = round(self.bank.bank_share, 3)
         return d
 
 
@@ -379,15 +426,18 @@ def _settle(conn: psycopg.Connection[Any]) -> None:
 
 
 def _night(pg: PostgresServer, db: str, chunk_size: int, concurrency: int,
-           log: Path | None) -> tuple[float, float, int]:
-    """Close NIGHT on database ``db`` through real workers: (wall seconds, peak worker
-    RSS in MB, the transaction id the night's rows are newer than)."""
+           log: Path | None) -> tuple[float, float, int, BankSplit]:
+    """Close NIGHT on database ``db`` through real workers, debiting the bank simulator
+    over HTTP: (wall seconds, peak worker RSS in MB, the transaction id the night's rows
+    are newer than, the deduct's split between bank calls and the rest)."""
     url = pg.url_for(db)
     with psycopg.connect(_psql(url), autocommit=True) as conn:
         _settle(conn)
         xid = int(conn.execute("SELECT txid_current()").fetchone()[0]) % (1 << 32)  # type: ignore[index]
     env = {"CREDITCYCLE_CHUNK_SIZE": str(chunk_size), "CREDITCYCLE_TASK_TIME_LIMIT": "600",
            CLOCK_VARIABLE: f"{NIGHT + timedelta(days=1)}T00:30"}
+    samples = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(samples)  # the workers' metrics, for the split
     with local_stack(url, extra_env=env) as st:
         worker = st.start_worker(concurrency, log=log)
         time.sleep(1.0)
@@ -398,7 +448,9 @@ def _night(pg: PostgresServer, db: str, chunk_size: int, concurrency: int,
         wall = time.perf_counter() - t
         rss = _peak_rss_mb(_worker_pids(worker.pid))
         engine.dispose()
-    return wall, rss, xid
+    split = bank_split(samples)
+    shutil.rmtree(samples, ignore_errors=True)
+    return wall, rss, xid, split
 
 
 def run_one(pg: PostgresServer, users: int, *, history_days: int = 0, label: str = "main",
@@ -429,7 +481,7 @@ def run_one(pg: PostgresServer, users: int, *, history_days: int = 0, label: str
         log = log_dir / f"worker-{label}-{k}.log" if log_dir else None
         results.append((*_night(pg, db, chunk_size, concurrency, log), db))
     run.nights_s = [round(r[0], 2) for r in results]
-    wall, _, xid, db = sorted(results)[len(results) // 2]
+    wall, _, xid, run.bank, db = sorted(results)[len(results) // 2]
     run.wall_s, run.peak_rss_mb = wall, max(r[1] for r in results)
     run.steps = _step_figures(pg.url_for(db), NIGHT)
     captured = capture(_psql(pg.url_for(db)), xid)
@@ -487,6 +539,10 @@ def _report(run: Run) -> Run:
     print(f"{'step':<16}{'rows':>10}{'seconds':>10}{'rows/s':>12}")
     for f in run.steps:
         print(f"{f.step:<16}{f.rows:>10,}{f.seconds:>10.2f}{f.rows_per_s:>12,.0f}")
+    if run.bank is not None:
+        b = run.bank
+        print(f"deduct chunks {b.chunk_s:.2f}s: bank calls {b.bank_s:.2f}s "
+              f"({b.bank_share:.0%}, {b.calls:,} calls over HTTP), the rest {b.rest_s:.2f}s")
     if len(run.nights_s) > 1:
         print(f"nights (s): {', '.join(f'{x:.2f}' for x in run.nights_s)}; median kept")
     print(f"night wall {run.wall_s:.2f}s; floor {run.floor_s:.2f}s for {run.captured_rows:,} "

@@ -4,9 +4,13 @@ Harm, all at once: SIGKILLs of random worker processes at random moments, a
 Redis restart mid-cycle (it keeps no data, so queued messages are lost and
 the watchdog must find the stuck chunks), PostgreSQL stopped for a while, two
 beat processes triggering the cycle the whole time, chunk messages published
-twice, and one chunk that fails until an operator releases it. Afterwards the
-held users are released, and the final state is compared, table by table,
-with the same portfolio closed cleanly in-process.
+twice, and one chunk that fails until an operator releases it. The workers debit
+the bank simulator over HTTP with faults (timeouts, 5xx, answers after the
+client gave up) and one simulator restart mid-night. Afterwards the held users
+are released, the debits still pending are reconciled, the bank's own ledger is
+compared with the card journals, and the final state is compared, table by
+table, with the same portfolio closed cleanly in-process against the same bank
+answers (:class:`ReplayBank`). The whole drill has a deadline: it never hangs.
 """
 
 from __future__ import annotations
@@ -16,15 +20,18 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
+from adapters.bank_http import HttpBank, Timeouts
+from domain.bank import PENDING, UNKNOWN, BankChannel, DebitRequest, DebitResult
 from domain.config import ProductConfig
 from drills.bench import _worker_pids
 from drills.seed import user_id
@@ -47,7 +54,78 @@ class Harm:
     redis_restarts: int = 0
     postgres_stops: int = 0
     postgres_down_s: float = 0.0
+    bank_restarts: int = 0
     log: list[str] = field(default_factory=list)
+
+
+#: The bank's faults in the harmed run (the simulator's, adapters/bank_sim.py): timeouts
+#: hang past the workers' read timeout (BANK_READ_TIMEOUT) and apply nothing, 5xx apply
+#: nothing, late answers apply the debit and arrive after the client gave up.
+BANK_FAULTS: dict[str, Any] = {"timeout_rate": 0.05, "error_rate": 0.02, "late_rate": 0.02,
+                               "latency_ms": 2, "hang_seconds": 6.0}
+BANK_READ_TIMEOUT = 4.0
+NO_BANK_FAULTS = {"timeout_rate": 0.0, "error_rate": 0.0, "late_rate": 0.0, "latency_ms": 0}
+
+
+@dataclass
+class BankCheck:
+    """The bank's side of the comparison: its faults, what reconcile resolved, and its
+    own ledger against creditcycle's card journals."""
+
+    faults: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    pending_resolved: int = 0
+    still_pending: int = 0
+    booked_not_taken: int = 0   # creditcycle booked more than the bank took (a double take)
+    taken_not_booked: int = 0   # the bank took more than creditcycle booked (a lost debit)
+    ledger_mismatches: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class ReplayBank:
+    """The harmed run's bank answers, for the clean run: a debit the bank never applied,
+    or applied and answered late, is pending; a pending key asked on the night the harmed
+    run resolved it gets that outcome (unknown, debited, failed), before it pending. The
+    clean run then meets the same bank, and any other difference is the harm's."""
+
+    def __init__(self, harmed: Engine, ledger: list[dict[str, Any]], fallback: BankChannel
+                 ) -> None:
+        b = s.bank_debits.c
+        with harmed.connect() as conn:
+            self.rows = {r.key: r for r in conn.execute(
+                select(b.key, b.status, b.taken, b.reason, b.resolved_on))}
+        self.ledger = {d["key"]: d for d in ledger}
+        self.fallback = fallback
+        self.sent: set[str] = set()
+        self.night = date.min
+
+    def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
+        """What the bank answered the harmed run's first call with each key."""
+        out = []
+        for r in requests:
+            if r.key not in self.rows:  # the harmed run never asked: let the store answer
+                out.extend(self.fallback.debit([r]))
+                continue
+            self.sent.add(r.key)
+            d = self.ledger.get(r.key)
+            out.append(DebitResult(r.key, PENDING) if d is None or d["late"] else
+                       DebitResult(r.key, d["status"], d["taken"], d["reason"]))
+        return out
+
+    def query(self, keys: Sequence[str]) -> list[DebitResult]:
+        """A key's outcome from the night the harmed run resolved it; pending before."""
+        out = []
+        for k in keys:
+            row = self.rows.get(k)
+            if row is None:
+                out.extend(self.fallback.query([k]))
+            elif k not in self.sent:
+                out.append(DebitResult(k, UNKNOWN))
+            elif row.status != PENDING and row.resolved_on == self.night:
+                out.append(DebitResult(k, row.status, int(row.taken), row.reason))
+            else:
+                out.append(DebitResult(k, PENDING))
+        return out
 
 
 @dataclass
@@ -63,6 +141,7 @@ class Outcome:
     quarantined: int
     released: list[str]
     problems: list[str]
+    bank: BankCheck = field(default_factory=BankCheck)
 
     def table(self) -> str:
         """The outcome as a text table."""
@@ -75,7 +154,13 @@ class Outcome:
                 ("users released", len(self.released)),
                 ("double takes", self.double_takes), ("lost deductions", self.lost),
                 ("ledger imbalances", self.imbalances),
-                ("mismatches with the clean run", self.mismatches)]
+                ("mismatches with the clean run", self.mismatches),
+                ("bank faults injected", f"{self.bank.faults} (" + ", ".join(
+                    f"{k} {v}" for k, v in sorted(self.bank.by_kind.items())) + ")"),
+                ("bank restarts", self.harm.bank_restarts),
+                ("pending debits resolved", self.bank.pending_resolved),
+                ("pending debits left", self.bank.still_pending),
+                ("bank ledger vs card journals", self.bank.ledger_mismatches)]
         width = max(len(r[0]) for r in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -84,7 +169,8 @@ class Outcome:
         return (f"chaos: kills={self.harm.kills} redeliveries={self.redeliveries} "
                 f"duplicates={self.harm.duplicates} double_takes={self.double_takes} "
                 f"lost={self.lost} imbalances={self.imbalances} mismatches={self.mismatches} "
-                f"quarantined={self.quarantined}")
+                f"quarantined={self.quarantined} bank_faults={self.bank.faults} "
+                f"pending_resolved={self.bank.pending_resolved}")
 
 
 def _collected(engine: Engine) -> dict[str, int]:
@@ -117,7 +203,7 @@ class Saboteur:
         self.harm, self.rng, self.kills, self.pg_down_s = harm, rng, kills, pg_down_s
         self.start_worker = start_worker
         self.stop = threading.Event()
-        self.did_redis = self.did_pg = False
+        self.did_redis = self.did_pg = self.did_bank = False
         self.progress = 0.0
 
     def _worker_mains(self) -> list[Any]:
@@ -196,6 +282,11 @@ class Saboteur:
                 self.redis.restart()
                 self.harm.redis_restarts += 1
                 self.harm.log.append("restarted Redis (its queue was lost)")
+            if not self.did_bank and self.progress > 0.4 and self.stack.bank is not None:
+                self.did_bank = True
+                self.stack.restart_bank(down_s=2.0)
+                self.harm.bank_restarts += 1
+                self.harm.log.append("killed the bank simulator, restarted it 2s later")
             if not self.did_pg and self.progress > 0.55:
                 self.did_pg = True
                 t = time.monotonic()
@@ -211,10 +302,48 @@ class Saboteur:
 
 def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: float = 12,
               chunk_size: int = 1000, seed: int = 20261126, workdir: Path | None = None,
-              timeout: float = 3600, say: Callable[[str], None] = print) -> Outcome:
-    """Run the chaos drill (kills, duplicates, Redis and PostgreSQL outages) and check nothing was
-    lost or taken twice.
+              timeout: float = 3600, say: Callable[[str], None] = print,
+              bank_faults: dict[str, Any] | None = None, deadline_s: float | None = None
+              ) -> Outcome:
+    """Run the chaos drill (kills, duplicates, Redis, PostgreSQL and bank outages, bank
+    faults: ``bank_faults``, default :data:`BANK_FAULTS`) and check nothing was lost or
+    taken twice. The whole drill ends with :class:`ChaosTimeout` after ``deadline_s``
+    (default ``timeout`` plus 30 minutes), whatever hangs.
     """
+    with _deadline(deadline_s or timeout + 1800):
+        return _run_chaos(users, days, kills, pg_down_s, chunk_size, seed, workdir, timeout,
+                          say, {**BANK_FAULTS, "seed": seed} if bank_faults is None
+                          else bank_faults)
+
+
+class ChaosTimeout(Exception):
+    """The drill did not end within its deadline (something hung)."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise :class:`ChaosTimeout` in the main thread after ``seconds`` (SIGALRM: a
+    blocked socket read is interrupted too); the stacks then unwind and stop what they
+    started. Elsewhere than the main thread there is no deadline."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(_signum: int, _frame: object) -> None:
+        raise ChaosTimeout(f"the chaos drill did not end within {seconds:.0f}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: int,
+               seed: int, workdir: Path | None, timeout: float, say: Callable[[str], None],
+               bank_faults: dict[str, Any]) -> Outcome:
     rng = random.Random(seed)  # noqa: S311 - a seeded, repeatable fault plan, not a secret
     workdir = workdir or Path("chaos-results")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -228,6 +357,7 @@ def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: f
            "CREDITCYCLE_STUCK_SECONDS": "20", "CREDITCYCLE_BEAT_FAST": "4",
            "CREDITCYCLE_RETRY_SCALE": "0.25", "CREDITCYCLE_MAX_ATTEMPTS": "4",
            "CREDITCYCLE_FAULT": f"overdue:{poisoned}:raise",
+           "CREDITCYCLE_BANK_READ_TIMEOUT": str(BANK_READ_TIMEOUT),
            business_date.CLOCK_VARIABLE: clock.isoformat()}
     harm = Harm()
     with start_postgres(fast=False, settings={"synchronous_commit": "on"}) as pg, \
@@ -237,7 +367,8 @@ def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: f
         say(f"seeding {users:,} users twice; dates {first} .. {last}; poisoned user {poisoned}")
         engine = seeded(url, users, first, chunk_size)
         clean = seeded(clean_url, users, first, chunk_size)
-        with local_stack(url, redis_url=redis.url, extra_env=env) as st:
+        with local_stack(url, redis_url=redis.url, extra_env=env, bank_faults=bank_faults,
+                         bank_dir=workdir / "bank") as st:
             n_workers = [0]
 
             def start_worker() -> None:
@@ -278,25 +409,99 @@ def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: f
             wall = time.monotonic() - t0
             say(f"cycle closed through {last} in {wall:.0f}s under harm; releasing held users")
             st.stop()
-        released = _release_all(engine, config)
-        say("closing the same portfolio cleanly")
-        bank = SimulatedBank(clean)
+            if st.bank is None:
+                raise AssertionError("the chaos stack started no bank simulator")
+            admin = st.bank_admin()
+            admin.set_faults(**NO_BANK_FAULTS)  # the operator's pass meets a calm bank
+            channel = HttpBank(st.bank.url, st.bank.secret, timeouts=Timeouts(read=30))
+            try:
+                released = _release_all(engine, config, channel)
+                _reconcile_leftovers(engine, config, channel, today)
+                ledger = admin.ledger()
+                faults = admin.stats()
+            finally:
+                channel.close()
+                admin.close()
+        say("closing the same portfolio cleanly, against the same bank answers")
+        replay = ReplayBank(engine, ledger, SimulatedBank(clean))
         for i in range(days):
-            close_date(clean, first + timedelta(days=i), config, bank, daytime_attempts=False)
-        return _compare(engine, clean, harm, days, wall, released)
+            replay.night = first + timedelta(days=i)
+            close_date(clean, replay.night, config, replay, daytime_attempts=False)
+        replay.night = today
+        _reconcile_leftovers(clean, config, replay, today)
+        outcome = _compare(engine, clean, harm, days, wall, released)
+        outcome.bank = _bank_check(engine, ledger, faults)
+        outcome.double_takes += outcome.bank.booked_not_taken
+        outcome.lost += outcome.bank.taken_not_booked + outcome.bank.still_pending
+        outcome.mismatches += outcome.bank.ledger_mismatches
+        outcome.problems += outcome.bank.problems
+        return outcome
 
 
-def _release_all(engine: Engine, config: ProductConfig) -> list[str]:
+def _release_all(engine: Engine, config: ProductConfig, bank: BankChannel) -> list[str]:
     from workers.cycle import release
 
     h = s.held_users.c
     with engine.connect() as conn:
         days = sorted(set(conn.execute(select(h.day).where(h.released_at.is_(None))).scalars()))
     released: list[str] = []
-    bank = SimulatedBank(engine)
     for day in days:
         released += release(engine, day, config, bank)
     return released
+
+
+def _reconcile_leftovers(engine: Engine, config: ProductConfig, bank: BankChannel,
+                         on: date) -> int:
+    """What ``reconcile`` of a next night would do with the debits still pending after the
+    last one (its query met a fault): ask the bank, resolve them on ``on``."""
+    from workers import steps
+
+    b = s.bank_debits.c
+    with engine.connect() as conn:
+        pending = conn.execute(select(s.bank_debits).where(b.status == PENDING)
+                               .order_by(b.user_id, b.key)).all()
+    if not pending:
+        return 0
+    results = {r.key: r for r in bank.query([p.key for p in pending])}
+    with engine.begin() as conn:
+        return steps.resolve_pending(conn, on, pending, results, config)
+
+
+def _bank_check(engine: Engine, ledger: list[dict[str, Any]],
+                faults: dict[str, int]) -> BankCheck:
+    """The bank's ledger against creditcycle's debits and card journals, key by key and
+    card by card."""
+    b, j = s.bank_debits.c, s.journals.c
+    with engine.connect() as conn:
+        debits = {r.key: r for r in conn.execute(select(b.key, b.user_id, b.status, b.taken))}
+        booked = {u: int(v) for u, v in conn.execute(
+            select(j.user_id, func.sum(j.amount)).where(j.kind == "deduct_card")
+            .group_by(j.user_id))}
+    check = BankCheck(faults=sum(faults.values()), by_kind=dict(faults))
+    check.still_pending = sum(1 for r in debits.values() if r.status in (PENDING, "intent"))
+    late = {d["key"] for d in ledger if d["late"]}
+    check.pending_resolved = sum(1 for k, r in debits.items()
+                                 if r.status == UNKNOWN or (k in late and r.status != PENDING))
+    taken: dict[str, int] = {}
+    for d in ledger:
+        taken[d["card_token"]] = taken.get(d["card_token"], 0) + int(d["taken"])
+        row = debits.get(d["key"])
+        ours = int(row.taken) if row is not None and row.status == "debited" else 0
+        if ours != int(d["taken"]):
+            check.ledger_mismatches += 1
+            check.problems.append(f"bank key {d['key']}: the bank took {d['taken']}, "
+                                  f"creditcycle booked {ours}")
+    in_ledger = {d["key"] for d in ledger}
+    for key, row in debits.items():
+        if row.status == "debited" and key not in in_ledger:
+            check.ledger_mismatches += 1
+            check.problems.append(f"debit {key} booked {row.taken}, unknown to the bank")
+    for card in set(taken) | set(booked):
+        if booked.get(card, 0) > taken.get(card, 0):
+            check.booked_not_taken += 1
+        elif booked.get(card, 0) < taken.get(card, 0):
+            check.taken_not_booked += 1
+    return check
 
 
 def _compare(engine: Engine, clean: Engine, harm: Harm, days: int, wall: float,

@@ -16,7 +16,7 @@ from cli import api
 from domain.config import ProductConfig
 from domain.money import yuan
 from drills.seed import mark_closed_before, seed_portfolio
-from drills.stack import local_stack
+from drills.stack import Stack, local_stack
 from schedules import business_date
 from store import ledger_checks
 from store import schema as s
@@ -46,7 +46,10 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
                   f"{concurrency} worker processes")
     env = {"CREDITCYCLE_CHUNK_SIZE": str(chunk_size),
            business_date.CLOCK_VARIABLE: clock.isoformat()}
-    with local_stack(url, extra_env=env) as st:
+    with local_stack(url, extra_env=env, bank_dir=DEMO_DIR) as st:
+        if st.bank is not None:
+            console.print(f"bank simulator at {st.bank.url} (its ledger: "
+                          f"{DEMO_DIR}/bank-sim.sqlite)")
         st.start_worker(concurrency, log=DEMO_DIR / "worker.log")
         t = time.monotonic()
         api.submit("creditcycle.cycle.run", date=last.isoformat())
@@ -55,7 +58,28 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
         except WaitError as exc:
             raise SystemExit(f"the demo stopped: {exc}; see .demo/worker.log") from None
         wall = time.monotonic() - t
+        bank_line = bank_summary(engine, st)
     summary(engine, wall, days)
+    console.print(bank_line)
+
+
+def bank_summary(engine: Engine, st: Stack) -> str:
+    """The bank's own ledger against creditcycle's card journals, one line."""
+    if st.bank is None:
+        return "bank: the deployment's (CREDITCYCLE_BANK_URL), not compared"
+    admin = st.bank_admin()
+    try:
+        ledger = admin.ledger()
+    finally:
+        admin.close()
+    taken = sum(int(d["taken"]) for d in ledger)
+    j = s.journals.c
+    with engine.connect() as conn:
+        booked = int(conn.execute(select(func.coalesce(func.sum(j.amount), 0))
+                                  .where(j.kind == "deduct_card")).scalar_one())
+    same = "[green]equal to[/]" if taken == booked else "[red]NOT equal to[/]"
+    return (f"bank over HTTP: {len(ledger):,} debits, {yuan(taken)} taken, {same} the card "
+            f"journals ({yuan(booked)})")
 
 
 def summary(engine: Engine, wall: float, days: int) -> None:

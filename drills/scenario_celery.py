@@ -58,7 +58,7 @@ def run_scenario_via_celery(data: Any, database_url: str | None = None,
             by_day: dict[date, list[tuple[str, Event]]] = {}
             for i, e in enumerate(sc.events):
                 by_day.setdefault(e.date, []).append((f"scenario:{i}", e))
-            with local_stack(url, redis_url=redis_url,
+            with local_stack(url, redis_url=redis_url, bank="local",  # the examples' bank
                              extra_env={"CREDITCYCLE_CONFIG": str(config_file),
                                         CLOCK_VARIABLE: f"{sc.run.end + timedelta(days=1)}T00:30"}
                              ) as st:

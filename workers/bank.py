@@ -1,19 +1,21 @@
-"""The bank channel that debits linked savings cards, and its simulator.
+"""Which bank channel a process debits: the bank over HTTP, or the in-database simulator.
 
-A debit carries an amount and an idempotency key and comes back debited
-(possibly partial), failed (insufficient_funds, card_invalid, outage) or
-pending. In the simulator a pending debit set to fail resolves failed with
-``outage`` (``insufficient_funds`` only when the card holds nothing). Asking
-twice with the same key never takes twice: the bank keeps the first outcome.
-Calls are batched, as a real channel's batch file would be.
+A deployment names its bank (``CREDITCYCLE_BANK_URL`` and ``CREDITCYCLE_BANK_SECRET``,
+timeouts ``CREDITCYCLE_BANK_CONNECT_TIMEOUT``/``_READ_TIMEOUT``): the channel is
+``adapters.bank_http.HttpBank``, and the drills and the demo point it at the simulator
+process (``creditcycle bank-sim``). Only a local demo, the scenario runner and tests
+that ask for it (``CREDITCYCLE_LOCAL_BANK=1``, set by ``--local-demo``) debit the
+simulator kept in creditcycle's own database (``store.debits.SimulatedBank``). With
+neither, a worker refuses to start, naming the variable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import logging
+import sys
+from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Engine
 
 from domain.bank import (  # the channel's types live in domain; importable from here too
     DEBITED,
@@ -24,108 +26,64 @@ from domain.bank import (  # the channel's types live in domain; importable from
     ChannelTimeout,
     DebitRequest,
     DebitResult,
+    query_defect,
 )
-from store import schema as s
-from store.bulk import bulk_update, insert_many
-from store.repo import in_ids
+from domain.config import ConfigError
+from store.debits import SimulatedBank
+from workers.settings import Settings
 
 __all__ = ["DEBITED", "FAILED", "PENDING", "UNKNOWN", "BankChannel", "ChannelTimeout",
-           "DebitRequest", "DebitResult", "SimulatedBank"]
+           "DebitRequest", "DebitResult", "SimulatedBank", "believed", "make_channel",
+           "refusal", "require_bank"]
+
+log = logging.getLogger("creditcycle.bank")
+
+NO_BANK = ("is required outside a local demo (the bank that debits the cards, e.g. "
+           "http://127.0.0.1:8800 for `creditcycle bank-sim`): set it and "
+           "CREDITCYCLE_BANK_SECRET, or pass --local-demo")
 
 
-class SimulatedBank:
-    """A bank kept in the same database, in tables of its own and transactions of its own."""
+def refusal(env: Settings) -> ConfigError | None:
+    """Why this process has no usable bank, or None."""
+    if env.bank_url:
+        if env.bank_secret is None or not env.bank_secret.get_secret_value():
+            return ConfigError("CREDITCYCLE_BANK_SECRET", "is required with "
+                               "CREDITCYCLE_BANK_URL (it signs every call to the bank)")
+        return None
+    if env.local_bank:
+        return None
+    return ConfigError("CREDITCYCLE_BANK_URL", NO_BANK)
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
-    def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
-        """Debit each request's card once per key; a repeated key returns the first outcome."""
-        if not requests:
-            return []
-        t, a = s.sim_bank_requests, s.sim_bank_accounts
-        with self.engine.begin() as conn:
-            # The card's lock first: a second request with the same key (a redelivered
-            # chunk running beside the first) waits, then finds the first one's outcome.
-            users = sorted({q.user_id for q in requests})
-            q_acc = select(a).where(in_ids(conn, a.c.user_id, users)).order_by(a.c.user_id)
-            if conn.dialect.name != "sqlite":
-                q_acc = q_acc.with_for_update()
-            accounts = {r.user_id: r for r in conn.execute(q_acc)}
-            known = {r.key: r for r in conn.execute(
-                select(t).where(in_ids(conn, t.c.key, [q.key for q in requests])))}
-            balance = {u: (accounts[u].balance if u in accounts else 0) for u in users}
-            results, new_rows = [], []
-            for req in requests:
-                if req.key in known:
-                    row = known[req.key]
-                    results.append(DebitResult(req.key, row.outcome, row.taken, row.reason))
-                    continue
-                acc = accounts.get(req.user_id)
-                status, taken, reason, resolves = DEBITED, 0, None, None
-                if acc is None or acc.invalid:
-                    status, reason = FAILED, "card_invalid"
-                elif acc.outage_day == req.day:
-                    status, reason = FAILED, "outage"
-                elif acc.timeout_day == req.day:
-                    status, resolves = PENDING, acc.timeout_resolves or DEBITED
-                elif balance[req.user_id] <= 0:
-                    status, reason = FAILED, "insufficient_funds"
-                else:
-                    taken = min(balance[req.user_id], req.amount)
-                    balance[req.user_id] -= taken
-                new_rows.append({"key": req.key, "user_id": req.user_id, "amount": req.amount,
-                                 "outcome": status, "taken": taken, "reason": reason,
-                                 "resolves": resolves})
-                results.append(DebitResult(req.key, status, taken, reason))
-            insert_many(conn, t, new_rows)
-            self._save_balances(conn, accounts, balance)
-        return results
+def make_channel(env: Settings, engine: Callable[[], Engine]) -> BankChannel:
+    """The channel ``env`` configures; raises the :func:`refusal` when there is none."""
+    why = refusal(env)
+    if why is not None:
+        raise why
+    if env.bank_url and env.bank_secret is not None:
+        from adapters.bank_http import HttpBank, Timeouts
+        from workers import metrics
 
-    def query(self, keys: Sequence[str]) -> list[DebitResult]:
-        """The outcome of earlier debits; a pending one resolves now as it was set to."""
-        if not keys:
-            return []
-        t, a = s.sim_bank_requests, s.sim_bank_accounts
-        with self.engine.begin() as conn:
-            lock = conn.dialect.name != "sqlite"
-            q_req = select(t).where(in_ids(conn, t.c.key, keys)).order_by(t.c.key)
-            rows = {r.key: r for r in conn.execute(q_req.with_for_update() if lock else q_req)}
-            users = sorted({r.user_id for r in rows.values() if r.outcome == PENDING})
-            q_acc = select(a).where(in_ids(conn, a.c.user_id, users)).order_by(a.c.user_id)
-            if lock:
-                q_acc = q_acc.with_for_update()
-            accounts = {r.user_id: r for r in conn.execute(q_acc)}
-            balance = {u: (accounts[u].balance if u in accounts else 0) for u in users}
-            results = []
-            for key in keys:
-                row = rows.get(key)
-                if row is None:
-                    results.append(DebitResult(key, UNKNOWN))
-                    continue
-                if row.outcome != PENDING:
-                    results.append(DebitResult(key, row.outcome, row.taken, row.reason))
-                    continue
-                if row.resolves == FAILED:
-                    # The bank's own trouble (the one that timed the call out) failed it; a
-                    # card with nothing on it would have failed for that anyway.
-                    empty = balance.get(row.user_id, 0) <= 0
-                    outcome, taken = FAILED, 0
-                    reason: str | None = "insufficient_funds" if empty else "outage"
-                else:
-                    taken = min(balance.get(row.user_id, 0), row.amount)
-                    outcome, reason = (DEBITED, None) if taken > 0 else (FAILED,
-                                                                         "insufficient_funds")
-                    balance[row.user_id] = balance.get(row.user_id, 0) - taken
-                conn.execute(update(t).where(t.c.key == key)
-                             .values(outcome=outcome, taken=taken, reason=reason))
-                results.append(DebitResult(key, outcome, taken, reason))
-            self._save_balances(conn, accounts, balance)
-        return results
+        return HttpBank(env.bank_url, env.bank_secret.get_secret_value(),
+                        timeouts=Timeouts(connect=env.bank_connect_timeout,
+                                          read=env.bank_read_timeout),
+                        observe=metrics.bank_call)
+    return SimulatedBank(engine())
 
-    @staticmethod
-    def _save_balances(conn: Connection, accounts: dict[str, Row[Any]],
-                       balance: dict[str, int]) -> None:
-        rows = [{"user_id": u, "balance": v} for u, v in balance.items()
-                if u in accounts and accounts[u].balance != v]
-        bulk_update(conn, s.sim_bank_accounts, ["user_id"], rows)
+
+def require_bank(env: Settings) -> None:
+    """End a starting worker with one line naming the variable when no bank is set."""
+    why = refusal(env)
+    if why is not None:
+        print(f"error: {why}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def believed(amount: int, result: DebitResult) -> bool:
+    """Whether a query's answer about a debit of ``amount`` may be applied (see
+    :func:`domain.bank.query_defect`); a refused one is logged and leaves it pending."""
+    defect = query_defect(result, amount)
+    if defect is not None:
+        log.error("bank /debits/query: the answer for key %r refused: %s; left pending",
+                  result.key, defect)
+    return defect is None

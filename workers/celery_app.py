@@ -11,7 +11,7 @@ import gc
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 
 from workers import hooks, settings
 
@@ -84,6 +84,13 @@ app = make_app()
 # rather than 700. Memory stays bounded by the chunk: a much higher threshold
 # saved little more CPU and let a worker's peak grow with the portfolio.
 GC_THRESHOLD = (10_000, 10, 10)
+
+
+@hooks.on(worker_init)
+def _bank_configured(**_: Any) -> None:
+    from workers import bank
+
+    bank.require_bank(settings.get())  # no bank, no worker: one line naming the variable
 
 
 @hooks.on(worker_process_init)

@@ -100,6 +100,11 @@ def _m() -> dict[str, Any]:
             "creditcycle_ledger_proofs_failed",
             "Ledger proofs that found a broken invariant, by scope (day: the accounts a "
             "close touched; ledger: the weekly whole-ledger proof).", ["scope"]),
+        "bank_seconds": Histogram(
+            "creditcycle_bank_call_duration_seconds",
+            "Wall time of one call to the bank over HTTP, by path and outcome (ok, pending: "
+            "a timeout, connection error, 5xx or refused answer; refused: a 4xx).",
+            ["path", "outcome"], buckets=CHUNK_BUCKETS),
         "collected": Counter(
             "creditcycle_collected_fen",
             "Money collected, in fen, by source (wallet, card, fund; repay and recovery "
@@ -158,6 +163,12 @@ def day_closed(day: date, status: str, started_at: datetime | None,
                                       tzinfo=UTC).timestamp())
     for kind, fen in collected.items():
         m["collected"].labels(SOURCE_OF_KIND.get(kind, kind)).inc(fen)
+
+
+def bank_call(path: str, outcome: str, seconds: float) -> None:
+    """Observe one call to the bank over HTTP (``adapters.bank_http.HttpBank``)."""
+    if enabled():
+        _m()["bank_seconds"].labels(path, outcome).observe(seconds)
 
 
 def ledger_proof_failed(scope: str) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from domain.config import ConfigError, ProductConfig
 from store.engine import database_url, make_engine
 from workers import settings
-from workers.bank import BankChannel, SimulatedBank
+from workers.bank import BankChannel, make_channel
 
 
 @dataclass
@@ -37,6 +37,9 @@ def reset() -> None:
         _state.engine.dispose()
     elif _state.engine is not None:
         _state.engine.dispose(close=False)
+    close = getattr(_state.channel, "close", None)
+    if close is not None and _state.pid == os.getpid():
+        close()  # the HTTP bank's connections (a forked child makes its own anyway)
     _state.engine = _state.config = _state.channel = None
     _state.pid = os.getpid()
     settings.reset()
@@ -84,8 +87,10 @@ def config() -> ProductConfig:
 
 
 def channel() -> BankChannel:
-    """This process's bank channel, made on first use."""
+    """This process's bank channel, made on first use: the bank over HTTP when
+    CREDITCYCLE_BANK_URL is set, the in-database simulator for a local demo, else a
+    :class:`~domain.config.ConfigError` naming the variable."""
     _check_pid()
     if _state.channel is None:
-        _state.channel = SimulatedBank(engine())
+        _state.channel = make_channel(settings.get(), engine)
     return _state.channel

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field("json", alias="CREDITCYCLE_LOG_FORMAT")
     chromium: Path | None = Field(None, alias="CREDITCYCLE_CHROMIUM")
     now: str | None = Field(None, alias="CREDITCYCLE_NOW")
+    bank_url: str | None = Field(None, alias="CREDITCYCLE_BANK_URL",
+                                 pattern=r"^https?://[^\s/]+")
+    bank_secret: SecretStr | None = Field(None, alias="CREDITCYCLE_BANK_SECRET")
+    bank_connect_timeout: float = Field(3.0, alias="CREDITCYCLE_BANK_CONNECT_TIMEOUT", gt=0)
+    bank_read_timeout: float = Field(10.0, alias="CREDITCYCLE_BANK_READ_TIMEOUT", gt=0)
+    local_bank: bool = Field(False, alias="CREDITCYCLE_LOCAL_BANK")
 
     # ------------------------------------------------ drills and tests only
     beat_fast: float | None = Field(None, alias="CREDITCYCLE_BEAT_FAST", gt=0)

@@ -27,7 +27,7 @@ from store import cycle as cyc
 from store import schema as s
 from store.bulk import bulk_update, insert_ignore_many
 from workers import metrics, settings
-from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
+from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest, believed
 
 DEDUCT = "deduct"
 OVERDUE_STEP = "overdue"
@@ -135,10 +135,13 @@ def _open_intents(engine: Engine, on: date, lo: str, hi: str) -> list[DebitReque
 
 def _call_bank(channel: BankChannel, intents: list[DebitRequest]) -> dict[str, tuple[str, int,
                                                                                    str | None]]:
-    """Ask first (a redelivered chunk may have called already), then debit what is unknown."""
+    """Ask first (a redelivered chunk may have called already), then debit what is not
+    settled: a query that met a fault (pending) spends no attempt, the key makes it safe."""
     if not intents:
         return {}
-    known = {r.key: r for r in channel.query([i.key for i in intents]) if r.status != UNKNOWN}
+    amounts = {i.key: i.amount for i in intents}
+    known = {r.key: r for r in channel.query(list(amounts))
+             if r.status in (DEBITED, FAILED) and believed(amounts[r.key], r)}
     fresh = [i for i in intents if i.key not in known]
     for r in channel.debit(fresh):
         known[r.key] = r
@@ -522,8 +525,11 @@ def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
     b = s.bank_debits.c
     open_keys = set(conn.execute(select(b.key).where(
         b.key.in_([p.key for p in pending]), b.status == PENDING)).scalars())
-    todo = [p for p in pending if p.key in open_keys
-            and results[p.key].status in (DEBITED, FAILED)]
+    # unknown: the bank never received the key, released as not taken; an answer out of
+    # the protocol (taken above the amount, ...) is refused, logged and left pending.
+    todo = [p for p in pending if p.key in open_keys and p.key in results
+            and results[p.key].status in (DEBITED, FAILED, UNKNOWN)
+            and believed(p.amount, results[p.key])]
     if not todo:
         return 0
     user_ids = sorted({p.user_id for p in todo})

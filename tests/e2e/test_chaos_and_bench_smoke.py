@@ -26,8 +26,17 @@ def test_a_short_chaos_run_takes_nothing_twice_loses_nothing_and_matches_the_cle
     assert outcome.lost == 0
     assert outcome.imbalances == 0, outcome.problems
     assert outcome.mismatches == 0, outcome.problems
+    # the bank over HTTP met faults and a restart; reconcile resolved every pending debit
+    # and the bank's own ledger is the card journals, key by key
+    assert outcome.harm.bank_restarts == 1
+    assert outcome.bank.faults >= 1
+    assert outcome.bank.pending_resolved >= 1
+    assert outcome.bank.still_pending == 0
+    assert outcome.bank.ledger_mismatches == 0, outcome.bank.problems
+    assert outcome.bank.booked_not_taken == outcome.bank.taken_not_booked == 0
     assert re.fullmatch(r"chaos: kills=\d+ redeliveries=\d+ duplicates=\d+ double_takes=0 "
-                        r"lost=0 imbalances=0 mismatches=0 quarantined=\d+", outcome.line())
+                        r"lost=0 imbalances=0 mismatches=0 quarantined=\d+ bank_faults=\d+ "
+                        r"pending_resolved=\d+", outcome.line())
 
 
 def test_a_small_benchmark_runs_end_to_end_and_writes_its_results(tmp_path: Path) -> None:

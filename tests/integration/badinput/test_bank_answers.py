@@ -264,3 +264,158 @@ DEFECTS_AS_RESULT = {
     "taken above the amount requested": with_(taken=AMOUNT + 1),
     "failed with an unknown reason": with_(status="failed", taken=0, reason="bank_holiday"),
 }
+
+
+# -------------------------------------------------------------- through reconcile
+KEY = "deduct:u1:2026-02-15:cob:card"
+UNKNOWN_ANSWER = {"key": KEY, "status": "unknown", "taken": 0, "reason": None}
+PENDING_ANSWER = {"key": KEY, "status": "pending", "taken": 0, "reason": None}
+
+# Query answers that pass the wire's checks (a query has no amount to hold them to) but
+# that the pending debit's intent refuses.
+QUERY_DEFECTS: dict[str, dict[str, Any]] = {
+    "taken above the amount debited": {"status": "debited", "taken": AMOUNT + 1,
+                                       "reason": None},
+    "taken far above the amount debited": {"status": "debited", "taken": 10**12,
+                                           "reason": None},
+    "unknown that took money": {"status": "unknown", "taken": 5, "reason": None},
+}
+
+
+def pending_debit(sqlite_url: str, bank: HttpBank,
+                  crafted: Crafted) -> tuple[Any, tuple[int, str, str]]:
+    """A portfolio of one user whose card debit of AMOUNT is pending (the bank timed out)."""
+    from workers import steps
+
+    engine = migrated_engine(sqlite_url)
+    seed_portfolio(engine, [{"id": "u1", "score": 700, "card": 0, "fund": 50000}],
+                   [LoanSpec("L1", "u1", 90000, 0, 3, date(2026, 1, 15))])
+    crafted.script = lambda path, body: (ok({"results": [UNKNOWN_ANSWER]})
+                                         if path.endswith("/query") else
+                                         ok({"results": [PENDING_ANSWER]}))
+    with engine.begin() as conn:
+        chunk = cyc.plan_chunks(conn, D, 5000)[0]
+    steps.deduct(engine, D, chunk[1], chunk[2], chunk[0], ProductConfig(), bank)
+    with engine.connect() as conn:
+        assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [PENDING]
+    return engine, chunk
+
+
+def untouched(engine: Any) -> None:
+    with engine.connect() as conn:
+        assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [PENDING]
+        assert conn.execute(select(s.users.c.fund)).scalar_one() == 50000
+        assert conn.execute(select(s.journals).where(
+            s.journals.c.kind.like("deduct_%"))).all() == []
+        assert conn.execute(select(s.installments.c.paid_principal
+                                   + s.installments.c.paid_interest)).scalars().all() == [0] * 3
+
+
+@pytest.mark.parametrize("defect", sorted(QUERY_DEFECTS))
+def test_a_reconcile_answer_the_intent_refuses_books_nothing_and_leaves_the_debit_pending(
+        sqlite_url: str, bank: HttpBank, crafted: Crafted, defect: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from workers import steps
+
+    engine, (n, lo, hi) = pending_debit(sqlite_url, bank, crafted)
+    crafted.script = lambda path, body: ok({"results": [{"key": KEY, **QUERY_DEFECTS[defect]}]})
+    with caplog.at_level("ERROR", logger="creditcycle.bank"):
+        steps.reconcile_chunk(engine, D, lo, hi, n, ProductConfig(), bank)
+    untouched(engine)
+    assert any(KEY in r.getMessage() and "refused" in r.getMessage() for r in caplog.records)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("defect", ["a bad signature", "not JSON", "a negative taken",
+                                    "taken as a string", "an unknown key in a result",
+                                    "a result without taken", "HTTP 503"])
+def test_a_reconcile_answer_out_of_the_protocol_leaves_the_debit_pending(
+        sqlite_url: str, bank: HttpBank, crafted: Crafted, defect: str) -> None:
+    from workers import steps
+
+    engine, (n, lo, hi) = pending_debit(sqlite_url, bank, crafted)
+    code, body, signature = DEFECTS[defect]
+    crafted.script = lambda path, b: (code, body.replace(b'"k"', json.dumps(KEY).encode()),
+                                      signature)
+    steps.reconcile_chunk(engine, D, lo, hi, n, ProductConfig(), bank)
+    untouched(engine)
+    engine.dispose()
+
+
+def test_a_reconcile_answer_within_the_intent_is_booked(
+        sqlite_url: str, bank: HttpBank, crafted: Crafted) -> None:
+    """The control of the two above: the same path with a good answer books the money."""
+    from workers import steps
+
+    engine, (n, lo, hi) = pending_debit(sqlite_url, bank, crafted)
+    crafted.script = lambda path, body: ok({"results": [{**GOOD, "key": KEY}]})
+    steps.reconcile_chunk(engine, D, lo, hi, n, ProductConfig(), bank)
+    with engine.connect() as conn:
+        assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [DEBITED]
+        assert conn.execute(select(s.journals.c.amount).where(
+            s.journals.c.kind == "deduct_card")).scalars().all() == [AMOUNT]
+    engine.dispose()
+
+
+def test_a_key_the_bank_never_received_is_released_by_reconcile_as_not_taken(
+        sqlite_url: str, bank: HttpBank, crafted: Crafted) -> None:
+    from workers import steps
+
+    engine, (n, lo, hi) = pending_debit(sqlite_url, bank, crafted)
+    crafted.script = lambda path, body: ok({"results": [UNKNOWN_ANSWER]})
+    steps.reconcile_chunk(engine, D, lo, hi, n, ProductConfig(), bank)
+    with engine.connect() as conn:
+        [row] = conn.execute(select(s.bank_debits)).all()
+        assert (row.status, row.taken, row.resolved_on) == ("unknown", 0, D)
+        assert conn.execute(select(s.journals).where(
+            s.journals.c.kind == "deduct_card")).all() == []
+    engine.dispose()
+
+
+def test_a_first_query_that_meets_a_fault_does_not_spend_the_attempt(
+        sqlite_url: str, bank: HttpBank, crafted: Crafted) -> None:
+    """deduct asks before it debits; a query answered 503 says nothing, so the debit is
+    still sent (under the same key) and its answer booked."""
+    from workers import steps
+
+    engine = migrated_engine(sqlite_url)
+    seed_portfolio(engine, [{"id": "u1", "score": 700, "card": 0, "fund": 0}],
+                   [LoanSpec("L1", "u1", 90000, 0, 3, date(2026, 1, 15))])
+    asked: list[str] = []
+
+    def script(path: str, body: Any) -> tuple[int, bytes, str]:
+        asked.append(path)
+        if path.endswith("/query"):
+            return 503, b"", "good"
+        return ok({"results": [{**GOOD, "key": body["requests"][0]["key"]}]})
+
+    crafted.script = script
+    with engine.begin() as conn:
+        n, lo, hi = cyc.plan_chunks(conn, D, 5000)[0]
+    steps.deduct(engine, D, lo, hi, n, ProductConfig(), bank)
+    assert asked == ["/debits/query", "/debits"]
+    with engine.connect() as conn:
+        assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [DEBITED]
+        assert conn.execute(select(s.journals.c.amount).where(
+            s.journals.c.kind == "deduct_card")).scalars().all() == [AMOUNT]
+    engine.dispose()
+
+
+def test_a_first_query_answering_more_than_asked_is_refused_and_the_debit_sent(
+        sqlite_url: str, bank: HttpBank, crafted: Crafted) -> None:
+    from workers import steps
+
+    engine = migrated_engine(sqlite_url)
+    seed_portfolio(engine, [{"id": "u1", "score": 700, "card": 0, "fund": 0}],
+                   [LoanSpec("L1", "u1", 90000, 0, 3, date(2026, 1, 15))])
+    crafted.script = lambda path, body: (
+        ok({"results": [{**GOOD, "key": KEY, "taken": AMOUNT * 10}]})
+        if path.endswith("/query") else ok({"results": [PENDING_ANSWER]}))
+    with engine.begin() as conn:
+        n, lo, hi = cyc.plan_chunks(conn, D, 5000)[0]
+    steps.deduct(engine, D, lo, hi, n, ProductConfig(), bank)
+    with engine.connect() as conn:
+        assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [PENDING]
+        assert conn.execute(select(s.journals).where(
+            s.journals.c.kind == "deduct_card")).all() == []
+    engine.dispose()

@@ -8,6 +8,9 @@ is sent; every body is signed both ways.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -282,3 +285,58 @@ def test_a_late_answer_through_deduct_and_reconcile_is_taken_once_and_matches_th
         assert check_all(conn) == []
     assert journals == [(row["key"], row["taken"])]
     engine.dispose()
+
+
+# -------------------------------------------------------------- creditcycle bank-sim
+def _bank_sim(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "bank-sim", *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CREDITCYCLE_BANK") and k != "DATABASE_URL"}
+    return {**env, **extra}
+
+
+def test_creditcycle_bank_sim_serves_the_protocol_signed_with_the_deployment_s_secret(
+        tmp_path: Path, sqlite_url: str) -> None:
+    engine = migrated_engine(sqlite_url)
+    seed_portfolio(engine, [{"id": "u1", "score": 700, "card": 4200},
+                            {"id": "u2", "score": 700, "card": 0}], [])
+    engine.dispose()
+    proc = _bank_sim("--port", "0", "--db", str(tmp_path / "b.sqlite"), "--cards-from-database",
+                     env=_env(CREDITCYCLE_BANK_SECRET=SECRET, DATABASE_URL=sqlite_url))
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("bank-sim listening on http://127.0.0.1:")
+        url = line.split(" on ", 1)[1].strip()
+        admin = SimAdmin(url, SECRET)
+        assert admin.card("u1")["balance"] == 4200  # loaded from the portfolio, in bulk
+        bank = HttpBank(url, SECRET)
+        assert bank.debit([req("k-cli", "u1", 1000)]) == [DebitResult("k-cli", DEBITED, 1000)]
+        bank.close()
+        admin.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    ((), "CREDITCYCLE_BANK_SECRET"),
+    (("--secret", "s", "--timeout-rate", "2"), "--timeout-rate"),
+    (("--secret", "s", "--latency-ms", "-1"), "--latency-ms"),
+])
+def test_creditcycle_bank_sim_refuses_a_bad_setting_naming_it(
+        tmp_path: Path, args: tuple[str, ...], field: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "cli.main", "bank-sim", "--port", "0",
+                           "--db", str(tmp_path / "b.sqlite"), *args], env=_env(),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {field}: ")
+    assert "Traceback" not in done.stderr

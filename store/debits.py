@@ -1,0 +1,129 @@
+"""The in-database bank simulator's SQL: cards and debits in tables of creditcycle's own
+database (``sim_bank_accounts``, ``sim_bank_requests``), in transactions of their own.
+
+Used by the scenario runner, the in-process close and tests that ask for it; a
+deployment, the demo and the drills use a bank over HTTP (``adapters.bank_http``,
+the simulator ``adapters.bank_sim``). In this simulator a pending debit set to fail
+resolves failed with ``outage`` (``insufficient_funds`` only when the card holds
+nothing). Asking twice with the same key never takes twice: the first outcome stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, select, update
+
+from domain.bank import DEBITED, FAILED, PENDING, UNKNOWN, DebitRequest, DebitResult
+from store import schema as s
+from store.bulk import bulk_update, insert_many
+from store.repo import in_ids
+
+__all__ = ["SimulatedBank", "card_balances"]
+
+
+class SimulatedBank:
+    """A bank kept in the same database, in tables of its own and transactions of its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
+        """Debit each request's card once per key; a repeated key returns the first outcome."""
+        if not requests:
+            return []
+        t, a = s.sim_bank_requests, s.sim_bank_accounts
+        with self.engine.begin() as conn:
+            # The card's lock first: a second request with the same key (a redelivered
+            # chunk running beside the first) waits, then finds the first one's outcome.
+            users = sorted({q.user_id for q in requests})
+            q_acc = select(a).where(in_ids(conn, a.c.user_id, users)).order_by(a.c.user_id)
+            if conn.dialect.name != "sqlite":
+                q_acc = q_acc.with_for_update()
+            accounts = {r.user_id: r for r in conn.execute(q_acc)}
+            known = {r.key: r for r in conn.execute(
+                select(t).where(in_ids(conn, t.c.key, [q.key for q in requests])))}
+            balance = {u: (accounts[u].balance if u in accounts else 0) for u in users}
+            results, new_rows = [], []
+            for req in requests:
+                if req.key in known:
+                    row = known[req.key]
+                    results.append(DebitResult(req.key, row.outcome, row.taken, row.reason))
+                    continue
+                acc = accounts.get(req.user_id)
+                status, taken, reason, resolves = DEBITED, 0, None, None
+                if acc is None or acc.invalid:
+                    status, reason = FAILED, "card_invalid"
+                elif acc.outage_day == req.day:
+                    status, reason = FAILED, "outage"
+                elif acc.timeout_day == req.day:
+                    status, resolves = PENDING, acc.timeout_resolves or DEBITED
+                elif balance[req.user_id] <= 0:
+                    status, reason = FAILED, "insufficient_funds"
+                else:
+                    taken = min(balance[req.user_id], req.amount)
+                    balance[req.user_id] -= taken
+                new_rows.append({"key": req.key, "user_id": req.user_id, "amount": req.amount,
+                                 "outcome": status, "taken": taken, "reason": reason,
+                                 "resolves": resolves})
+                results.append(DebitResult(req.key, status, taken, reason))
+            insert_many(conn, t, new_rows)
+            self._save_balances(conn, accounts, balance)
+        return results
+
+    def query(self, keys: Sequence[str]) -> list[DebitResult]:
+        """The outcome of earlier debits; a pending one resolves now as it was set to."""
+        if not keys:
+            return []
+        t, a = s.sim_bank_requests, s.sim_bank_accounts
+        with self.engine.begin() as conn:
+            lock = conn.dialect.name != "sqlite"
+            q_req = select(t).where(in_ids(conn, t.c.key, keys)).order_by(t.c.key)
+            rows = {r.key: r for r in conn.execute(q_req.with_for_update() if lock else q_req)}
+            users = sorted({r.user_id for r in rows.values() if r.outcome == PENDING})
+            q_acc = select(a).where(in_ids(conn, a.c.user_id, users)).order_by(a.c.user_id)
+            if lock:
+                q_acc = q_acc.with_for_update()
+            accounts = {r.user_id: r for r in conn.execute(q_acc)}
+            balance = {u: (accounts[u].balance if u in accounts else 0) for u in users}
+            results = []
+            for key in keys:
+                row = rows.get(key)
+                if row is None:
+                    results.append(DebitResult(key, UNKNOWN))
+                    continue
+                if row.outcome != PENDING:
+                    results.append(DebitResult(key, row.outcome, row.taken, row.reason))
+                    continue
+                if row.resolves == FAILED:
+                    # The bank's own trouble (the one that timed the call out) failed it; a
+                    # card with nothing on it would have failed for that anyway.
+                    empty = balance.get(row.user_id, 0) <= 0
+                    outcome, taken = FAILED, 0
+                    reason: str | None = "insufficient_funds" if empty else "outage"
+                else:
+                    taken = min(balance.get(row.user_id, 0), row.amount)
+                    outcome, reason = (DEBITED, None) if taken > 0 else (FAILED,
+                                                                         "insufficient_funds")
+                    balance[row.user_id] = balance.get(row.user_id, 0) - taken
+                conn.execute(update(t).where(t.c.key == key)
+                             .values(outcome=outcome, taken=taken, reason=reason))
+                results.append(DebitResult(key, outcome, taken, reason))
+            self._save_balances(conn, accounts, balance)
+        return results
+
+    @staticmethod
+    def _save_balances(conn: Connection, accounts: dict[str, Row[Any]],
+                       balance: dict[str, int]) -> None:
+        rows = [{"user_id": u, "balance": v} for u, v in balance.items()
+                if u in accounts and accounts[u].balance != v]
+        bulk_update(conn, s.sim_bank_accounts, ["user_id"], rows)
+
+
+def card_balances(conn: Connection) -> list[tuple[str, int, bool]]:
+    """Every simulated card as (user id, balance, invalid), in one read: what a bank
+    simulator process is seeded with (drills, demo)."""
+    a = s.sim_bank_accounts.c
+    return [(r.user_id, int(r.balance), bool(r.invalid)) for r in conn.execute(
+        select(a.user_id, a.balance, a.invalid).order_by(a.user_id))]
