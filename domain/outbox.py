@@ -213,7 +213,7 @@ def relay_of(outbox: str) -> RelayName:
 def backoff(attempts: int, scale: float = 1.0) -> timedelta:
     """The wait after the ``attempts``-th failed attempt: 10 s, doubling, at most an hour
     (``scale`` shortens it for drills and tests, CREDITCYCLE_RETRY_SCALE)."""
-    wait = min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    wait: timedelta = min(BACKOFF_FIRST * (2 ** min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
     return wait * scale
 
 
