@@ -308,3 +308,96 @@ def test_two_relays_at_once_on_postgresql_never_send_a_batch_twice(
                    for x in received(receiver))
     finally:
         engine.dispose()
+
+
+# ---------------------------------------------------------------------- never hidden
+def test_dead_rows_of_a_real_night_show_in_the_nightly_report_and_recover_after_retry(
+        tmp_path: Path) -> None:
+    from reports.nightly import gather, render_html
+    from store import outboxes
+    from workers.scenario import load_file, run_scenario
+
+    url = f"sqlite:///{tmp_path}/never-pays.db"
+    run_scenario(load_file(ROOT / "examples" / "never-pays.json"), database_url=url)
+    engine = migrated_engine(url)
+    try:
+        (tmp_path / "out").write_text("a file where the sink's directory should be")
+        broken = sink_for(f"file://{tmp_path / 'out' / 'x'}", None)
+        result = run(engine, "agencies", broken, max_attempts=1)
+        assert result.dead == 4  # two handoffs (2026-05-16), two written_off (2026-08-14)
+        page = render_html(gather(engine, date(2026, 8, 14), days=200))
+        assert '<div class="kpi bad"><div class="v">4</div><div class="l">outbox rows dead' \
+            in page
+        assert "Outboxes: reminders, agency files, the bureau feed" in page
+        with engine.begin() as conn:
+            assert outboxes.retry_dead(conn, T0) == (result.batches, 4)
+        good = sink_for(f"file://{tmp_path / 'good'}", None)
+        assert run(engine, "agencies", good).delivered == 4
+        kinds = sorted(r["kind"] for p in (tmp_path / "good").rglob("*.json")
+                       for r in json.loads(p.read_bytes())["rows"])
+        assert kinds == ["handoff", "handoff", "written_off", "written_off"]
+        page = render_html(gather(engine, date(2026, 8, 14), days=200))
+        assert '<div class="kpi"><div class="v">0</div><div class="l">outbox rows dead' in page
+    finally:
+        engine.dispose()
+
+
+def _sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of series ``name{labels}`` in a Prometheus text page."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        metric, _, value = line.rpartition(" ")
+        head, _, rest = metric.partition("{")
+        if not line.startswith("#") and head == name and rest.rstrip("}") == want:
+            return float(value)
+    return None
+
+
+METRICS = """
+import json, sys
+from datetime import datetime, UTC
+from adapters.sinks import sink_for
+from store.engine import make_engine
+from workers import relays
+engine = make_engine(sys.argv[1])
+at = datetime(2026, 5, 17, 1, 0, tzinfo=UTC)
+ok, broken = sink_for("file://" + sys.argv[2], None), sink_for("file://" + sys.argv[3], None)
+relay = "agencies"
+r = relays.run(engine, relay, broken if sys.argv[4] == "broken" else ok,
+               business_now=lambda: at, max_attempts=1, clock=lambda: at)
+print(json.dumps(r.as_dict()))
+from prometheus_client import generate_latest
+from workers import metrics
+print(generate_latest(metrics.registry()).decode())
+"""
+
+
+def test_metrics_count_deliveries_failures_and_the_dead_rows(
+        sqlite_url: str, tmp_path: Path) -> None:
+    engine = migrated_engine(sqlite_url)
+    add_handoffs(engine, ALPHA, D, ["L1", "L2"])
+    add_handoffs(engine, BETA, D, ["L3"])
+    engine.dispose()
+    (tmp_path / "file").write_text("not a directory")
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}
+
+    def relay(which: str) -> str:
+        done = subprocess.run([sys.executable, "-c", METRICS, sqlite_url, str(tmp_path / "ok"),
+                               str(tmp_path / "file" / "x"), which], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    text = relay("broken")  # both batches fail once, with max_attempts 1: dead
+    assert _sample(text, "creditcycle_outbox_delivery_failures_total", relay="agencies") == 2
+    assert _sample(text, "creditcycle_outbox_dead_rows", relay="agencies") == 3
+    from store import outboxes
+
+    engine = migrated_engine(sqlite_url)
+    with engine.begin() as conn:
+        outboxes.retry_dead(conn, T0)
+    engine.dispose()
+    text = relay("ok")
+    assert _sample(text, "creditcycle_outbox_delivered_rows_total", relay="agencies") == 3
+    assert _sample(text, "creditcycle_outbox_dead_rows", relay="agencies") == 0
