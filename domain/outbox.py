@@ -181,6 +181,7 @@ BATCH_ROWS: Final = 500
 #: long; a relay killed meanwhile leaves it to the next one after that. Longer than a
 #: sink's whole timeout (connect 3 s + read 10 s + write).
 LEASE: Final = timedelta(seconds=120)
+LEASE_MIN: Final = timedelta(seconds=30)
 BACKOFF_FIRST: Final = timedelta(seconds=10)
 BACKOFF_CAP: Final = timedelta(hours=1)
 
@@ -208,6 +209,12 @@ def relay_of(outbox: str) -> RelayName:
     if outbox in (BUREAU, BUREAU_FILE):
         return "bureau"
     raise ValueError(f"outbox: {outbox_problem(outbox) or outbox!r}")
+
+
+def lease(scale: float = 1.0) -> timedelta:
+    """The lease, shortened like the backoff for drills (never under ``LEASE_MIN``, which
+    outlasts a sink's default timeouts)."""
+    return max(LEASE * scale, LEASE_MIN)
 
 
 def backoff(attempts: int, scale: float = 1.0) -> timedelta:
@@ -311,5 +318,5 @@ __all__ = ["AGENCY_PREFIX", "BATCH_ROWS", "BUREAU", "BUREAU_FILE", "DEAD", "DELI
            "EXPIRED", "FIXED_OUTBOXES", "LEASE", "NOTIFICATIONS", "PENDING", "RELAYS",
            "Acknowledged", "AfterFailure", "Batch", "Delivery", "DeliveryFailed", "Item",
            "PlannedBatch", "RelayName", "Sink", "after_failure", "backoff", "batch_key",
-           "decode_batch", "is_expired", "key_problem", "outbox_problem", "plan_batches",
+           "decode_batch", "is_expired", "key_problem", "lease", "outbox_problem", "plan_batches",
            "relay_of"]

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 
 from domain.config import ProductConfig
 from drills.bench import _worker_pids
+from drills.chaos_relays import RelayCheck, Relays
 from drills.seed import user_id
 from drills.servers import start_postgres, start_redis
 from drills.stack import Stack, local_stack
@@ -63,6 +64,7 @@ class Outcome:
     quarantined: int
     released: list[str]
     problems: list[str]
+    relays: RelayCheck | None = None  # the way out (drills/chaos_relays.py)
 
     def table(self) -> str:
         """The outcome as a text table."""
@@ -76,6 +78,11 @@ class Outcome:
                 ("double takes", self.double_takes), ("lost deductions", self.lost),
                 ("ledger imbalances", self.imbalances),
                 ("mismatches with the clean run", self.mismatches)]
+        if self.relays is not None:
+            rows += [("sink failures (relays)", self.relays.sink_failures),
+                     ("rows re-sent under a new key", self.relays.delivered_twice_new_key),
+                     ("reminders sent outside their window",
+                      self.relays.sent_outside_window)]
         width = max(len(r[0]) for r in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -84,7 +91,11 @@ class Outcome:
         return (f"chaos: kills={self.harm.kills} redeliveries={self.redeliveries} "
                 f"duplicates={self.harm.duplicates} double_takes={self.double_takes} "
                 f"lost={self.lost} imbalances={self.imbalances} mismatches={self.mismatches} "
-                f"quarantined={self.quarantined}")
+                f"quarantined={self.quarantined}" + (
+                    "" if self.relays is None else
+                    f" sink_failures={self.relays.sink_failures} delivered_twice_new_key="
+                    f"{self.relays.delivered_twice_new_key} sent_outside_window="
+                    f"{self.relays.sent_outside_window}"))
 
 
 def _collected(engine: Engine) -> dict[str, int]:
@@ -237,6 +248,8 @@ def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: f
         say(f"seeding {users:,} users twice; dates {first} .. {last}; poisoned user {poisoned}")
         engine = seeded(url, users, first, chunk_size)
         clean = seeded(clean_url, users, first, chunk_size)
+        relays = Relays(workdir, url, clock, random.Random(seed + 1),  # noqa: S311 - a fault plan
+                        env).start()
         with local_stack(url, redis_url=redis.url, extra_env=env) as st:
             n_workers = [0]
 
@@ -278,12 +291,16 @@ def run_chaos(users: int = 20_000, days: int = 60, kills: int = 60, pg_down_s: f
             wall = time.monotonic() - t0
             say(f"cycle closed through {last} in {wall:.0f}s under harm; releasing held users")
             st.stop()
+        way_out = relays.finish(engine)  # relays drain cleanly, then what the sink got
         released = _release_all(engine, config)
         say("closing the same portfolio cleanly")
         bank = SimulatedBank(clean)
         for i in range(days):
             close_date(clean, first + timedelta(days=i), config, bank, daytime_attempts=False)
-        return _compare(engine, clean, harm, days, wall, released)
+        outcome = _compare(engine, clean, harm, days, wall, released)
+        outcome.relays = way_out
+        outcome.problems += way_out.problems + relays.harm.errors
+        return outcome
 
 
 def _release_all(engine: Engine, config: ProductConfig) -> list[str]:

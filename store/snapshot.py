@@ -14,8 +14,9 @@ from sqlalchemy import Connection, select
 from store import schema as s
 
 BOOKKEEPING = {"cycle_runs", "cycle_chunks", "chunk_runs", "held_users", "task_failures",
-               "rejections", "alembic_version"}
+               "rejections", "alembic_version", "outbox_batches"}
 SURROGATE = {"id"}
+DELIVERY = {"out_key", "notice_key"}  # which batch carried a row: the relays' bookkeeping
 
 
 def snapshot(conn: Connection, *, skip: set[str] | frozenset[str] = frozenset(),
@@ -29,6 +30,7 @@ def snapshot(conn: Connection, *, skip: set[str] | frozenset[str] = frozenset(),
         if table.name in BOOKKEEPING or table.name in skip:
             continue
         cols = [c for c in table.columns if c.name not in SURROGATE and c.name not in drop
+                and c.name not in DELIVERY
                 and not (table.name == "notifications" and c.name == "status")]
         q = select(*cols)
         if not settlements and table.name == "journals":

@@ -86,7 +86,7 @@ def deliver_due(engine: Engine, relay: ob.RelayName, sink: Sink, *,
     started = clock()
     while out.batches < max_batches and (clock() - started).total_seconds() < budget:
         with engine.begin() as conn:
-            claimed = outboxes.claim(conn, relay, clock(), ob.LEASE)
+            claimed = outboxes.claim(conn, relay, clock(), ob.lease(scale))
         if not claimed:
             break
         batch = claimed[0]
