@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -113,5 +114,6 @@ def outbox_deliver(names: tuple[str, ...], database_url: str | None) -> None:
                                 business_now=lambda: clock(business_date.now, zone),
                                 max_attempts=max_attempts, scale=conf.retry_scale)
             click.echo(json.dumps({"relay": name, "sink": sink.url, **result.as_dict()}))
+            sys.stdout.flush()  # a relay killed later must not take this line with it
     finally:
         engine.dispose()

@@ -52,6 +52,7 @@ class RelayHarm:
     killed: int = 0
     killed_after_ack: int = 0
     sink_failures: int = 0
+    batches: int = 0
     log: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -71,7 +72,7 @@ class Relays:
                  rng: random.Random, env: dict[str, str]) -> None:
         self.root = workdir / "sink"
         self.url, self.clock, self.rng = database_url, clock, rng
-        self.receiver = ReceiverProcess(str(self.root), SECRET, down_for=DOWN_S,
+        self.receiver = ReceiverProcess(str(self.root), SECRET,
                                         log_path=str(workdir / "sink.log"))
         self.harm = RelayHarm()
         self.stop = threading.Event()
@@ -114,14 +115,21 @@ class Relays:
                 continue
             self.harm.sink_failures += int(got.get("failures", 0))
             done += int(got.get("batches", 0))
+        self.harm.batches += done
         return done
 
     def _run(self) -> None:
         admin = ReceiverAdmin(self.receiver.url, SECRET)
-        t0, slowed = time.monotonic(), False
+        down_at: float | None = None  # once the first batches went: down, then slow
+        slowed = False
         try:
             while not self.stop.is_set():
-                if not slowed and time.monotonic() - t0 > DOWN_S:
+                now = time.monotonic()
+                if down_at is None and self.harm.batches:
+                    admin.set_mode(down_for=DOWN_S)
+                    down_at = now
+                    self.harm.log.append(f"sink down for {DOWN_S:.0f}s")
+                elif down_at is not None and not slowed and now - down_at > DOWN_S:
                     admin.set_mode(slow_ms=SLOW_MS, slow_for=SLOW_S)
                     slowed = True
                     self.harm.log.append(f"sink slow ({SLOW_MS} ms) for {SLOW_S:.0f}s")
