@@ -79,7 +79,8 @@ class Outcome:
                 ("ledger imbalances", self.imbalances),
                 ("mismatches with the clean run", self.mismatches)]
         if self.relays is not None:
-            rows += [("sink failures (relays)", self.relays.sink_failures),
+            rows += [("relay runs (killed)", f"{self.relays.runs} ({self.relays.killed})"),
+                     ("sink failures (relays)", self.relays.sink_failures),
                      ("rows re-sent under a new key", self.relays.delivered_twice_new_key),
                      ("reminders sent outside their window",
                       self.relays.sent_outside_window)]

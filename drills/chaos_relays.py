@@ -63,6 +63,8 @@ class RelayCheck:
     delivered_twice_new_key: int
     sent_outside_window: int
     problems: list[str]
+    runs: int = 0
+    killed: int = 0
 
 
 class Relays:
@@ -219,7 +221,8 @@ class Relays:
         if open_reminders:
             problems.append(f"{open_reminders} reminders past their window neither sent "
                             "nor expired")
-        return RelayCheck(self.harm.sink_failures, twice, outside, problems)
+        return RelayCheck(self.harm.sink_failures, twice, outside, problems,
+                          runs=self.harm.runs, killed=self.harm.killed)
 
 
 __all__ = ["RelayCheck", "RelayHarm", "Relays"]
