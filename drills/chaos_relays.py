@@ -31,11 +31,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from adapters.sink_receiver import ReceiverAdmin, ReceiverProcess
 from domain.outbox import RELAYS
-from store import schema as s
+from store import outboxes
 from workers.relays.sinks import ENV, SECRET_ENV
 
 SECRET = "chaos-sink-secret"  # noqa: S105 - the drill's own receiver
@@ -157,13 +157,11 @@ class Relays:
         admin = ReceiverAdmin(self.receiver.url, SECRET)
         admin.set_mode(down_for=0, slow_ms=0, slow_for=None)
         admin.close()
-        b = s.outbox_batches.c
         deadline = time.monotonic() + DRAIN_S
         while time.monotonic() < deadline:
             done = self._finish(self._child(), None)
             with engine.connect() as conn:
-                pending = conn.execute(select(func.count()).where(
-                    b.status == "pending")).scalar_one()
+                pending = outboxes.pending_batches(conn)
             if not pending and not done:
                 break
             time.sleep(1)
@@ -202,19 +200,9 @@ class Relays:
                     outside += 1
         twice = sum(1 for keys in keys_of.values() if len(keys) > 1)
         problems: list[str] = []
-        h, c, n = s.handoffs.c, s.collection_cases.c, s.notifications.c
-        bt = s.outbox_batches.c
-        delivered = select(bt.key).where(bt.status == "delivered")
         with engine.connect() as conn:
-            handoffs = conn.execute(select(func.count()).where(
-                h.agency.is_not(None), ~h.out_key.in_(delivered) | h.out_key.is_(None))
-            ).scalar_one()
-            notices = conn.execute(select(func.count()).where(
-                c.stage == "agency", c.agency.is_not(None), c.closed_on.is_not(None),
-                c.outcome.in_(["recalled", "written_off"]),
-                ~c.notice_key.in_(delivered) | c.notice_key.is_(None))).scalar_one()
-            open_reminders = conn.execute(select(func.count()).where(
-                n.status == "pending", n.send_until <= self.clock)).scalar_one()
+            handoffs, notices = outboxes.undelivered_agency_records(conn)
+            open_reminders = outboxes.unsettled_reminders(conn, self.clock)
         if handoffs or notices:
             problems.append(f"agency records not delivered: {handoffs} handoffs, "
                             f"{notices} recall/written_off")

@@ -347,6 +347,34 @@ def retry_dead(conn: Connection, at: datetime, outboxes: Iterable[str] | None = 
     return len(got), sum(int(r.rows) for r in got)
 
 
+def pending_batches(conn: Connection) -> int:
+    """Batches still to deliver (due or not)."""
+    b = s.outbox_batches.c
+    return int(conn.execute(select(func.count()).where(b.status == ob.PENDING)).scalar_one())
+
+
+def undelivered_agency_records(conn: Connection) -> tuple[int, int]:
+    """Handoffs and recall/written_off records not (yet) in a delivered batch."""
+    h, c, b = s.handoffs.c, s.collection_cases.c, s.outbox_batches.c
+    delivered = select(b.key).where(b.status == ob.DELIVERED)
+    handoffs = conn.execute(select(func.count()).where(
+        h.agency.is_not(None), or_(h.out_key.is_(None), ~h.out_key.in_(delivered)))
+    ).scalar_one()
+    notices = conn.execute(select(func.count()).where(
+        c.stage == "agency", c.agency.is_not(None), c.closed_on.is_not(None),
+        c.outcome.in_(list(NOTICE_OF_OUTCOME)),
+        or_(c.notice_key.is_(None), ~c.notice_key.in_(delivered)))).scalar_one()
+    return int(handoffs), int(notices)
+
+
+def unsettled_reminders(conn: Connection, now: datetime) -> int:
+    """Reminders whose window ended by ``now`` that are neither sent nor expired."""
+    n = s.notifications.c
+    return int(conn.execute(select(func.count()).where(
+        n.status == REMINDER_PENDING, n.send_until <= now)).scalar_one())
+
+
 __all__ = ["Claimed", "OutboxCounts", "claim", "dead_rows", "expire_unsent", "mark_delivered",
-           "mark_expired", "mark_failed", "retry_dead", "rows_of", "save_batches", "status",
+           "mark_expired", "mark_failed", "pending_batches", "retry_dead", "rows_of",
+           "save_batches", "status", "undelivered_agency_records", "unsettled_reminders",
            "waiting_items"]

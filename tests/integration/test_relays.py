@@ -24,6 +24,7 @@ from adapters.sink_receiver import ReceiverAdmin, ReceiverProcess
 from adapters.sinks import batch_path, sink_for
 from domain import outbox as ob
 from domain.outbox import Sink
+from store import outboxes
 from store import schema as s
 from workers import relays
 
@@ -229,6 +230,8 @@ def test_a_sink_that_is_down_is_retried_with_backoff_then_dead_then_retried_by_a
     assert (b.status, b.attempts) == ("dead", 3)
     assert run(engine, "agencies", https, at=T0 + timedelta(days=1)).batches == 0
     assert admin.stats()["accepted"] == 0
+    with engine.connect() as conn:
+        assert outboxes.undelivered_agency_records(conn) == (2, 0)
 
     env = sink_env(db_url, receiver)
     status = cli("outbox", "status", env=env)
@@ -247,6 +250,9 @@ def test_a_sink_that_is_down_is_retried_with_backoff_then_dead_then_retried_by_a
     assert (after.key, after.status) == (b.key, "delivered")
     assert [x["key"] for x in received(receiver)] == [b.key]
     assert cli("outbox", "status", env=env).returncode == 0
+    with engine.connect() as conn:
+        assert outboxes.undelivered_agency_records(conn) == (0, 0)
+        assert outboxes.pending_batches(conn) == 0
 
 
 def test_a_sink_that_refuses_a_batch_makes_it_dead_at_once(
@@ -275,6 +281,7 @@ def test_a_reminder_whose_window_passes_while_the_sink_is_down_expires_and_is_ne
     n = s.notifications.c
     with engine.connect() as conn:
         assert set(conn.execute(select(n.status)).scalars()) == {"expired"}
+        assert outboxes.unsettled_reminders(conn, end) == 0
     assert admin.stats()["accepted"] == 0 and received(receiver) == []
     sink.close()
 
@@ -314,7 +321,6 @@ def test_two_relays_at_once_on_postgresql_never_send_a_batch_twice(
 def test_dead_rows_of_a_real_night_show_in_the_nightly_report_and_recover_after_retry(
         tmp_path: Path) -> None:
     from reports.nightly import gather, render_html
-    from store import outboxes
     from workers.scenario import load_file, run_scenario
 
     url = f"sqlite:///{tmp_path}/never-pays.db"
@@ -392,8 +398,6 @@ def test_metrics_count_deliveries_failures_and_the_dead_rows(
     text = relay("broken")  # both batches fail once, with max_attempts 1: dead
     assert _sample(text, "creditcycle_outbox_delivery_failures_total", relay="agencies") == 2
     assert _sample(text, "creditcycle_outbox_dead_rows", relay="agencies") == 3
-    from store import outboxes
-
     engine = migrated_engine(sqlite_url)
     with engine.begin() as conn:
         outboxes.retry_dead(conn, T0)
