@@ -23,7 +23,9 @@ TASKS: dict[str, type[BaseModel]] = {
     "creditcycle.ledger.prove": payloads.Empty,
     "creditcycle.reconcile.pending": payloads.Empty,
     "creditcycle.applications.expire": payloads.Empty,
-    "creditcycle.notifications.dispatch": payloads.Empty,
+    "creditcycle.relay.notifications": payloads.Empty,
+    "creditcycle.relay.agencies": payloads.Empty,
+    "creditcycle.relay.bureau": payloads.Empty,
     "creditcycle.repay": payloads.Repay,
     "creditcycle.limit.recalc": payloads.LimitRecalc,
     "creditcycle.agencies.add": payloads.Agency,
@@ -53,6 +55,7 @@ def submit(task: str, /, **kwargs: Any) -> str:
 def run_here(task: str, /, **kwargs: Any) -> Any:
     """Validate and run ``task`` in this process (no broker), returning its result."""
     clean = validate(task, {k: v for k, v in kwargs.items() if v is not None})
+    import workers.relays.tasks  # registers the relays' tasks (and workers.tasks)
     import workers.tasks  # noqa: F401  (registers the tasks)
     from workers.celery_app import app
 

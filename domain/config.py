@@ -111,6 +111,7 @@ class ProductConfig(BaseModel):
     reminder_window: list[str] = Field(default_factory=lambda: ["08:00", "21:00"])
     due_soon_days: int = Field(default=3, ge=0)
     application_audit_hours: int = Field(default=48, ge=1)
+    outbox_max_attempts: int = Field(default=10, ge=1, le=1000)
     chunk_size: int = Field(default=5000, ge=1, le=1_000_000)
 
     @field_validator("penalty_multiplier", "limit_increase_cap", mode="before")

@@ -13,12 +13,14 @@ JSON form (docs/outbox-sinks.md), computed once; equal batches have equal bodies
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, Final, Protocol
+from datetime import date, datetime, timedelta
+from itertools import groupby
+from typing import Any, Final, Literal, Protocol
 
 NOTIFICATIONS: Final = "notifications"
 BUREAU: Final = "bureau"
@@ -172,6 +174,149 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["AGENCY_PREFIX", "BUREAU", "BUREAU_FILE", "FIXED_OUTBOXES", "NOTIFICATIONS",
-           "Acknowledged", "Batch", "Delivery", "DeliveryFailed", "Sink", "decode_batch",
-           "key_problem", "outbox_problem"]
+# ---------------------------------------------------------------------- relay rules
+#: Rows per batch (the monthly bureau file is one batch per month, whatever its size).
+BATCH_ROWS: Final = 500
+#: How long a relay holds a batch it is delivering: another relay leaves it alone that
+#: long; a relay killed meanwhile leaves it to the next one after that. Longer than a
+#: sink's whole timeout (connect 3 s + read 10 s + write).
+LEASE: Final = timedelta(seconds=120)
+LEASE_MIN: Final = timedelta(seconds=30)
+BACKOFF_FIRST: Final = timedelta(seconds=10)
+BACKOFF_CAP: Final = timedelta(hours=1)
+
+#: A batch's state: ``pending`` (to deliver, at ``next_attempt_at``), ``delivered`` (the
+#: sink acknowledged it; never sent again), ``dead`` (failed ``outbox_max_attempts``
+#: times, or refused by the sink: only an operator re-queues it), ``expired`` (reminders
+#: whose send window passed before the sink took them: never sent late).
+PENDING: Final = "pending"
+DELIVERED: Final = "delivered"
+DEAD: Final = "dead"
+EXPIRED: Final = "expired"
+BATCH_STATUSES: Final = (PENDING, DELIVERED, DEAD, EXPIRED)
+
+#: The relays, each for its outboxes (and its sink): reminders, the agencies, the bureau.
+RelayName = Literal["notifications", "agencies", "bureau"]
+RELAYS: Final[tuple[RelayName, ...]] = ("notifications", "agencies", "bureau")
+
+
+def relay_of(outbox: str) -> RelayName:
+    """The relay (and so the sink) that delivers ``outbox``."""
+    if outbox == NOTIFICATIONS:
+        return "notifications"
+    if outbox.startswith(AGENCY_PREFIX):
+        return "agencies"
+    if outbox in (BUREAU, BUREAU_FILE):
+        return "bureau"
+    raise ValueError(f"outbox: {outbox_problem(outbox) or outbox!r}")
+
+
+def lease(scale: float = 1.0) -> timedelta:
+    """The lease, shortened like the backoff for drills (never under ``LEASE_MIN``, which
+    outlasts a sink's default timeouts)."""
+    return max(LEASE * scale, LEASE_MIN)
+
+
+def backoff(attempts: int, scale: float = 1.0) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt: 10 s, doubling, at most an hour
+    (``scale`` shortens it for drills and tests, CREDITCYCLE_RETRY_SCALE)."""
+    wait: timedelta = min(BACKOFF_FIRST * (2 ** min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
+    return wait * scale
+
+
+@dataclass(frozen=True, slots=True)
+class AfterFailure:
+    """What a failed attempt leaves: the batch ``dead`` or ``pending`` again at ``retry_at``."""
+
+    status: str
+    retry_at: datetime
+
+
+def after_failure(failure: DeliveryFailed, attempts: int, max_attempts: int, at: datetime,
+                  scale: float = 1.0) -> AfterFailure:
+    """A refused batch (not retryable) or one that failed ``max_attempts`` times is dead;
+    any other waits its backoff, or the sink's ``Retry-After`` when that is longer."""
+    if not failure.retryable or attempts >= max_attempts:
+        return AfterFailure(DEAD, at)
+    wait = backoff(attempts, scale)
+    if failure.retry_after is not None:
+        wait = max(wait, timedelta(seconds=failure.retry_after) * scale)
+    return AfterFailure(PENDING, at + wait)
+
+
+def is_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """Whether a batch's send window has passed at ``now`` (the business clock): a
+    reminder batch is then never handed to the sink."""
+    return expires_at is not None and expires_at <= now
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One outbox row waiting for its batch: ``ident`` names the row for good (its table
+    and primary key); ``expires_at`` the end of a reminder's send window."""
+
+    outbox: str
+    day: date | None
+    ident: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedBatch:
+    """A batch before its first attempt: its key and its rows, fixed for good."""
+
+    key: str
+    outbox: str
+    day: date | None
+    idents: tuple[str, ...]
+    expires_at: datetime | None
+
+
+def _slug(text: str, size: int) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:size].strip("-")
+    return slug or "x"
+
+
+def batch_key(outbox: str, day: date | None, first_ident: str) -> str:
+    """The idempotency key of the batch whose first row is ``first_ident``: a row is in
+    one batch only, so keys never repeat within an outbox. It carries the outbox and the
+    date (``agency-<name>-<hash>:<date>:<hash>``, ``notifications:<date>:<hash>``)."""
+    digest = hashlib.sha256(first_ident.encode()).hexdigest()[:16]
+    when = day.isoformat() if day is not None else "undated"
+    if outbox.startswith(AGENCY_PREFIX):
+        name = outbox[len(AGENCY_PREFIX):]
+        tag = hashlib.sha256(name.encode()).hexdigest()[:8]
+        prefix = f"agency-{_slug(name, 40)}-{tag}"
+    else:
+        prefix = outbox
+    return f"{prefix}:{when}:{digest}"
+
+
+def plan_batches(items: Iterable[Item], rows: int = BATCH_ROWS) -> list[PlannedBatch]:
+    """Group rows into batches: one outbox, one date (an agency's file per business date,
+    the bureau file per month) and one send window each, in ``ident`` order, at most
+    ``rows`` rows (the bureau file: all of its month in one)."""
+    def group(i: Item) -> tuple[str, str, str]:
+        return (i.outbox, i.day.isoformat() if i.day else "",
+                i.expires_at.isoformat() if i.expires_at else "")
+
+    out: list[PlannedBatch] = []
+    ordered = sorted(items, key=lambda i: (*group(i), i.ident))
+    for _, same in groupby(ordered, key=group):
+        members = list(same)
+        size = len(members) if members[0].outbox == BUREAU_FILE else max(rows, 1)
+        for start in range(0, len(members), size):
+            part = members[start:start + size]
+            first = part[0]
+            out.append(PlannedBatch(batch_key(first.outbox, first.day, first.ident),
+                                    first.outbox, first.day,
+                                    tuple(i.ident for i in part), first.expires_at))
+    return out
+
+
+__all__ = ["AGENCY_PREFIX", "BATCH_ROWS", "BUREAU", "BUREAU_FILE", "DEAD", "DELIVERED",
+           "EXPIRED", "FIXED_OUTBOXES", "LEASE", "NOTIFICATIONS", "PENDING", "RELAYS",
+           "Acknowledged", "AfterFailure", "Batch", "Delivery", "DeliveryFailed", "Item",
+           "PlannedBatch", "RelayName", "Sink", "after_failure", "backoff", "batch_key",
+           "decode_batch", "is_expired", "key_problem", "lease", "outbox_problem", "plan_batches",
+           "relay_of"]

@@ -34,6 +34,7 @@ from adapters.bank_http import HttpBank, Timeouts
 from domain.bank import PENDING, UNKNOWN, BankChannel, DebitRequest, DebitResult
 from domain.config import ProductConfig
 from drills.bench import _worker_pids
+from drills.chaos_relays import RelayCheck, Relays
 from drills.seed import user_id
 from drills.servers import start_postgres, start_redis
 from drills.stack import Stack, local_stack
@@ -142,6 +143,7 @@ class Outcome:
     released: list[str]
     problems: list[str]
     bank: BankCheck = field(default_factory=BankCheck)
+    relays: RelayCheck | None = None  # the way out (drills/chaos_relays.py)
 
     def table(self) -> str:
         """The outcome as a text table."""
@@ -161,6 +163,12 @@ class Outcome:
                 ("pending debits resolved", self.bank.pending_resolved),
                 ("pending debits left", self.bank.still_pending),
                 ("bank ledger vs card journals", self.bank.ledger_mismatches)]
+        if self.relays is not None:
+            rows += [("relay runs (killed)", f"{self.relays.runs} ({self.relays.killed})"),
+                     ("sink failures (relays)", self.relays.sink_failures),
+                     ("rows re-sent under a new key", self.relays.delivered_twice_new_key),
+                     ("reminders sent outside their window",
+                      self.relays.sent_outside_window)]
         width = max(len(r[0]) for r in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -170,7 +178,11 @@ class Outcome:
                 f"duplicates={self.harm.duplicates} double_takes={self.double_takes} "
                 f"lost={self.lost} imbalances={self.imbalances} mismatches={self.mismatches} "
                 f"quarantined={self.quarantined} bank_faults={self.bank.faults} "
-                f"pending_resolved={self.bank.pending_resolved}")
+                f"pending_resolved={self.bank.pending_resolved}" + (
+                    "" if self.relays is None else
+                    f" sink_failures={self.relays.sink_failures} delivered_twice_new_key="
+                    f"{self.relays.delivered_twice_new_key} sent_outside_window="
+                    f"{self.relays.sent_outside_window}"))
 
 
 def _collected(engine: Engine) -> dict[str, int]:
@@ -367,6 +379,8 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
         say(f"seeding {users:,} users twice; dates {first} .. {last}; poisoned user {poisoned}")
         engine = seeded(url, users, first, chunk_size)
         clean = seeded(clean_url, users, first, chunk_size)
+        relays = Relays(workdir, url, clock, random.Random(seed + 1),  # noqa: S311 - a fault plan
+                        env).start()
         with local_stack(url, redis_url=redis.url, extra_env=env, bank_faults=bank_faults,
                          bank_dir=workdir / "bank") as st:
             n_workers = [0]
@@ -422,6 +436,7 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
             finally:
                 channel.close()
                 admin.close()
+        way_out = relays.finish(engine)  # relays drain cleanly, then what the sink got
         say("closing the same portfolio cleanly, against the same bank answers")
         replay = ReplayBank(engine, ledger, SimulatedBank(clean))
         for i in range(days):
@@ -435,6 +450,8 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
         outcome.lost += outcome.bank.taken_not_booked + outcome.bank.still_pending
         outcome.mismatches += outcome.bank.ledger_mismatches
         outcome.problems += outcome.bank.problems
+        outcome.relays = way_out
+        outcome.problems += way_out.problems + relays.harm.errors
         return outcome
 
 

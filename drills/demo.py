@@ -5,22 +5,26 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from adapters.sinks import outbox_dir, sink_for
 from cli import api
+from domain import collection
 from domain.config import ProductConfig
 from domain.money import yuan
+from domain.outbox import RELAYS
 from drills.seed import mark_closed_before, seed_portfolio
 from drills.stack import Stack, local_stack
 from schedules import business_date
-from store import ledger_checks
+from store import ledger_checks, outboxes
 from store import schema as s
 from store.engine import make_engine, migrate
+from workers import relays
 from workers.progress import WaitError, wait_for
 
 console = Console()
@@ -33,9 +37,11 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
     DEMO_DIR.mkdir()
     url = f"sqlite:///{DEMO_DIR.resolve()}/creditcycle-demo.db"
     config = ProductConfig(chunk_size=chunk_size)
-    clock = business_date.now(config.time_zone)  # one fixed clock for the demo's workers
-    first = clock.date() - timedelta(days=days + 1)
-    last = first + timedelta(days=days - 1)
+    last = business_date.now(config.time_zone).date() - timedelta(days=1)
+    first = last - timedelta(days=days - 1)
+    # One fixed clock for the demo's workers and relays: an hour into the send window of
+    # the last night's reminders (earlier nights' windows have passed: theirs expire).
+    clock = collection.reminder_window(last, config)[0] + timedelta(hours=1)
     console.print(f"[bold]creditcycle demo[/]: {users:,} users, business dates {first} .. {last}")
     migrate(url)
     engine = make_engine(url)
@@ -61,6 +67,7 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
         bank_line = bank_summary(engine, st)
     summary(engine, wall, days)
     console.print(bank_line)
+    deliver_outboxes(engine, config, clock)
 
 
 def bank_summary(engine: Engine, st: Stack) -> str:
@@ -80,6 +87,27 @@ def bank_summary(engine: Engine, st: Stack) -> str:
     same = "[green]equal to[/]" if taken == booked else "[red]NOT equal to[/]"
     return (f"bank over HTTP: {len(ledger):,} debits, {yuan(taken)} taken, {same} the card "
             f"journals ({yuan(booked)})")
+
+
+def deliver_outboxes(engine: Engine, config: ProductConfig, clock: datetime) -> None:
+    """Run the relays into ``file://.demo/outbox`` until nothing is due; print per outbox."""
+    out = (DEMO_DIR / "outbox").resolve()
+    sink = sink_for(f"file://{out}", None)
+    for name in RELAYS:
+        while relays.run(engine, name, sink, business_now=lambda: clock,
+                         max_attempts=config.outbox_max_attempts).batches:
+            pass
+    with engine.connect() as conn:
+        counts = outboxes.status(conn)
+    o = Table(title=f"outboxes delivered into {out}", title_justify="left")
+    for col in ("outbox", "rows delivered", "files", "expired", "pending", "dead"):
+        o.add_column(col, justify="left" if col == "outbox" else "right")
+    for c in counts:
+        files = len(list((out / outbox_dir(c.outbox)).glob("*.json")))
+        o.add_row(c.outbox, f"{c.delivered:,}", f"{files:,}", f"{c.expired:,}",
+                  f"{c.pending:,}", f"{c.dead:,}")
+    console.print(o)
+    console.print(f"outbox files: {out}")
 
 
 def summary(engine: Engine, wall: float, days: int) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 
 from domain.config import ProductConfig
 from domain.money import yuan
+from store import outboxes as outbox_store
 from store import queries
 from workers import settings
 
@@ -58,6 +59,7 @@ class ReportData:
     chunks: list[Any] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
+    outboxes: list[Any] = field(default_factory=list)
 
 
 def gather(engine: Engine, day: date, days: int = 90,
@@ -82,7 +84,8 @@ def gather(engine: Engine, day: date, days: int = 90,
             steps=queries.step_runs(conn, day),
             chunks=queries.chunk_stats(conn, day),
             counts=queries.day_counts(conn, day),
-            statuses=queries.loans_by_status(conn))
+            statuses=queries.loans_by_status(conn),
+            outboxes=outbox_store.status(conn))
 
 
 # ---------------------------------------------------------------- plots
@@ -397,6 +400,7 @@ def render_html(d: ReportData) -> str:
         _kpi("quarantined chunks", str(quarantined), bad=quarantined > 0),
         _kpi("held users", str(c.get("held_users", 0)), bad=c.get("held_users", 0) > 0),
         _kpi("ledger proof", "FAILED" if ledger_bad else "holds", bad=ledger_bad),
+        _kpi("outbox rows dead", str(dead := sum(o.dead for o in d.outboxes)), bad=dead > 0),
     ]
     score, cuts, raises = reason_counts(d)
     rates = roll_rates(d)
@@ -444,6 +448,14 @@ def render_html(d: ReportData) -> str:
                         _table(["limit reason code", "cuts", "raises"],
                                [[k, cuts[k], raises[k]]
                                 for k in sorted(set(cuts) | set(raises))]))),
+        _section("Outboxes: reminders, agency files, the bureau feed",
+                 _table(["outbox", "pending", "delivered", "dead", "expired",
+                         "copies dropped", "last error"],
+                        [[o.outbox, o.pending, o.delivered, o.dead, o.expired, o.copies,
+                          o.last_error or ""] for o in d.outboxes]),
+                 "Rows the relays deliver to the sinks (SPEC 14). A dead row failed "
+                 "outbox_max_attempts times or was refused; it waits for "
+                 "creditcycle outbox retry."),
         _section("Step durations of the night",
                  _or_empty(bool(step_rows), lambda: plot_steps(d), "steps")
                  + _table(["step", "status", "start (s)", "duration (s)", "chunks", "rows",

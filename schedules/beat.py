@@ -24,9 +24,11 @@ TABLE: tuple[tuple[str, str, Any, dict[str, Any]], ...] = (
      {"at": "06:00"}),
     ("deduct-afternoon", "creditcycle.deduct.attempt", crontab(minute="0", hour="17"),
      {"at": "17:00"}),
-    # All day: the task sends what is inside its window (`reminder_window`) and expires
-    # what is past it, so the schedule does not repeat the configured window.
-    ("send-reminders", "creditcycle.notifications.dispatch", crontab(minute="*/15"), {}),
+    # The relays (workers/relays), all day: reminders go only inside their window
+    # (`reminder_window`) and expire past it, so the schedule does not repeat the window.
+    ("relay-notifications", "creditcycle.relay.notifications", crontab(minute="*"), {}),
+    ("relay-agencies", "creditcycle.relay.agencies", crontab(minute="*"), {}),
+    ("relay-bureau", "creditcycle.relay.bureau", crontab(minute="*"), {}),
     ("reconcile-pending-debits", "creditcycle.reconcile.pending", crontab(minute="*/10"), {}),
     ("expire-applications", "creditcycle.applications.expire", crontab(minute="5"), {}),
     ("cycle-watchdog", "creditcycle.cycle.watchdog", crontab(minute="*/5"), {}),

@@ -286,9 +286,11 @@ notifications = Table(
     Column("send_from", Instant, nullable=False),
     Column("send_until", Instant, nullable=False),
     Column("status", String(12), nullable=False, server_default="pending"),
+    Column("out_key", String(200)),
     PrimaryKeyConstraint("loan_id", "day", "kind"),
     CheckConstraint("status IN ('pending', 'sent', 'expired')", name="status_known"),
     Index("ix_notifications_status_until", "status", "send_until"),
+    Index("ix_notifications_out_key", "out_key"),
 )
 
 bureau_records = Table(
@@ -299,7 +301,9 @@ bureau_records = Table(
     Column("kind", String(16), nullable=False),
     Column("status", String(16), nullable=False),
     Column("dpd", Integer, nullable=False),
+    Column("out_key", String(200)),
     PrimaryKeyConstraint("loan_id", "day", "kind"),
+    Index("ix_bureau_records_out_key", "out_key"),
 )
 
 agencies = Table(
@@ -321,8 +325,10 @@ collection_cases = Table(
     Column("outcome", String(16)),
     Column("paid_at_open", Money, nullable=False),
     Column("recovered", Money),
+    Column("notice_key", String(200)),  # the batch of its recall/written_off record
     Index("ix_collection_cases_loan", "loan_id", "closed_on"),
     Index("ix_collection_cases_agency_open", "agency", "closed_on"),
+    Index("ix_collection_cases_notice_key", "notice_key", "closed_on"),
 )
 
 handoffs = Table(
@@ -335,7 +341,32 @@ handoffs = Table(
     Column("contact_token", String(64)),
     Column("amount_owed", Money),
     Column("dpd", Integer, nullable=False),
+    Column("out_key", String(200)),
     PrimaryKeyConstraint("loan_id", "day"),
+    Index("ix_handoffs_out_key", "out_key"),
+)
+
+# One row per batch an outbox relay formed (SPEC 14): the key is fixed, with its rows
+# (their ``out_key``), before the first attempt, so every attempt sends the same batch.
+outbox_batches = Table(
+    "outbox_batches", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("outbox", String(120), nullable=False),
+    Column("day", Date),
+    Column("rows", Integer, nullable=False),
+    Column("status", String(12), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Instant, nullable=False),
+    Column("expires_at", Instant),
+    Column("last_error", String(500)),
+    Column("copies", Integer, nullable=False, server_default="0"),
+    Column("created_at", Instant, nullable=False),
+    Column("delivered_at", Instant),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead', 'expired')",
+                    name="status_known"),
+    CheckConstraint("attempts >= 0 AND rows >= 0 AND copies >= 0", name="counts"),
+    Index("ix_outbox_batches_status_next", "status", "next_attempt_at"),
+    Index("ix_outbox_batches_outbox_status", "outbox", "status"),
 )
 
 refusals = Table(

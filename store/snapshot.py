@@ -14,12 +14,13 @@ from sqlalchemy import Connection, select
 from store import schema as s
 
 BOOKKEEPING = {"cycle_runs", "cycle_chunks", "chunk_runs", "held_users", "task_failures",
-               "rejections", "alembic_version"}
+               "rejections", "alembic_version", "outbox_batches"}
 SURROGATE = {"id"}
 # The order rows were written in, which parallel chunks and retries change without
 # changing what was decided: postings' write order, and the proof's marks, which point
 # into it (their amounts and dates stay compared).
 WRITE_ORDER = {("postings", "seq"), ("ledger_marks", "upto")}
+DELIVERY = {"out_key", "notice_key"}  # which batch carried a row: the relays' bookkeeping
 
 
 def snapshot(conn: Connection, *, skip: set[str] | frozenset[str] = frozenset(),
@@ -34,6 +35,7 @@ def snapshot(conn: Connection, *, skip: set[str] | frozenset[str] = frozenset(),
             continue
         cols = [c for c in table.columns if c.name not in SURROGATE and c.name not in drop
                 and (table.name, c.name) not in WRITE_ORDER
+                and c.name not in DELIVERY
                 and not (table.name == "notifications" and c.name == "status")]
         q = select(*cols)
         if not settlements and table.name == "journals":

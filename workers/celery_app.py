@@ -37,7 +37,7 @@ def make_app() -> Celery:
     from workers import broker
 
     broker.install()  # redis:// consumes through workers.broker (malformed messages dropped)
-    app = Celery("creditcycle", include=["workers.tasks"])
+    app = Celery("creditcycle", include=["workers.tasks", "workers.relays.tasks"])
     transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
     app.conf.update(
         broker_url=redis_url(),

@@ -109,6 +109,18 @@ def _m() -> dict[str, Any]:
             "creditcycle_collected_fen",
             "Money collected, in fen, by source (wallet, card, fund; repay and recovery "
             "from outside), counted when its business date closes.", ["source"]),
+        "outbox_delivered": Counter(
+            "creditcycle_outbox_delivered_rows",
+            "Outbox rows a sink acknowledged, by relay (notifications, agencies, bureau).",
+            ["relay"]),
+        "outbox_failures": Counter(
+            "creditcycle_outbox_delivery_failures",
+            "Failed deliveries of an outbox batch (each attempt), by relay.", ["relay"]),
+        "outbox_dead": Gauge(
+            "creditcycle_outbox_dead_rows",
+            "Outbox rows dead (failed outbox_max_attempts times or refused), by relay; "
+            "they stay until an operator runs `creditcycle outbox retry`.", ["relay"],
+            multiprocess_mode="mostrecent"),
     }
 
 
@@ -175,6 +187,26 @@ def ledger_proof_failed(scope: str) -> None:
     """Count a failed ledger proof of ``scope``."""
     if enabled():
         _m()["ledger_failed"].labels(scope).inc()
+
+
+def outbox_delivered(relay: str, rows: int) -> None:
+    """Count outbox rows a sink acknowledged."""
+    if enabled():
+        _m()["outbox_delivered"].labels(relay).inc(rows)
+
+
+def outbox_failed(relay: str) -> None:
+    """Count one failed delivery attempt of ``relay``."""
+    if enabled():
+        _m()["outbox_failures"].labels(relay).inc()
+
+
+def outbox_dead(dead: Mapping[str, int]) -> None:
+    """Set the dead rows per relay, as the database holds them now."""
+    if enabled():
+        m = _m()
+        for relay, rows in dead.items():
+            m["outbox_dead"].labels(relay).set(rows)
 
 
 # ---------------------------------------------------------------- exposition

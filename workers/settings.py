@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.config import ConfigError
@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     bank_connect_timeout: float = Field(3.0, alias="CREDITCYCLE_BANK_CONNECT_TIMEOUT", gt=0)
     bank_read_timeout: float = Field(10.0, alias="CREDITCYCLE_BANK_READ_TIMEOUT", gt=0)
     local_bank: bool = Field(False, alias="CREDITCYCLE_LOCAL_BANK")
+    # The outbox sinks (SPEC 14, docs/outbox-sinks.md): unset, that outbox waits.
+    sink_secret: SecretStr | None = Field(None, alias="CREDITCYCLE_SINK_SECRET")
+    sink_notifications: str | None = Field(None, alias="CREDITCYCLE_SINK_NOTIFICATIONS")
+    sink_agencies: str | None = Field(None, alias="CREDITCYCLE_SINK_AGENCIES")
+    sink_bureau: str | None = Field(None, alias="CREDITCYCLE_SINK_BUREAU")
 
     # ------------------------------------------------ drills and tests only
     beat_fast: float | None = Field(None, alias="CREDITCYCLE_BEAT_FAST", gt=0)
@@ -72,6 +77,30 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("sink_notifications", "sink_agencies", "sink_bureau")
+    @classmethod
+    def _sink(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        from adapters.sinks import BadSinkConfig, sink_for  # httpx only when a sink is set
+
+        secret = info.data.get("sink_secret")
+        name = str(cls.model_fields[str(info.field_name)].alias)
+        try:
+            sink_for(value, secret.get_secret_value() if secret else None, field=name,
+                     secret_field="CREDITCYCLE_SINK_SECRET").close()  # noqa: S106 - a name
+        except BadSinkConfig as exc:
+            text = str(exc)
+            if text.startswith("CREDITCYCLE_SINK_SECRET: "):
+                text = f"{value!r} needs CREDITCYCLE_SINK_SECRET to sign its batches"
+            raise ValueError(text.removeprefix(f"{name}: ")) from None
+        return value
+
+    def sink_url(self, relay: str) -> str | None:
+        """The sink URL of ``relay`` (notifications, agencies, bureau), or None."""
+        url: str | None = getattr(self, f"sink_{relay}")
+        return url
 
     @property
     def stuck_after(self) -> int:
@@ -99,6 +128,8 @@ def _refusal(exc: ValidationError) -> ConfigError:
     err = exc.errors()[0]
     name = str(err["loc"][0]) if err["loc"] else "environment"
     shown = f"{err['input']!r}" if "input" in err else ""
+    if err["type"] == "value_error":  # a validator's own message, which names the value
+        return ConfigError(name, err["msg"].removeprefix("Value error, "))
     what = _KINDS.get(err["type"], err["msg"].replace("Input should be ", "must be ", 1))
     return ConfigError(name, f"{shown} {what}".strip())
 

@@ -645,18 +645,3 @@ __all__ = [
     "collect_chunk", "deduct", "handoff_pass", "limit_chunk", "overdue_chunk",
     "reconcile_chunk", "reconcile_close", "score_chunk",
 ]
-
-
-
-def dispatch_notifications(engine: Engine, at: datetime) -> tuple[int, int]:
-    """At ``at``: mark the pending reminders whose window holds it as handed to the notifier
-    (the outbox read), and those whose window has ended as expired, never to be sent late
-    (SPEC 14). Returns (sent, expired)."""
-    n = s.notifications.c
-    pending = n.status == NOTIFICATION_PENDING
-    with engine.begin() as conn:
-        sent = conn.execute(update(s.notifications).where(
-            pending, n.send_from <= at, n.send_until > at).values(status=NOTIFICATION_SENT))
-        expired = conn.execute(update(s.notifications).where(
-            pending, n.send_until <= at).values(status=NOTIFICATION_EXPIRED))
-        return int(sent.rowcount), int(expired.rowcount)

@@ -361,10 +361,3 @@ def retire_agency(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, A
     return {"agency": p.name, "status": "retired", "changed": changed}
 
 
-@hooks.task(app, "creditcycle.notifications.dispatch", CreditTask)
-def dispatch_notifications(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Release reminders whose send window is open now to the platform's notifier; those
-    whose window has passed expire unsent."""
-    self.validate(payloads.Empty, kwargs, args)
-    sent, expired = steps.dispatch_notifications(runtime.engine(), datetime.now().astimezone())
-    return {"dispatched": sent, "expired": expired}

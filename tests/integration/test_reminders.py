@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, select
 
+from adapters.sinks import sink_for
 from domain.config import ProductConfig
 from store import schema as s
 from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
-from workers import steps
+from workers import relays, steps
 
 D = date(2026, 2, 12)
 NEXT = date(2026, 2, 13)
@@ -40,6 +42,14 @@ def reminded(db_url: str) -> Iterator[tuple[Engine, ProductConfig]]:
 
 def _at(day: date, hh_mm: str, config: ProductConfig) -> datetime:
     return datetime.combine(day, time.fromisoformat(hh_mm), ZoneInfo(config.time_zone))
+
+
+def _dispatch(engine: Engine, at: datetime, out: Path) -> tuple[int, int]:
+    """One run of the notifications relay at ``at`` (business clock) into ``file://out``:
+    (reminders delivered, reminders expired)."""
+    result = relays.run(engine, "notifications", sink_for(f"file://{out}", None),
+                        business_now=lambda: at, max_attempts=10)
+    return result.delivered, result.expired
 
 
 def _statuses(engine: Engine) -> list[tuple[date, str, str]]:
@@ -67,26 +77,29 @@ def test_the_close_of_d_dates_the_window_of_its_reminders_on_the_next_day(
 ])
 def test_a_reminder_dated_d_is_sent_on_d_plus_1_inside_the_window_and_expires_after_it(
         reminded: tuple[Engine, ProductConfig], clock: str, sent: int, expired: int,
-        status: str) -> None:
+        status: str, tmp_path: Path) -> None:
     engine, config = reminded
-    assert steps.dispatch_notifications(engine, _at(NEXT, clock, config)) == (sent, expired)
+    assert _dispatch(engine, _at(NEXT, clock, config), tmp_path) == (sent, expired)
     assert _statuses(engine) == [(D, "due_soon", status)]
 
 
 def test_a_sent_reminder_is_never_sent_again_nor_expired_and_an_expired_one_stays_unsent(
-        reminded: tuple[Engine, ProductConfig]) -> None:
+        reminded: tuple[Engine, ProductConfig], tmp_path: Path) -> None:
     engine, config = reminded
-    assert steps.dispatch_notifications(engine, _at(NEXT, "07:59", config)) == (0, 0)
-    assert steps.dispatch_notifications(engine, _at(NEXT, "08:00", config)) == (1, 0)
-    assert steps.dispatch_notifications(engine, _at(NEXT, "08:15", config)) == (0, 0)
-    assert steps.dispatch_notifications(engine, _at(NEXT, "21:00", config)) == (0, 0)
+    assert _dispatch(engine, _at(NEXT, "07:59", config), tmp_path) == (0, 0)
+    assert _dispatch(engine, _at(NEXT, "08:00", config), tmp_path) == (1, 0)
+    assert _dispatch(engine, _at(NEXT, "08:15", config), tmp_path) == (0, 0)
+    assert _dispatch(engine, _at(NEXT, "21:00", config), tmp_path) == (0, 0)
     assert _statuses(engine) == [(D, "due_soon", "sent")]
+    files = list((tmp_path / "notifications").glob("*.json"))
+    assert len(files) == 1 and '"loan":"L1"' in files[0].read_text()
 
 
 def test_a_reminder_nobody_dispatched_in_its_window_expires_and_is_not_sent_the_day_after(
-        reminded: tuple[Engine, ProductConfig]) -> None:
+        reminded: tuple[Engine, ProductConfig], tmp_path: Path) -> None:
     engine, config = reminded
     day_after = date(2026, 2, 14)
-    assert steps.dispatch_notifications(engine, _at(day_after, "09:00", config)) == (0, 1)
-    assert steps.dispatch_notifications(engine, _at(day_after, "09:15", config)) == (0, 0)
+    assert _dispatch(engine, _at(day_after, "09:00", config), tmp_path) == (0, 1)
+    assert _dispatch(engine, _at(day_after, "09:15", config), tmp_path) == (0, 0)
     assert _statuses(engine) == [(D, "due_soon", "expired")]
+    assert not (tmp_path / "notifications").exists()

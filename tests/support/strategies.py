@@ -381,6 +381,7 @@ CONFIG_KEYS: dict[str, st.SearchStrategy[Any]] = {
     "reminder_window": _bad_times(window=True),
     "due_soon_days": _int_key(0, None),
     "application_audit_hours": _int_key(1, None),
+    "outbox_max_attempts": _int_key(1, 1000),
     "chunk_size": _int_key(1, 1_000_000),
 }
 

@@ -87,6 +87,13 @@ def test_the_settings_are_read_once_until_reset() -> None:
     ("CREDITCYCLE_STALL_SECONDS", "soon", "'soon' is not a number"),
     ("CREDITCYCLE_LOG_FORMAT", "xml", "'xml' must be 'json' or 'text'"),
     ("CREDITCYCLE_METRICS_PORT", "http", "'http' is not an integer"),
+    ("CREDITCYCLE_SINK_AGENCIES", "ftp://x", "'ftp://x' is not a sink URL: use https://host/..., "
+     "file://DIR, or http:// to 127.0.0.1/localhost (tests, demos)"),
+    ("CREDITCYCLE_SINK_BUREAU", "https://bureau.example/in",
+     "'https://bureau.example/in' needs CREDITCYCLE_SINK_SECRET to sign its batches"),
+    ("CREDITCYCLE_SINK_NOTIFICATIONS", "http://notifier.example/in",
+     "'http://notifier.example/in': plain http:// is allowed only to 127.0.0.1, ::1 or "
+     "localhost; use https://"),
 ])
 def test_a_bad_environment_variable_ends_any_command_naming_it_with_exit_2(
         name: str, value: str, message: str, tmp_path: Path) -> None:
