@@ -1,0 +1,71 @@
+"""The score step: the day's loan and external events move the users' scores."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from domain import scoring
+from domain.config import ProductConfig
+from domain.model import WRITTEN_OFF, LoanEvent
+from store import cycle as cyc
+from store import repo
+from store import schema as s
+from store.bulk import insert_ignore_many
+from workers.steps.common import SCORE, chunk_tx
+
+
+def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
+                config: ProductConfig, *, key: str | None = None) -> int:
+    """The score step for users ``lo``..``hi``: the day's loan and external events."""
+    step = key or SCORE
+    with chunk_tx(engine, on, step, chunk_no) as conn:
+        if conn is None:
+            return 0
+        le = s.loan_events.c
+        held = repo.not_held(le.user_id, on)
+        events = [_loan_event(r) for r in conn.execute(
+            select(s.loan_events).where(le.day == on, repo.in_range(le.user_id, lo, hi), held)
+            .order_by(le.id))]
+        ev = s.events.c
+        external = list(conn.execute(select(ev.user_id).distinct().where(
+            ev.day == on, ev.kind == "external_overdue", repo.in_range(ev.user_id, lo, hi),
+            repo.not_held(ev.user_id, on))).scalars())
+        user_ids = sorted({e.user_id for e in events} | set(external))
+        rows = repo.lock_user_rows(conn, repo.in_ids(conn, s.users.c.id, user_ids),
+                                   ("score", "last_external_overdue")) if user_ids else {}
+        states = [scoring.ScoreState(u, rows[u].score, rows[u].last_external_overdue)
+                  for u in user_ids]
+        decisions = scoring.score_users(states, events, external, on, config)
+        insert_ignore_many(conn, s.score_events, [
+            {"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "reason": e.reason,
+             "old": e.old, "new": e.new, "seq": e.seq} for d in decisions for e in d.events])
+        repo.update_users(conn, [
+            {"id": d.user_id, "score": d.score, "last_external_overdue": d.last_external_overdue,
+             "next_recalc": on} for d in decisions])
+        _bureau_records(conn, events)
+        cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
+        return len(decisions)
+
+
+def _loan_event(row: Any) -> LoanEvent:
+    return LoanEvent(row.day, row.user_id, row.loan_id, row.kind, row.detail)
+
+
+def _bureau_records(conn: Connection, events: list[LoanEvent]) -> None:
+    wanted = [e for e in events if e.kind in scoring.BUREAU_KIND and e.loan_id]
+    if not wanted:
+        return
+    lo = s.loans.c
+    status = {r.id: r for r in conn.execute(select(lo.id, lo.status, lo.dpd).where(
+        lo.id.in_([e.loan_id for e in wanted])))}
+    rows = []
+    for e in wanted:
+        kind = scoring.BUREAU_KIND[e.kind]
+        loan = status[e.loan_id]
+        rows.append({"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "kind": kind,
+                     "status": WRITTEN_OFF if kind == "WRITTEN_OFF" else loan.status,
+                     "dpd": loan.dpd})
+    insert_ignore_many(conn, s.bureau_records, rows)
