@@ -26,6 +26,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from domain.config import ProductConfig
+from domain.steps import CLOSE, SINGLE
 from drills.bench import _worker_pids
 from drills.seed import user_id
 from drills.servers import start_postgres, start_redis
@@ -157,8 +158,8 @@ class Saboteur:
         try:
             with self.engine.connect() as conn:
                 row = conn.execute(select(c.day, c.step).where(
-                    c.status == "running", c.step != "close").order_by(c.day).limit(1)).first()
-                if row is None or row.step in ("handoff", "reconcile_close", "bureau_file"):
+                    c.status == "running", c.step != CLOSE).order_by(c.day).limit(1)).first()
+                if row is None or row.step in SINGLE:
                     return
                 chunk = conn.execute(select(s.cycle_chunks).where(k.day == row.day)
                                      .order_by(func.random()).limit(1)).first()

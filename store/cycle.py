@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from domain.steps import CLOSE
 from store import schema as s
 from store.repo import now
 
@@ -24,7 +25,6 @@ RUNNING = "running"
 EXCEPTIONS = "done_with_exceptions"
 HELD = "held"  # a step the night went on without, waiting for an operator (no agency)
 BROKEN = "ledger_broken"  # a close whose ledger proof failed: not closed until an operator acts
-CLOSE = "close"
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
@@ -231,3 +231,30 @@ def broken_close(conn: Connection) -> Any | None:
     c = s.cycle_runs.c
     return conn.execute(select(s.cycle_runs).where(c.step == CLOSE, c.status == BROKEN)
                         .order_by(c.day).limit(1)).first()
+
+
+# ---------------------------------------------------------------- closed dates
+CLOSED = (DONE, EXCEPTIONS)  # a close that ended so: its date is closed
+
+
+def last_closed(conn: Connection) -> date | None:
+    """The newest business date whose close ended (done, or done with exceptions)."""
+    c = s.cycle_runs.c
+    value: date | None = conn.execute(select(func.max(c.day)).where(
+        c.step == CLOSE, c.status.in_(CLOSED))).scalar()
+    return value
+
+
+def is_closed(conn: Connection, day: date) -> bool:
+    """Whether the close of ``day`` ended (as ``last_closed`` counts it)."""
+    c = s.cycle_runs.c
+    return conn.execute(select(c.day).where(c.day == day, c.step == CLOSE,
+                                            c.status.in_(CLOSED))).first() is not None
+
+
+def open_close(conn: Connection) -> date | None:
+    """The earliest date whose close is still running, or None."""
+    c = s.cycle_runs.c
+    value: date | None = conn.execute(select(func.min(c.day)).where(
+        c.step == CLOSE, c.status == RUNNING)).scalar()
+    return value

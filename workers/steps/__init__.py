@@ -10,19 +10,19 @@ wrappers.
 
 from __future__ import annotations
 
+from datetime import date
+
+from sqlalchemy import Engine
+
+from domain.config import ProductConfig
+from domain.deduction import CLOSE_OF_BUSINESS
+from domain.steps import RELEASE_RUN, Step, StepKey
+from workers.bank import BankChannel
 from workers.steps.applications import expire_applications
 from workers.steps.bureau import bureau_month_correction, bureau_month_file
 from workers.steps.collect import collect_chunk
-from workers.steps.common import (
-    COLLECT,
-    DEDUCT,
-    LIMIT,
-    OVERDUE_STEP,
-    RECONCILE,
-    SCORE,
-    chunk_tx,
-)
-from workers.steps.deduct import deduct, deduct_step
+from workers.steps.common import chunk_tx
+from workers.steps.deduct import deduct, deduct_key
 from workers.steps.handoff import HANDOFF_HELD, handoff_pass, no_agency
 from workers.steps.limit import LIMIT_COLUMNS, limit_chunk, recalculate_limits
 from workers.steps.notifications import (
@@ -35,11 +35,36 @@ from workers.steps.overdue import overdue_chunk
 from workers.steps.reconcile import reconcile_chunk, reconcile_close, resolve_pending
 from workers.steps.score import score_chunk
 
+_CHUNK_STEPS = {Step.OVERDUE: overdue_chunk, Step.SCORE: score_chunk, Step.LIMIT: limit_chunk,
+                Step.COLLECT: collect_chunk}
+
+
+def run(engine: Engine, on: date, key: StepKey, chunk_no: int, lo: str, hi: str,
+        config: ProductConfig, channel: BankChannel) -> int:
+    """Do one chunk of one step (a single step's only chunk is 0): the one place that
+    maps steps to their functions. Returns the rows written (a proof: its problems)."""
+    match key.step:
+        case Step.DEDUCT:
+            return deduct(engine, on, lo, hi, chunk_no, config, channel,
+                          key.attempt or CLOSE_OF_BUSINESS, key=key)
+        case Step.RECONCILE:
+            return reconcile_chunk(engine, on, lo, hi, chunk_no, config, channel, key=key)
+        case Step.HANDOFF:
+            return handoff_pass(engine, on, key=key)
+        case Step.RECONCILE_CLOSE:
+            return len(reconcile_close(engine, on, key=key))
+        case Step.BUREAU_FILE if key.run == RELEASE_RUN:
+            return bureau_month_correction(engine, on, lo, hi, chunk_no, key=key)
+        case Step.BUREAU_FILE:
+            return bureau_month_file(engine, on, key=key)
+        case _:
+            return _CHUNK_STEPS[key.step](engine, on, lo, hi, chunk_no, config, key=key)
+
+
 __all__ = [
-    "COLLECT", "DEDUCT", "HANDOFF_HELD", "LIMIT", "LIMIT_COLUMNS", "NOTIFICATION_EXPIRED",
-    "NOTIFICATION_PENDING", "NOTIFICATION_SENT", "OVERDUE_STEP", "RECONCILE", "SCORE",
-    "bureau_month_correction", "bureau_month_file", "chunk_tx", "collect_chunk", "deduct",
-    "deduct_step", "dispatch_notifications", "expire_applications", "handoff_pass",
-    "limit_chunk", "no_agency", "overdue_chunk", "recalculate_limits", "reconcile_chunk",
-    "reconcile_close", "resolve_pending", "score_chunk",
+    "HANDOFF_HELD", "LIMIT_COLUMNS", "NOTIFICATION_EXPIRED", "NOTIFICATION_PENDING",
+    "NOTIFICATION_SENT", "bureau_month_correction", "bureau_month_file", "chunk_tx",
+    "collect_chunk", "deduct", "deduct_key", "dispatch_notifications", "expire_applications",
+    "handoff_pass", "limit_chunk", "no_agency", "overdue_chunk", "recalculate_limits",
+    "reconcile_chunk", "reconcile_close", "resolve_pending", "run", "score_chunk",
 ]

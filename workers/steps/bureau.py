@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import Engine, delete, select
 
 from domain.money import is_month_end
+from domain.steps import Step, StepKey
 from store import cycle as cyc
 from store import repo
 from store import schema as s
@@ -14,11 +15,11 @@ from store.bulk import insert_ignore_many
 from workers.steps.common import chunk_tx
 
 
-def bureau_month_file(engine: Engine, on: date, *, key: str | None = None) -> int:
+def bureau_month_file(engine: Engine, on: date, *, key: StepKey | None = None) -> int:
     """On the last day of a month, every loan's status goes to the bureau."""
     if not is_month_end(on):
         return 0
-    step = key or "bureau_file"
+    step = (key or StepKey(Step.BUREAU_FILE)).label
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, 0) is None:
             return 0
@@ -32,7 +33,7 @@ def bureau_month_file(engine: Engine, on: date, *, key: str | None = None) -> in
 
 
 def bureau_month_correction(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, *,
-                            key: str) -> int:
+                            key: StepKey) -> int:
     """After held users catch up through a month end, their lines of that month's
     bureau file are replaced by what the file would have said without the hold."""
     if not is_month_end(on):
@@ -48,5 +49,5 @@ def bureau_month_correction(engine: Engine, on: date, lo: str, hi: str, chunk_no
         insert_ignore_many(conn, s.bureau_records, [
             {"day": on, "user_id": r.user_id, "loan_id": r.id, "kind": "MONTHLY",
              "status": r.status, "dpd": r.dpd} for r in loans])
-        cyc.complete_chunk(conn, on, key, chunk_no, len(loans))
+        cyc.complete_chunk(conn, on, key.label, chunk_no, len(loans))
         return len(loans)

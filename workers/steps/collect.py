@@ -9,17 +9,18 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from domain import collection
 from domain.config import ProductConfig
 from domain.model import Loan
+from domain.steps import Step, StepKey
 from store import cycle as cyc
 from store import repo
 from store import schema as s
 from store.bulk import insert_ignore_many
-from workers.steps.common import COLLECT, chunk_tx
+from workers.steps.common import chunk_tx
 
 
 def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
-                  config: ProductConfig, *, key: str | None = None) -> int:
+                  config: ProductConfig, *, key: StepKey | None = None) -> int:
     """The collection step for users ``lo``..``hi``: reminders, cases, handoffs, write-offs."""
-    step = key or COLLECT
+    step = key or StepKey(Step.COLLECT)
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
@@ -43,7 +44,7 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             repo.update_users(conn, [{"id": u, "closed": True, "credit_limit": 0,
                                       "limit_frozen": True} for u in sorted(out.closed_users)])
         rows = repo.save_loans(conn, loans)
-        cyc.complete_chunk(conn, on, step, chunk_no, rows)
+        cyc.complete_chunk(conn, on, step.label, chunk_no, rows)
         return rows
 
 

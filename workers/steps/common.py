@@ -8,25 +8,20 @@ from datetime import date
 
 from sqlalchemy import Connection, Engine, select
 
+from domain.steps import StepKey
 from store import cycle as cyc
 from store import repo
 from store import schema as s
 from store.bulk import bulk_update
 from workers.bank import PENDING
 
-DEDUCT = "deduct"
-OVERDUE_STEP = "overdue"
-SCORE = "score"
-LIMIT = "limit"
-COLLECT = "collect"
-RECONCILE = "reconcile"
-
 
 @contextmanager
-def chunk_tx(engine: Engine, on: date, step: str, chunk_no: int) -> Iterator[Connection | None]:
+def chunk_tx(engine: Engine, on: date, key: StepKey, chunk_no: int
+             ) -> Iterator[Connection | None]:
     """A transaction that owns the chunk; yields None when the chunk is already done."""
     with engine.begin() as conn:
-        row = cyc.claim_chunk(conn, on, step, chunk_no)
+        row = cyc.claim_chunk(conn, on, key.label, chunk_no)
         yield None if row is None else conn
 
 

@@ -9,24 +9,25 @@ from sqlalchemy import Connection, Engine, select
 from domain import deduction
 from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
+from domain.steps import Step, StepKey
 from store import cycle as cyc
 from store import repo
 from store import schema as s
 from store.bulk import insert_ignore_many
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
-from workers.steps.common import DEDUCT, pending_users, update_debits
+from workers.steps.common import pending_users, update_debits
 
 
-def deduct_step(attempt: str) -> str:
-    """The step name of a deduction attempt (``HHMM``, or the close of business)."""
-    return DEDUCT if attempt == CLOSE_OF_BUSINESS else f"deduct@{attempt}"
+def deduct_key(attempt: str) -> StepKey:
+    """The step of a deduction attempt (``HHMM``, or the close of business)."""
+    return StepKey(Step.DEDUCT, None if attempt == CLOSE_OF_BUSINESS else attempt)
 
 
 def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: ProductConfig,
-           channel: BankChannel, attempt: str = CLOSE_OF_BUSINESS, *, key: str | None = None
+           channel: BankChannel, attempt: str = CLOSE_OF_BUSINESS, *, key: StepKey | None = None
            ) -> int:
     """One deduction attempt for a chunk: wallet, then card (intent, call, result), then fund."""
-    step = key or deduct_step(attempt)
+    step = (key or deduct_key(attempt)).label
     daytime = attempt != CLOSE_OF_BUSINESS
     late = config.late_attempts_after_days
     rows = 0

@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import Engine, bindparam, select, update
 
 from domain import collection
+from domain.steps import Step, StepKey
 from store import agencies, repo
 from store import cycle as cyc
 from store import schema as s
@@ -22,7 +23,7 @@ def no_agency(waiting: int) -> str:
             "`creditcycle agencies add NAME` (the held pass then goes through)")
 
 
-def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
+def handoff_pass(engine: Engine, on: date, *, key: StepKey | None = None) -> int:
     """Assign the day's handoffs, in loan id order, to the least-loaded active agency.
 
     With none active the pass is held: its chunk stays open (phase ``held``, the cause
@@ -30,7 +31,7 @@ def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
     of earlier dates still waiting go with this date's.
     """
     c = s.collection_cases.c
-    step = key or "handoff"
+    step = (key or StepKey(Step.HANDOFF)).label
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, 0) is None:
             return 0

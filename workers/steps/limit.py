@@ -9,17 +9,18 @@ from sqlalchemy import Connection, Engine, and_, select
 
 from domain import limits
 from domain.config import ProductConfig
+from domain.steps import Step, StepKey
 from store import cycle as cyc
 from store import repo
 from store import schema as s
 from store.bulk import insert_ignore_many
-from workers.steps.common import LIMIT, chunk_tx
+from workers.steps.common import chunk_tx
 
 
 def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
-                config: ProductConfig, *, key: str | None = None) -> int:
+                config: ProductConfig, *, key: StepKey | None = None) -> int:
     """The limit step for users ``lo``..``hi`` whose recalculation is due."""
-    step = key or LIMIT
+    step = key or StepKey(Step.LIMIT)
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
@@ -28,7 +29,7 @@ def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             repo.in_range(u.id, lo, hi), u.next_recalc <= on, repo.not_held(u.id, on)),
             LIMIT_COLUMNS)
         decisions = recalculate_limits(conn, list(rows), on, config, rows=rows)
-        cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
+        cyc.complete_chunk(conn, on, step.label, chunk_no, len(decisions))
         return len(decisions)
 
 

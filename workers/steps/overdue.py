@@ -10,17 +10,18 @@ from sqlalchemy import Connection, Engine, delete, select, tuple_, update
 from domain import overdue
 from domain.config import ProductConfig
 from domain.model import OVERDUE, Loan
+from domain.steps import Step, StepKey
 from store import cycle as cyc
 from store import repo
 from store import schema as s
 from store.bulk import insert_ignore_many
-from workers.steps.common import OVERDUE_STEP, chunk_tx
+from workers.steps.common import chunk_tx
 
 
 def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
-                  config: ProductConfig, *, key: str | None = None) -> int:
+                  config: ProductConfig, *, key: StepKey | None = None) -> int:
     """The overdue step for users ``lo``..``hi``: penalties, days past due, buckets."""
-    step = key or OVERDUE_STEP
+    step = key or StepKey(Step.OVERDUE)
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
@@ -34,7 +35,7 @@ def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
              "detail": e.detail} for e in out.events])
         rows = repo.save_loans(conn, loans)
         _refresh_user_flags(conn, loans, out, on)
-        cyc.complete_chunk(conn, on, step, chunk_no, rows)
+        cyc.complete_chunk(conn, on, step.label, chunk_no, rows)
         return rows
 
 

@@ -10,21 +10,23 @@ from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 
 from domain import deduction, overdue
 from domain.config import ProductConfig
+from domain.steps import Step, StepKey
 from store import cycle as cyc
 from store import ledger_checks, repo
 from store import schema as s
 from workers import metrics
 from workers.bank import DEBITED, FAILED, PENDING, BankChannel
-from workers.steps.common import RECONCILE, chunk_tx, update_debits
+from workers.steps.common import chunk_tx, update_debits
 
 
 def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
-                    config: ProductConfig, channel: BankChannel, *, key: str | None = None) -> int:
+                    config: ProductConfig, channel: BankChannel, *,
+                    key: StepKey | None = None) -> int:
     """Resolve pending card debits of the chunk's users."""
-    step = key or RECONCILE
+    step = key or StepKey(Step.RECONCILE)
     b = s.bank_debits.c
     with engine.connect() as conn:
-        if cyc.chunk_done(conn, on, step, chunk_no):
+        if cyc.chunk_done(conn, on, step.label, chunk_no):
             return 0
         pending = conn.execute(select(s.bank_debits).where(
             b.status == PENDING, repo.in_range(b.user_id, lo, hi),
@@ -34,7 +36,7 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if conn is None:
             return 0
         rows = resolve_pending(conn, on, pending, results, config)
-        cyc.complete_chunk(conn, on, step, chunk_no, rows)
+        cyc.complete_chunk(conn, on, step.label, chunk_no, rows)
         return rows
 
 
@@ -85,11 +87,11 @@ def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
     return len(updates)
 
 
-def reconcile_close(engine: Engine, on: date, *, key: str | None = None) -> list[str]:
+def reconcile_close(engine: Engine, on: date, *, key: StepKey | None = None) -> list[str]:
     """After all chunks: settle the day's card money, then prove every ledger invariant for
     the accounts the day touched (in one consistent view); what is broken goes on the
     close row, which then ends broken instead of done."""
-    step = key or "reconcile_close"
+    step = (key or StepKey(Step.RECONCILE_CLOSE)).label
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, 0) is None:
             return []

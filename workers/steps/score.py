@@ -10,17 +10,18 @@ from sqlalchemy import Connection, Engine, select
 from domain import scoring
 from domain.config import ProductConfig
 from domain.model import WRITTEN_OFF, LoanEvent
+from domain.steps import Step, StepKey
 from store import cycle as cyc
 from store import repo
 from store import schema as s
 from store.bulk import insert_ignore_many
-from workers.steps.common import SCORE, chunk_tx
+from workers.steps.common import chunk_tx
 
 
 def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
-                config: ProductConfig, *, key: str | None = None) -> int:
+                config: ProductConfig, *, key: StepKey | None = None) -> int:
     """The score step for users ``lo``..``hi``: the day's loan and external events."""
-    step = key or SCORE
+    step = key or StepKey(Step.SCORE)
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
@@ -46,7 +47,7 @@ def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             {"id": d.user_id, "score": d.score, "last_external_overdue": d.last_external_overdue,
              "next_recalc": on} for d in decisions])
         _bureau_records(conn, events)
-        cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
+        cyc.complete_chunk(conn, on, step.label, chunk_no, len(decisions))
         return len(decisions)
 
 
