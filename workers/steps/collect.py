@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
-from domain import collection
+from domain import cases, collection, flags
 from domain.config import ProductConfig
 from domain.model import Loan
 from domain.steps import Step, StepKey
@@ -40,9 +40,9 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
              "send_from": start, "send_until": end} for n in out.notifications])
         repo.insert_journals(conn, out.journals)
         _cases(conn, loans, out, on)
-        if out.closed_users:
-            repo.update_users(conn, [{"id": u, "closed": True, "credit_limit": 0,
-                                      "limit_frozen": True} for u in sorted(out.closed_users)])
+        repo.update_users(conn, [
+            {"id": c.user_id, "closed": c.closed, "credit_limit": c.credit_limit,
+             "limit_frozen": c.limit_frozen} for c in flags.closed_users(out.closed_users)])
         rows = repo.save_loans(conn, loans)
         cyc.complete_chunk(conn, on, step.label, chunk_no, rows)
         return rows
@@ -50,34 +50,20 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
 
 def _cases(conn: Connection, loans: list[Loan], out: collection.CollectionOutcome,
            on: date) -> None:
-    by_id = {x.id: x for x in loans}
     c = s.collection_cases
-    closing = [*out.recalled, *out.written_off, *out.handoff_due]
-    waiting: set[str] = set()  # handoffs of an earlier date whose pass was held
-    if closing:
-        open_cases = conn.execute(select(c).where(c.c.loan_id.in_(closing),
-                                                  c.c.closed_on.is_(None))).all()
-        waiting = {case.loan_id for case in open_cases if case.stage == "agency"}
-        closed = []
-        for case in open_cases:
-            loan = by_id[case.loan_id]
-            if case.loan_id in out.handoff_due and case.stage == "agency":
-                continue
-            outcome = ("recalled" if case.loan_id in out.recalled else
-                       "written_off" if case.loan_id in out.written_off else "escalated")
-            paid = sum(loan.paid().values())
-            closed.append({"b_id": case.id, "closed_on": on, "outcome": outcome,
-                           "recovered": paid - case.paid_at_open})
-        if closed:
-            conn.execute(update(c).where(c.c.id == bindparam("b_id")).values(
-                closed_on=bindparam("closed_on"), outcome=bindparam("outcome"),
-                recovered=bindparam("recovered")), closed)
-    new_cases = [{"loan_id": lid, "user_id": by_id[lid].user_id, "stage": "internal",
-                  "agency": None, "opened_on": on, "paid_at_open": sum(by_id[lid].paid().values())}
-                 for lid in out.opened_internal]
-    new_cases += [{"loan_id": lid, "user_id": by_id[lid].user_id, "stage": "agency",
-                   "agency": None, "opened_on": on,
-                   "paid_at_open": sum(by_id[lid].paid().values())}
-                  for lid in out.handoff_due if lid not in waiting]
-    if new_cases:
-        conn.execute(s.collection_cases.insert(), new_cases)
+    closing = cases.closing(out)
+    open_cases = [cases.OpenCase(r.id, r.loan_id, r.stage, r.paid_at_open)
+                  for r in conn.execute(select(c).where(c.c.loan_id.in_(closing),
+                                                        c.c.closed_on.is_(None)))
+                  ] if closing else []
+    closures, opened = cases.changes(open_cases, {x.id: x for x in loans}, out, on)
+    if closures:
+        conn.execute(update(c).where(c.c.id == bindparam("b_id")).values(
+            closed_on=bindparam("closed_on"), outcome=bindparam("outcome"),
+            recovered=bindparam("recovered")),
+            [{"b_id": x.case_id, "closed_on": x.closed_on, "outcome": x.outcome,
+              "recovered": x.recovered} for x in closures])
+    if opened:
+        conn.execute(c.insert(), [
+            {"loan_id": n.loan_id, "user_id": n.user_id, "stage": n.stage, "agency": None,
+             "opened_on": n.opened_on, "paid_at_open": n.paid_at_open} for n in opened])

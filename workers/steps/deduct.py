@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlalchemy import Connection, Engine, select
 
-from domain import deduction
+from domain import waterfall
 from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
 from domain.steps import Step, StepKey
@@ -14,7 +14,7 @@ from store import cycle as cyc
 from store import repo
 from store import schema as s
 from store.bulk import insert_ignore_many
-from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
+from workers.bank import UNKNOWN, BankChannel, DebitRequest
 from workers.steps.common import pending_users, update_debits
 
 
@@ -28,8 +28,8 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
            ) -> int:
     """One deduction attempt for a chunk: wallet, then card (intent, call, result), then fund."""
     step = (key or deduct_key(attempt)).label
-    daytime = attempt != CLOSE_OF_BUSINESS
-    late = config.late_attempts_after_days
+    how = waterfall.Attempt(on, attempt, attempt != CLOSE_OF_BUSINESS,
+                            config.late_attempts_after_days)
     rows = 0
     due_users: list[str] | None = None
     with engine.begin() as conn:
@@ -38,50 +38,35 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
             return 0
         if claim.phase != "intents":
             due_users = repo.users_with_due_debts(conn, lo, hi, on)
-            rows += _deduct_wallet_and_intents(conn, on, due_users, attempt, daytime, late)
+            rows += _wallet_and_intents(conn, due_users, how)
             cyc.set_phase(conn, on, step, chunk_no, "intents")
     intents = _open_intents(engine, on, lo, hi)
-    results = _call_bank(channel, intents)
+    answers = _call_bank(channel, intents)
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, chunk_no) is None:
             return 0
         if due_users is None:
             due_users = repo.users_with_due_debts(conn, lo, hi, on)
-        rows += _apply_card_results_and_fund(conn, on, results, intents, due_users, attempt,
-                                             daytime, late, config)
+        rows += _card_answers_and_fund(conn, answers, intents, due_users, how, config)
         cyc.complete_chunk(conn, on, step, chunk_no, rows)
     return rows
 
 
-def _deduct_wallet_and_intents(conn: Connection, on: date, user_ids: list[str], attempt: str,
-                               daytime: bool, late: int) -> int:
+def _wallet_and_intents(conn: Connection, user_ids: list[str], how: waterfall.Attempt) -> int:
     """Users with money due (read before their lock: a prepayment meanwhile only
     leaves some of them owing nothing, which the waterfall handles)."""
     if not user_ids:
         return 0
     users = repo.load_users(conn, user_ids, lock=True)
-    loans = repo.live_loans_of(conn, user_ids, due_by=on)
-    by_user = repo.loans_by_user(loans)
-    pending = pending_users(conn, user_ids)
-    journals, intents = [], []
-    for uid in user_ids:
-        user, mine = users[uid], by_user.get(uid, [])
-        if user.consent_wallet and user.wallet > 0:
-            j = deduction.take_from_balance(user, mine, on, attempt, "wallet", user.wallet,
-                                            daytime=daytime, late_after_days=late)
-            if j:
-                journals.append(j)
-        amount = deduction.card_request_amount(user, mine, on, daytime=daytime,
-                                               late_after_days=late,
-                                               has_pending=uid in pending)
-        if amount > 0:
-            intents.append({"key": deduction.card_key(uid, on, attempt), "user_id": uid,
-                            "day": on, "attempt": attempt, "amount": amount,
-                            "status": "intent"})
+    loans = repo.live_loans_of(conn, user_ids, due_by=how.on)
+    journals, intents = waterfall.wallet_and_card(users, repo.loans_by_user(loans), user_ids,
+                                                  pending_users(conn, user_ids), how)
     repo.insert_journals(conn, journals)
     repo.save_users(conn, users.values())
     repo.save_loans(conn, loans)
-    insert_ignore_many(conn, s.bank_debits, intents)
+    insert_ignore_many(conn, s.bank_debits, [
+        {"key": i.key, "user_id": i.user_id, "day": i.day, "attempt": i.attempt,
+         "amount": i.amount, "status": "intent"} for i in intents])
     return len(journals) + len(intents)
 
 
@@ -97,8 +82,8 @@ def _open_intents(engine: Engine, on: date, lo: str, hi: str) -> list[DebitReque
     return [DebitRequest(r.key, r.user_id, r.amount, r.day) for r in rows]
 
 
-def _call_bank(channel: BankChannel, intents: list[DebitRequest]) -> dict[str, tuple[str, int,
-                                                                                   str | None]]:
+def _call_bank(channel: BankChannel, intents: list[DebitRequest]
+               ) -> dict[str, waterfall.CardAnswer]:
     """Ask first (a redelivered chunk may have called already), then debit what is unknown."""
     if not intents:
         return {}
@@ -106,14 +91,12 @@ def _call_bank(channel: BankChannel, intents: list[DebitRequest]) -> dict[str, t
     fresh = [i for i in intents if i.key not in known]
     for r in channel.debit(fresh):
         known[r.key] = r
-    return {k: (r.status, r.taken, r.reason) for k, r in known.items()}
+    return {k: waterfall.CardAnswer(r.status, r.taken, r.reason) for k, r in known.items()}
 
 
-def _apply_card_results_and_fund(conn: Connection, on: date,
-                                 results: dict[str, tuple[str, int, str | None]],
-                                 intents: list[DebitRequest], due_users: list[str],
-                                 attempt: str, daytime: bool, late: int,
-                                 config: ProductConfig) -> int:
+def _card_answers_and_fund(conn: Connection, answers: dict[str, waterfall.CardAnswer],
+                           intents: list[DebitRequest], due_users: list[str],
+                           how: waterfall.Attempt, config: ProductConfig) -> int:
     """The card's answers, then the fund, in one transaction and one read of the loans:
     loans only of users whose card was debited or whose fund may pay."""
     user_ids = sorted({i.user_id for i in intents} | set(due_users))
@@ -122,43 +105,22 @@ def _apply_card_results_and_fund(conn: Connection, on: date,
     users = repo.load_users(conn, user_ids, lock=True)
     b = s.bank_debits.c
     still_open = set(conn.execute(select(b.key).where(
-        repo.in_ids(conn, b.key, results), b.status == "intent")).scalars()) if results else set()
-    paid = {i.user_id for i in intents if i.key in still_open
-            and results[i.key][0] == DEBITED and results[i.key][1] > 0}
-    funded = [u for u in due_users if users[u].consent_fund and users[u].fund > 0]
-    loans = repo.live_loans_of(conn, paid | set(funded), due_by=on)
+        repo.in_ids(conn, b.key, answers), b.status == "intent")).scalars()) if answers else set()
+    answered = [(i.key, i.user_id) for i in intents if i.key in still_open]
+    paid = {uid for k, uid in answered if waterfall.debited(answers[k])}
+    funded = [u for u in due_users if waterfall.fund_may_pay(users[u])]
+    loans = repo.live_loans_of(conn, paid | set(funded), due_by=how.on)
     by_user = repo.loans_by_user(loans)
-    journals, updates = [], []
-    for req in intents:
-        if req.key not in still_open:
-            continue
-        status, taken, reason = results[req.key]
-        user = users[req.user_id]
-        if status == DEBITED and taken > 0:
-            j, _ = deduction.apply_card_debit(user, by_user.get(req.user_id, []), on, req.key,
-                                              taken, value_date=on)
-            journals.append(j)
-        elif status == FAILED and reason == "card_invalid":
-            user.card_blocked = True
-            user.dirty = True
-        updates.append({"b_key": req.key, "status": status, "taken": taken, "reason": reason,
-                        "resolved_on": on if status != PENDING else None})
-    update_debits(conn, updates)
+    journals, updates = waterfall.card_answers(users, by_user, answered, answers, how.on)
+    update_debits(conn, [{"b_key": u.key, "status": u.status, "taken": u.taken,
+                          "reason": u.reason, "resolved_on": u.resolved_on} for u in updates])
     # A debit still pending (this one or an earlier one) stops the waterfall before the fund.
     pending = pending_users(conn, funded)
     funded = [u for u in funded if u not in pending]
-    redeemed = repo.fund_redeemed(conn, funded, on)
-    taken_from_fund = 0
-    for uid in funded:
-        user = users[uid]
-        room = max(0, config.fund_daily_redemption_cap - redeemed.get(uid, 0))
-        redemption = deduction.take_from_balance(user, by_user.get(uid, []), on, attempt,
-                                                 "fund", min(user.fund, room), daytime=daytime,
-                                                 late_after_days=late)
-        if redemption:
-            journals.append(redemption)
-            taken_from_fund += 1
-    repo.insert_journals(conn, journals)
+    redemptions = waterfall.fund_redemptions(users, by_user, funded,
+                                             repo.fund_redeemed(conn, funded, how.on),
+                                             config.fund_daily_redemption_cap, how)
+    repo.insert_journals(conn, [*journals, *redemptions])
     repo.save_users(conn, users.values())
     repo.save_loans(conn, loans)
-    return len(updates) + taken_from_fund
+    return len(updates) + len(redemptions)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select
 
-from domain import limits
+from domain import flags, limits
 from domain.config import ProductConfig
 from domain.steps import Step, StepKey
 from store import cycle as cyc
@@ -60,7 +60,7 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
     insert_ignore_many(conn, s.limit_events, [
         {"day": on, "user_id": d.user_id, "old": d.old, "new": d.new,
          "reasons": ",".join(d.reasons)} for d in decisions if d.changed])
-    nxt = on + timedelta(days=config.limit_recalc_interval_days)
+    nxt = flags.next_recalculation(on, config)
     repo.update_users(conn, [
         {"id": d.user_id, "credit_limit": d.new, "last_increase": d.last_increase,
          "last_base": d.last_base, "overdue_history_pending": d.overdue_history_pending,

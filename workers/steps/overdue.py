@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 
 from sqlalchemy import Connection, Engine, delete, select, tuple_, update
 
-from domain import overdue
+from domain import flags, overdue
 from domain.config import ProductConfig
-from domain.model import OVERDUE, Loan
+from domain.model import Loan
 from domain.steps import Step, StepKey
 from store import cycle as cyc
 from store import repo
@@ -57,20 +56,14 @@ def _write_accruals(conn: Connection, out: overdue.OverdueOutcome) -> None:
 def _refresh_user_flags(conn: Connection, loans: list[Loan], out: overdue.OverdueOutcome,
                         on: date) -> None:
     """Frozen while any loan is overdue; the recalculation is due when a status moved."""
-    frozen: dict[str, bool] = defaultdict(bool)
-    for x in loans:
-        frozen[x.user_id] |= x.status == OVERDUE
-    rows = conn.execute(select(s.users.c.id, s.users.c.limit_frozen,
-                               s.users.c.overdue_history_pending, s.users.c.next_recalc)
-                        .where(s.users.c.id.in_(sorted(frozen)))).all()
-    updates = []
-    for r in rows:
-        changed = r.id in out.status_changed_users
-        history = r.overdue_history_pending or (r.id in out.cleared_users and not frozen[r.id])
-        next_recalc = on if changed and (r.next_recalc is None or r.next_recalc > on) \
-            else r.next_recalc
-        if (frozen[r.id], history, next_recalc) != (r.limit_frozen, r.overdue_history_pending,
-                                                    r.next_recalc):
-            updates.append({"id": r.id, "limit_frozen": frozen[r.id],
-                            "overdue_history_pending": history, "next_recalc": next_recalc})
-    repo.update_users(conn, updates)
+    frozen = flags.frozen_while_overdue(loans)
+    u = s.users.c
+    stored = [flags.Flags(r.id, r.limit_frozen, r.overdue_history_pending, r.next_recalc)
+              for r in conn.execute(select(u.id, u.limit_frozen, u.overdue_history_pending,
+                                           u.next_recalc).where(u.id.in_(sorted(frozen))))]
+    changed = flags.after_overdue(stored, frozen, out.status_changed_users, out.cleared_users,
+                                  on)
+    repo.update_users(conn, [
+        {"id": f.user_id, "limit_frozen": f.limit_frozen,
+         "overdue_history_pending": f.overdue_history_pending, "next_recalc": f.next_recalc}
+        for f in changed])
