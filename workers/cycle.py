@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from domain.commands import InputError
 from domain.config import ProductConfig
@@ -33,7 +34,6 @@ from domain.steps import (
 )
 from store import cycle as cyc
 from store import ledger_checks, queries
-from store import schema as s
 from store.repo import now
 from workers import metrics, settings, steps
 from workers.bank import BankChannel
@@ -113,9 +113,7 @@ def begin(engine: Engine, target: date, config: ProductConfig) -> list[ChunkMess
         on = next_to_close(cyc.last_closed(conn), target)
         if on is None or not cyc.start_step(conn, on, CLOSE, 1):
             return []
-        c = s.cycle_runs.c
-        conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE)
-                     .values(target=target))
+        cyc.set_target(conn, on, target)
         return _start_step(conn, on, close_steps(on)[0].value, config)
 
 
@@ -134,8 +132,7 @@ def _after_step(conn: Connection, on: date, step: str,
     problem = detail_row.problem if detail_row is not None else None
     status = cyc.BROKEN if problem else cyc.EXCEPTIONS if held else cyc.DONE
     detail = f"held users: {', '.join(held)}" if held else None
-    c = s.cycle_runs.c
-    conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE).values(done=1))
+    cyc.count_close(conn, on)
     cyc.finish_step(conn, on, CLOSE, status, detail)
     if metrics.enabled():
         metrics.day_closed(on, status, detail_row.started_at if detail_row else None,
@@ -146,9 +143,7 @@ def _after_step(conn: Connection, on: date, step: str,
     if on < target and cyc.broken_close(conn) is None:
         nxt = on + timedelta(days=1)
         if cyc.start_step(conn, nxt, CLOSE, 1):
-            c = s.cycle_runs.c
-            conn.execute(update(s.cycle_runs).where(c.day == nxt, c.step == CLOSE)
-                         .values(target=target))
+            cyc.set_target(conn, nxt, target)
             return _start_step(conn, nxt, close_steps(nxt)[0].value, config)
     return []
 
@@ -184,9 +179,7 @@ def _held_handoff(conn: Connection, on: date, step: str,
     night goes on without it; ``retry_held_handoffs`` finishes it once there is one."""
     if step != Step.HANDOFF:
         return []
-    k = s.chunk_runs.c
-    row = conn.execute(select(k.phase, k.last_error).where(
-        k.day == on, k.step == step, k.chunk_no == 0)).first()
+    row = cyc.chunk_row(conn, on, step, 0)
     if row is None or row.phase != steps.HANDOFF_HELD:
         return []
     if not cyc.finish_step(conn, on, step, cyc.HELD, row.last_error):
@@ -197,19 +190,16 @@ def _held_handoff(conn: Connection, on: date, step: str,
 def retry_held_handoffs(engine: Engine) -> list[date]:
     """Run the held handoff passes again, oldest date first; returns the dates that went
     through (they are done). Stops at the first still held (no active agency yet)."""
-    c = s.cycle_runs.c
+    handoff = Step.HANDOFF.value
     with engine.connect() as conn:
-        days = list(conn.execute(select(c.day).where(
-            c.step == Step.HANDOFF.value, c.status == cyc.HELD).order_by(c.day)).scalars())
+        days = cyc.days_with(conn, handoff, cyc.HELD)
     through = []
     for day in days:
         steps.handoff_pass(engine, day)
         with engine.begin() as conn:
-            if not cyc.chunk_done(conn, day, Step.HANDOFF.value, 0):
+            if not cyc.chunk_done(conn, day, handoff, 0):
                 break
-            conn.execute(update(s.cycle_runs).where(
-                c.day == day, c.step == Step.HANDOFF.value, c.status == cyc.HELD)
-                .values(status=cyc.DONE, detail=None))
+            cyc.held_step_done(conn, day, handoff)
         through.append(day)
     return through
 
@@ -225,27 +215,18 @@ def start_attempt(engine: Engine, on: date, step: str, chunk_no: int, *,
 def forget_attempt(engine: Engine, on: date, step: str, chunk_no: int) -> None:
     """Take back an attempt that failed for the infrastructure (database, broker), not
     for the chunk: an outage must not quarantine healthy chunks. Best effort."""
-    from sqlalchemy.exc import DBAPIError
-
     try:
         with engine.begin() as conn:
-            c = s.chunk_runs.c
-            conn.execute(update(s.chunk_runs).where(
-                c.day == on, c.step == step, c.chunk_no == chunk_no, c.attempts > 0)
-                .values(attempts=c.attempts - 1, leased_at=None))
+            cyc.forget_attempt(conn, on, step, chunk_no)
     except DBAPIError:
         pass
 
 
 def end_lease(engine: Engine, on: date, step: str, chunk_no: int) -> None:
     """An attempt failed and is over: its retry is a new attempt. Best effort."""
-    from sqlalchemy.exc import DBAPIError
-
     try:
         with engine.begin() as conn:
-            c = s.chunk_runs.c
-            conn.execute(update(s.chunk_runs).where(
-                c.day == on, c.step == step, c.chunk_no == chunk_no).values(leased_at=None))
+            cyc.end_lease(conn, on, step, chunk_no)
     except DBAPIError:
         pass
 
@@ -259,10 +240,7 @@ def quarantine(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: 
         if lo and hi:
             cyc.hold_users(conn, on, step, chunk_no, lo, hi)
         cyc.record_error(conn, on, step, chunk_no, error)
-        c = s.chunk_runs.c
-        conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step,
-                                                c.chunk_no == chunk_no)
-                     .values(done_at=now(), phase="quarantined", rows=0))
+        cyc.mark_quarantined(conn, on, step, chunk_no)
 
 
 def stuck_chunks(engine: Engine, older_than_s: int, config: ProductConfig
@@ -272,20 +250,12 @@ def stuck_chunks(engine: Engine, older_than_s: int, config: ProductConfig
     complete: list[tuple[date, str]] = []
     cutoff = now() - timedelta(seconds=older_than_s)
     with engine.begin() as conn:
-        r = s.cycle_runs.c
-        running = conn.execute(select(s.cycle_runs).where(
-            r.status == cyc.RUNNING, r.step != CLOSE)).all()
-        for row in running:
+        for row in cyc.running_steps(conn):
             if row.started_at is not None and _aware(row.started_at) > cutoff:
                 continue
-            k = s.chunk_runs.c
-            finished = set(conn.execute(select(k.chunk_no).where(
-                k.day == row.day, k.step == row.step, k.done_at.is_not(None),
-                k.chunk_no < row.total)).scalars())
+            finished = cyc.finished_chunks(conn, row.day, row.step, row.total)
             # A chunk some worker started lately is left to it (its lease is live).
-            leased = set(conn.execute(select(k.chunk_no).where(
-                k.day == row.day, k.step == row.step, k.done_at.is_(None),
-                k.leased_at > cutoff)).scalars())
+            leased = cyc.leased_chunks(conn, row.day, row.step, cutoff)
             msgs = _messages(conn, row.day, row.step, config)
             if len(finished) >= len(msgs):
                 complete.append((row.day, row.step))
@@ -299,9 +269,7 @@ def force_advance(engine: Engine, on: date, step: str,
                   config: ProductConfig) -> list[ChunkMessage]:
     """Finish ``step`` of ``on`` as if its chunks had all counted; the messages of what follows."""
     with engine.begin() as conn:
-        c = s.cycle_runs.c
-        conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step)
-                     .values(done=c.total))
+        cyc.count_all(conn, on, step)
         if not cyc.finish_step(conn, on, step):
             return []
         return _after_step(conn, on, step, config)
@@ -355,11 +323,8 @@ def recheck(engine: Engine, on: date) -> list[str]:
             return problems
         held = cyc.held_user_ids(conn, on)
         was = f"ledger proven again at {now():%Y-%m-%d %H:%M:%S} after: {row.problem}"
-        c = s.cycle_runs.c
-        conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE,
-                                                c.status == cyc.BROKEN).values(
-            status=cyc.EXCEPTIONS if held else cyc.DONE, problem=None,
-            detail=(f"held users: {', '.join(held)}; " if held else "") + was[:3000]))
+        cyc.proven_again(conn, on, cyc.EXCEPTIONS if held else cyc.DONE,
+                         (f"held users: {', '.join(held)}; " if held else "") + was[:3000])
     return []
 
 
@@ -403,20 +368,14 @@ def release(engine: Engine, on: date, config: ProductConfig, channel: BankChanne
     They replay from the step that failed, under bookkeeping keys of their
     own (``step#release``), so the replay is itself safe to run twice.
     """
-    h, k = s.held_users.c, s.cycle_chunks.c
     with engine.begin() as conn:
-        held = conn.execute(select(s.held_users).where(h.day == on, h.released_at.is_(None))
-                            ).all()
+        held = cyc.held_rows(conn, on)
         if not held:
             return []
-        chunk_nos = sorted({r.chunk_no for r in held})
-        ranges = [(r.chunk_no, r.lo, r.hi) for r in conn.execute(
-            select(s.cycle_chunks).where(k.day == on, k.chunk_no.in_(chunk_nos)))]
+        ranges = cyc.chunk_ranges(conn, on, sorted({r.chunk_no for r in held}))
         failed = min((StepKey.parse(r.step) for r in held), key=lambda key: rank(on, key))
         last = cyc.last_closed(conn) or on
-        conn.execute(update(s.held_users).where(
-            h.user_id.in_([r.user_id for r in held]), h.day >= on, h.released_at.is_(None))
-            .values(released_at=now()))
+        cyc.release_users(conn, [r.user_id for r in held], on)
     day = on
     while day <= last:
         daytime = [] if day == on else _daytime_steps(engine, day)
@@ -429,7 +388,5 @@ def release(engine: Engine, on: date, config: ProductConfig, channel: BankChanne
 
 
 def _daytime_steps(engine: Engine, on: date) -> list[StepKey]:
-    c = s.cycle_runs.c
     with engine.connect() as conn:
-        return [StepKey.parse(x) for x in conn.execute(select(c.step).where(
-            c.day == on, c.step.like(Step.DEDUCT.value + "@%"))).scalars()]
+        return [StepKey.parse(x) for x in cyc.step_labels_like(conn, on, Step.DEDUCT + "@%")]
