@@ -128,7 +128,7 @@ def _after_step(conn: Connection, on: date, step: str,
         return _start_step(conn, on, order[i + 1], config)
     held = cyc.held_user_ids(conn, on)
     detail_row = cyc.step_row(conn, on, CLOSE)
-    target = (detail_row.target or _target(detail_row.detail) if detail_row else None) or on
+    target = (detail_row.target if detail_row else None) or on
     problem = detail_row.problem if detail_row is not None else None
     status = cyc.BROKEN if problem else cyc.EXCEPTIONS if held else cyc.DONE
     detail = f"held users: {', '.join(held)}" if held else None
@@ -152,13 +152,6 @@ def _observe_step(conn: Connection, on: date, step: str) -> None:
     if metrics.enabled():
         row = cyc.step_row(conn, on, step)
         metrics.step_finished(step, row.started_at if row is not None else None)
-
-
-def _target(detail: str | None) -> date | None:
-    """The target a close row written before migration 0004 kept in its detail."""
-    if detail and detail.startswith("target="):
-        return date.fromisoformat(detail[7:17])
-    return None
 
 
 def chunk_completed(engine: Engine, on: date, step: str,
