@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlalchemy import Engine, delete, select
 
+from domain import bureau
 from domain.money import is_month_end
 from domain.steps import Step, StepKey
 from store import cycle as cyc
@@ -25,9 +26,9 @@ def bureau_month_file(engine: Engine, on: date, *, key: StepKey | None = None) -
             return 0
         lo = s.loans.c
         sel = select(lo.id, lo.user_id, lo.status, lo.dpd).where(lo.disbursed <= on)
-        rows = [{"day": on, "user_id": r.user_id, "loan_id": r.id, "kind": "MONTHLY",
-                 "status": r.status, "dpd": r.dpd} for r in conn.execute(sel)]
-        insert_ignore_many(conn, s.bureau_records, rows)
+        rows = bureau.monthly_records(on, (bureau.LoanState(r.id, r.user_id, r.status, r.dpd)
+                                           for r in conn.execute(sel)))
+        insert_ignore_many(conn, s.bureau_records, [_row(x) for x in rows])
         cyc.complete_chunk(conn, on, step, 0, len(rows))
         return len(rows)
 
@@ -45,9 +46,13 @@ def bureau_month_correction(engine: Engine, on: date, lo: str, hi: str, chunk_no
         loans = conn.execute(select(lo_.id, lo_.user_id, lo_.status, lo_.dpd).where(
             lo_.disbursed <= on, repo.in_range(lo_.user_id, lo, hi))).all()
         conn.execute(delete(s.bureau_records).where(
-            b.day == on, b.kind == "MONTHLY", repo.in_range(b.user_id, lo, hi)))
-        insert_ignore_many(conn, s.bureau_records, [
-            {"day": on, "user_id": r.user_id, "loan_id": r.id, "kind": "MONTHLY",
-             "status": r.status, "dpd": r.dpd} for r in loans])
+            b.day == on, b.kind == bureau.MONTHLY, repo.in_range(b.user_id, lo, hi)))
+        insert_ignore_many(conn, s.bureau_records, [_row(x) for x in bureau.monthly_records(
+            on, (bureau.LoanState(r.id, r.user_id, r.status, r.dpd) for r in loans))])
         cyc.complete_chunk(conn, on, key.label, chunk_no, len(loans))
         return len(loans)
+
+
+def _row(x: bureau.Record) -> dict[str, object]:
+    return {"day": x.day, "user_id": x.user_id, "loan_id": x.loan_id, "kind": x.kind,
+            "status": x.status, "dpd": x.dpd}

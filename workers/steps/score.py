@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from domain import scoring
+from domain import bureau, scoring
 from domain.config import ProductConfig
-from domain.model import WRITTEN_OFF, LoanEvent
+from domain.model import LoanEvent
 from domain.steps import Step, StepKey
 from store import cycle as cyc
 from store import repo
@@ -56,17 +56,13 @@ def _loan_event(row: Any) -> LoanEvent:
 
 
 def _bureau_records(conn: Connection, events: list[LoanEvent]) -> None:
-    wanted = [e for e in events if e.kind in scoring.BUREAU_KIND and e.loan_id]
+    wanted = bureau.reported(events)
     if not wanted:
         return
     lo = s.loans.c
-    status = {r.id: r for r in conn.execute(select(lo.id, lo.status, lo.dpd).where(
-        lo.id.in_([e.loan_id for e in wanted])))}
-    rows = []
-    for e in wanted:
-        kind = scoring.BUREAU_KIND[e.kind]
-        loan = status[e.loan_id]
-        rows.append({"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "kind": kind,
-                     "status": WRITTEN_OFF if kind == "WRITTEN_OFF" else loan.status,
-                     "dpd": loan.dpd})
-    insert_ignore_many(conn, s.bureau_records, rows)
+    loans = {r.id: bureau.LoanState(r.id, r.user_id, r.status, r.dpd) for r in conn.execute(
+        select(lo.id, lo.user_id, lo.status, lo.dpd).where(
+            lo.id.in_([e.loan_id for e in wanted])))}
+    insert_ignore_many(conn, s.bureau_records, [
+        {"day": x.day, "user_id": x.user_id, "loan_id": x.loan_id, "kind": x.kind,
+         "status": x.status, "dpd": x.dpd} for x in bureau.event_records(wanted, loans)])
