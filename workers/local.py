@@ -11,23 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from domain.config import ProductConfig
-from workers import cycle
 from workers.bank import BankChannel
 
+if TYPE_CHECKING:
+    from workers.cycle import ChunkMessage
+
 Progress = Callable[[str, int, int], None]
+# workers.cycle is imported when used: it reads the settings on import, and the CLI,
+# which imports this module, must start first to report a bad setting (exit 2).
 
 
-def drive(engine: Engine, messages: Iterable[cycle.ChunkMessage], config: ProductConfig,
+def drive(engine: Engine, messages: Iterable[ChunkMessage], config: ProductConfig,
           channel: BankChannel, progress: Progress | None = None) -> int:
     """Run every chunk message and every message its completion leads to, as the chunk
     task does (an attempt counted, the chunk, its completion); returns the rows written."""
+    from workers import cycle
+
     rows, batch = 0, list(messages)
     while batch:
-        following: list[cycle.ChunkMessage] = []
+        following: list[ChunkMessage] = []
         for n, m in enumerate(batch, 1):
             on = date.fromisoformat(m.date)
             cycle.start_attempt(engine, on, m.step, m.chunk_no)
@@ -44,6 +51,8 @@ def close_date(engine: Engine, on: date, config: ProductConfig, channel: BankCha
     """The daytime deduction attempts of ``on`` (they run once ``on - 1`` is closed), then
     the close of business of the dates up to ``on`` not yet closed, oldest first. A close
     this process left running (it was killed) goes on where it stopped."""
+    from workers import cycle
+
     if daytime_attempts:
         for at in config.deduct_attempt_times:
             drive(engine, cycle.begin_attempt(engine, on, at, config), config, channel, progress)
