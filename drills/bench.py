@@ -30,6 +30,7 @@ import psycopg
 from sqlalchemy import select
 
 from cli import api
+from domain import steps as step_table
 from domain.config import ProductConfig
 from domain.schedule import split_principal
 from drills.seed import AGENCIES, mark_closed_before
@@ -49,8 +50,7 @@ CHUNK_SIZE = 12_500
 # The 1/10 and history runs are short (seconds): their night is closed this many
 # times, each on a fresh copy of the pre-night database, and the median kept.
 SMALL_REPEATS = 3
-STEPS = ("deduct", "overdue", "score", "limit", "collect", "handoff", "reconcile",
-         "reconcile_close")
+STEPS = tuple(step.value for step, _ in step_table.NIGHT)  # a night that is no month end
 
 
 @dataclass

@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from adapters.bank_http import HttpBank, Timeouts
 from domain.bank import PENDING, UNKNOWN, BankChannel, DebitRequest, DebitResult
 from domain.config import ProductConfig
+from domain.steps import CLOSE, SINGLE
 from drills.bench import _worker_pids
 from drills.chaos_relays import RelayCheck, Relays
 from drills.seed import user_id
@@ -255,8 +256,8 @@ class Saboteur:
         try:
             with self.engine.connect() as conn:
                 row = conn.execute(select(c.day, c.step).where(
-                    c.status == "running", c.step != "close").order_by(c.day).limit(1)).first()
-                if row is None or row.step in ("handoff", "reconcile_close", "bureau_file"):
+                    c.status == "running", c.step != CLOSE).order_by(c.day).limit(1)).first()
+                if row is None or row.step in SINGLE:
                     return
                 chunk = conn.execute(select(s.cycle_chunks).where(k.day == row.day)
                                      .order_by(func.random()).limit(1)).first()

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from cli import api
 from domain.commands import Event
 from domain.money import date_range
+from domain.steps import Step, StepKey, attempt_code
 from drills.stack import local_stack
 from drills.testing import wait_closed
 from schedules.business_date import CLOCK_VARIABLE
@@ -68,7 +69,7 @@ def run_scenario_via_celery(data: Any, database_url: str | None = None,
                         apply_events(conn, by_day.get(day, []))
                     for at in sc.config.deduct_attempt_times:
                         api.submit("creditcycle.deduct.attempt", at=at, date=day.isoformat())
-                        _wait_step(engine, day, f"deduct@{at.replace(':', '')}")
+                        _wait_step(engine, day, StepKey(Step.DEDUCT, attempt_code(at)).label)
                     api.submit("creditcycle.cycle.run", date=day.isoformat())
                     wait_closed(engine, day, timeout=600)
             return result(engine)

@@ -88,9 +88,10 @@ def seed_portfolio(engine: Engine, users: int, start: date, *, seed: int = 7,
 
 def mark_closed_before(engine: Engine, first: date) -> None:
     """Record that the day before ``first`` is closed: the cycle starts at ``first``."""
+    from domain.steps import CLOSE
     from store import cycle as cyc
 
     before = first - timedelta(days=1)
     with engine.begin() as conn:
-        cyc.start_step(conn, before, "close", 1)
-        cyc.finish_step(conn, before, "close", detail="seeded")
+        cyc.start_step(conn, before, CLOSE, 1)
+        cyc.finish_step(conn, before, CLOSE, detail="seeded")

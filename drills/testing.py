@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import Engine, select
 
 from domain.config import ProductConfig
+from domain.steps import CLOSE
 from drills.seed import mark_closed_before, seed_portfolio
 from store import schema as s
 from store.engine import make_engine, migrate
@@ -40,4 +41,4 @@ def close_statuses(engine: Engine, since: date) -> list[tuple[date, str]]:
     c = s.cycle_runs.c
     with engine.connect() as conn:
         return [(r.day, r.status) for r in conn.execute(
-            select(c.day, c.status).where(c.step == "close", c.day >= since).order_by(c.day))]
+            select(c.day, c.status).where(c.step == CLOSE, c.day >= since).order_by(c.day))]

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 
 from domain.config import ProductConfig
 from domain.money import yuan
+from domain.steps import CLOSE
 from store import outboxes as outbox_store
 from store import queries
 from workers import settings
@@ -298,7 +299,7 @@ def step_timings(d: ReportData) -> list[tuple[str, str, float, float]]:
     out = []
     for r in d.steps:
         start, end = _when(r.started_at), _when(r.finished_at)
-        if start is None or r.step == "close":
+        if start is None or r.step == CLOSE:
             continue
         length = (end - start).total_seconds() if end else 0.0
         out.append((r.step, r.status, (start - origin).total_seconds(), length))
@@ -380,7 +381,7 @@ def _or_empty(ok: bool, svg: Callable[[], str], what: str) -> str:
 def render_html(d: ReportData) -> str:
     """The report page as HTML."""
     today = {SOURCES[k]: v for x, k, v in d.collected if x == d.day}
-    close = next((r for r in d.steps if r.step == "close"), None)
+    close = next((r for r in d.steps if r.step == CLOSE), None)
     status = close.status if close is not None else ("done" if d.steps else "not run")
     problem = close.problem if close is not None else None
     ledger_bad = bool(problem) or status == "ledger_broken"

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from domain.steps import CLOSE
 from store import schema as s
 from store.repo import now
 
@@ -24,7 +25,6 @@ RUNNING = "running"
 EXCEPTIONS = "done_with_exceptions"
 HELD = "held"  # a step the night went on without, waiting for an operator (no agency)
 BROKEN = "ledger_broken"  # a close whose ledger proof failed: not closed until an operator acts
-CLOSE = "close"
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
@@ -231,3 +231,150 @@ def broken_close(conn: Connection) -> Any | None:
     c = s.cycle_runs.c
     return conn.execute(select(s.cycle_runs).where(c.step == CLOSE, c.status == BROKEN)
                         .order_by(c.day).limit(1)).first()
+
+
+# ---------------------------------------------------------------- closed dates
+CLOSED = (DONE, EXCEPTIONS)  # a close that ended so: its date is closed
+
+
+def last_closed(conn: Connection) -> date | None:
+    """The newest business date whose close ended (done, or done with exceptions)."""
+    c = s.cycle_runs.c
+    value: date | None = conn.execute(select(func.max(c.day)).where(
+        c.step == CLOSE, c.status.in_(CLOSED))).scalar()
+    return value
+
+
+def is_closed(conn: Connection, day: date) -> bool:
+    """Whether the close of ``day`` ended (as ``last_closed`` counts it)."""
+    c = s.cycle_runs.c
+    return conn.execute(select(c.day).where(c.day == day, c.step == CLOSE,
+                                            c.status.in_(CLOSED))).first() is not None
+
+
+def open_close(conn: Connection) -> date | None:
+    """The earliest date whose close is still running, or None."""
+    c = s.cycle_runs.c
+    value: date | None = conn.execute(select(func.min(c.day)).where(
+        c.step == CLOSE, c.status == RUNNING)).scalar()
+    return value
+
+
+# ---------------------------------------------------------------- the state machine's writes
+def set_target(conn: Connection, on: date, target: date) -> None:
+    """The date the catch-up that started ``on``'s close runs to."""
+    c = s.cycle_runs.c
+    conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE).values(target=target))
+
+
+def count_close(conn: Connection, on: date) -> None:
+    """The close row's one unit of work (its last step) is done."""
+    c = s.cycle_runs.c
+    conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE).values(done=1))
+
+
+def count_all(conn: Connection, on: date, step: str) -> None:
+    """Count every chunk of a step as done (the watchdog advancing it)."""
+    c = s.cycle_runs.c
+    conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step).values(done=c.total))
+
+
+def chunk_row(conn: Connection, on: date, step: str, chunk_no: int) -> Any | None:
+    """A chunk's bookkeeping row, or None."""
+    k = s.chunk_runs.c
+    return conn.execute(select(s.chunk_runs).where(
+        k.day == on, k.step == step, k.chunk_no == chunk_no)).first()
+
+
+def days_with(conn: Connection, step: str, status: str) -> list[date]:
+    """The dates whose ``step`` is in ``status``, oldest first."""
+    c = s.cycle_runs.c
+    return list(conn.execute(select(c.day).where(c.step == step, c.status == status)
+                             .order_by(c.day)).scalars())
+
+
+def held_step_done(conn: Connection, on: date, step: str) -> None:
+    """A held step went through: done, its cause cleared."""
+    c = s.cycle_runs.c
+    conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step, c.status == HELD)
+                 .values(status=DONE, detail=None))
+
+
+def forget_attempt(conn: Connection, on: date, step: str, chunk_no: int) -> None:
+    """Take back a chunk's last attempt count and its lease."""
+    c = s.chunk_runs.c
+    conn.execute(update(s.chunk_runs).where(
+        c.day == on, c.step == step, c.chunk_no == chunk_no, c.attempts > 0)
+        .values(attempts=c.attempts - 1, leased_at=None))
+
+
+def end_lease(conn: Connection, on: date, step: str, chunk_no: int) -> None:
+    """A chunk's attempt is over: nobody holds its lease."""
+    c = s.chunk_runs.c
+    conn.execute(update(s.chunk_runs).where(
+        c.day == on, c.step == step, c.chunk_no == chunk_no).values(leased_at=None))
+
+
+def mark_quarantined(conn: Connection, on: date, step: str, chunk_no: int) -> None:
+    """A chunk given up on: finished, with nothing written, in phase ``quarantined``."""
+    c = s.chunk_runs.c
+    conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step,
+                                            c.chunk_no == chunk_no)
+                 .values(done_at=now(), phase="quarantined", rows=0))
+
+
+def running_steps(conn: Connection) -> list[Any]:
+    """The step rows still running (the close rows left out)."""
+    r = s.cycle_runs.c
+    return list(conn.execute(select(s.cycle_runs).where(r.status == RUNNING, r.step != CLOSE)))
+
+
+def finished_chunks(conn: Connection, on: date, step: str, total: int) -> set[int]:
+    """The planned chunks (0..total-1) of a step that are done."""
+    k = s.chunk_runs.c
+    return set(conn.execute(select(k.chunk_no).where(
+        k.day == on, k.step == step, k.done_at.is_not(None), k.chunk_no < total)).scalars())
+
+
+def leased_chunks(conn: Connection, on: date, step: str, since: Any) -> set[int]:
+    """The chunks of a step not done that some worker started after ``since``."""
+    k = s.chunk_runs.c
+    return set(conn.execute(select(k.chunk_no).where(
+        k.day == on, k.step == step, k.done_at.is_(None), k.leased_at > since)).scalars())
+
+
+def proven_again(conn: Connection, on: date, status: str, detail: str) -> None:
+    """A broken close whose ledger holds again: it ends ``status``, its problem cleared."""
+    c = s.cycle_runs.c
+    conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE, c.status == BROKEN)
+                 .values(status=status, problem=None, detail=detail))
+
+
+# ---------------------------------------------------------------- held users
+def held_rows(conn: Connection, on: date) -> list[Any]:
+    """The users held on ``on`` and not yet released, with the step and chunk that held
+    them."""
+    h = s.held_users.c
+    return list(conn.execute(select(s.held_users).where(h.day == on, h.released_at.is_(None))))
+
+
+def chunk_ranges(conn: Connection, on: date, chunk_nos: Sequence[int]
+                 ) -> list[tuple[int, str, str]]:
+    """The planned (chunk_no, lo, hi) of these chunks of ``on``."""
+    k = s.cycle_chunks.c
+    return [(r.chunk_no, r.lo, r.hi) for r in conn.execute(
+        select(s.cycle_chunks).where(k.day == on, k.chunk_no.in_(list(chunk_nos))))]
+
+
+def release_users(conn: Connection, user_ids: Sequence[str], since: date) -> None:
+    """Release these users from every hold of ``since`` and after."""
+    h = s.held_users.c
+    conn.execute(update(s.held_users).where(
+        h.user_id.in_(list(user_ids)), h.day >= since, h.released_at.is_(None))
+        .values(released_at=now()))
+
+
+def step_labels_like(conn: Connection, on: date, pattern: str) -> list[str]:
+    """The steps of ``on`` whose name matches the SQL ``pattern``."""
+    c = s.cycle_runs.c
+    return list(conn.execute(select(c.step).where(c.day == on, c.step.like(pattern))).scalars())

@@ -12,36 +12,24 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, select
 from sqlalchemy.sql import ColumnElement
 
 from domain.model import Loan
-from store import repo
+from store import cycle, repo
 from store import schema as s
 
 COLLECTION_KINDS = ("deduct_wallet", "deduct_card", "deduct_fund", "repay", "recovery")
 
 
 def last_closed_day(conn: Connection) -> date | None:
-    """The newest business date whose close of business finished.
-
-    The Celery cycle marks a date with its ``close`` row; the in-process
-    runner (scenarios) has no such row, so a finished ``reconcile`` step,
-    the last chunked step of a close, counts as well.
-    """
-    c = s.cycle_runs.c
-    value: date | None = conn.execute(select(func.max(c.day)).where(or_(
-        and_(c.step == "close", c.status.in_(("done", "done_with_exceptions"))),
-        and_(c.step == "reconcile", c.status == "done")))).scalar()
-    return value
+    """The newest business date whose close of business finished (``store.cycle``'s)."""
+    return cycle.last_closed(conn)
 
 
 def is_closed_day(conn: Connection, day: date) -> bool:
-    """Whether the close of business of ``day`` finished (as ``last_closed_day`` counts it)."""
-    c = s.cycle_runs.c
-    return conn.execute(select(c.day).where(c.day == day, or_(
-        and_(c.step == "close", c.status.in_(("done", "done_with_exceptions"))),
-        and_(c.step == "reconcile", c.status == "done"))).limit(1)).first() is not None
+    """Whether the close of business of ``day`` finished (``store.cycle``'s)."""
+    return cycle.is_closed(conn, day)
 
 
 def rejection_of(conn: Connection, task_id: str) -> tuple[str, str] | None:

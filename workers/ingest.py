@@ -12,8 +12,7 @@ from datetime import date
 
 from sqlalchemy import Connection, insert, select, update
 
-from domain import activity as act
-from domain import ledger, lending, prepayment
+from domain import effects, lending, prepayment
 from domain.commands import (
     CardTimeout,
     Draw,
@@ -73,14 +72,7 @@ def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
         if e.kind == "card_deposit":
             _bank(conn, e.user, balance=s.sim_bank_accounts.c.balance + e.amount)
             return None
-        account = ledger.wallet(e.user) if e.kind == "wallet_topup" else ledger.fund(e.user)
-        if e.kind == "wallet_topup":
-            user.wallet += e.amount
-        else:
-            user.fund += e.amount
-        user.dirty = True
-        repo.insert_journals(conn, [lending.external_in(f"{e.kind}:{key}", e.user, account,
-                                                        e.amount, e.date, e.kind)])
+        repo.insert_journals(conn, [effects.money_in(user, e.kind, key, e.amount, e.date)])
         repo.save_users(conn, [user])
         return None
     if isinstance(e, Repay):
@@ -101,7 +93,7 @@ def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
         if loan != e.user:
             return "UNKNOWN_LOAN"
         conn.execute(update(s.loans).where(s.loans.c.id == e.loan)
-                     .values(on_hold=e.kind == "collection_hold"))
+                     .values(on_hold=effects.holds_collection(e.kind)))
         return None
     if isinstance(e, CardTimeout):
         _bank(conn, e.user, timeout_day=e.date, timeout_resolves=e.resolves)
@@ -116,8 +108,7 @@ def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
         return None
     if e.kind == "card_change":
         _bank(conn, e.user, invalid=False)
-        user.card_blocked = False
-        user.dirty = True
+        effects.card_changed(user)
         repo.save_users(conn, [user])
     _fold_signal(conn, e.user, e.kind, e.date)
     return None
@@ -155,7 +146,6 @@ def _bank(conn: Connection, user_id: str, **values: object) -> None:
 
 def _fold_signal(conn: Connection, user_id: str, kind: str, on: date) -> None:
     row = repo.load_user_rows(conn, [user_id])[user_id]
-    activity = act.fold(repo.activity_of(row), kind, on)
-    next_recalc = on if row.next_recalc is None or row.next_recalc > on else row.next_recalc
+    after = effects.signal(repo.activity_of(row), row.next_recalc, kind, on)
     conn.execute(update(s.users).where(s.users.c.id == user_id)
-                 .values(activity=activity.to_json(), next_recalc=next_recalc))
+                 .values(activity=after.activity.to_json(), next_recalc=after.next_recalc))

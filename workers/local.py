@@ -1,92 +1,63 @@
-"""Close business dates in this process, chunk by chunk, through the step functions.
+"""Close business dates in this process through the Celery cycle's own state machine.
 
-The scenario runner uses it; the Celery cycle runs the very same step
-functions, one task per chunk.
+The scenario runner uses it. The messages ``workers.cycle`` returns are run
+one by one, as workers would run them, without a broker: the same steps in
+the same order (``domain.steps``), and the same cycle rows, so a database a
+scenario ran on reads like one the workers closed (``cycle run`` goes on from
+its next date; status, the report and explain need no special case).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from domain.config import ProductConfig
-from domain.deduction import CLOSE_OF_BUSINESS
-from store import cycle as cyc
-from workers import steps
 from workers.bank import BankChannel
 
-ChunkFn = Callable[[int, str, str], int]
-# A step's chunk function: (engine, on, lo, hi, chunk_no, config) -> rows.
-StepChunkFn = Callable[[Engine, date, str, str, int, ProductConfig], int]
+if TYPE_CHECKING:
+    from workers.cycle import ChunkMessage
+
 Progress = Callable[[str, int, int], None]
+# workers.cycle is imported when used: it reads the settings on import, and the CLI,
+# which imports this module, must start first to report a bad setting (exit 2).
 
 
-def attempt_code(at: str) -> str:
-    """``HH:MM`` as the step suffix ``HHMM``."""
-    return at.replace(":", "")
+def drive(engine: Engine, messages: Iterable[ChunkMessage], config: ProductConfig,
+          channel: BankChannel, progress: Progress | None = None) -> int:
+    """Run every chunk message and every message its completion leads to, as the chunk
+    task does (an attempt counted, the chunk, its completion); returns the rows written."""
+    from workers import cycle
 
-
-def run_step(engine: Engine, on: date, step: str, chunks: list[tuple[int, str, str]],
-             fn: ChunkFn, progress: Progress | None = None) -> int:
-    """Run every chunk of ``step`` in process, unless it already ended; returns the rows."""
-    with engine.begin() as conn:
-        row = cyc.step_row(conn, on, step)
-        if row is not None and row.status != cyc.RUNNING:
-            return 0
-        cyc.start_step(conn, on, step, len(chunks))
-    rows = 0
-    for n, (chunk_no, lo, hi) in enumerate(chunks, 1):
-        rows += fn(chunk_no, lo, hi)
-        if progress:
-            progress(step, n, len(chunks))
-    with engine.begin() as conn:
-        from sqlalchemy import update
-
-        from store import schema as s
-
-        c = s.cycle_runs.c
-        conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step)
-                     .values(done=len(chunks)))
-        cyc.finish_step(conn, on, step)
+    rows, batch = 0, list(messages)
+    while batch:
+        following: list[ChunkMessage] = []
+        for n, m in enumerate(batch, 1):
+            on = date.fromisoformat(m.date)
+            cycle.start_attempt(engine, on, m.step, m.chunk_no)
+            rows += cycle.run_chunk(engine, on, m.step, m.chunk_no, m.lo, m.hi, config, channel)
+            if progress:
+                progress(m.step, n, len(batch))
+            following += cycle.chunk_completed(engine, on, m.step, config)
+        batch = following
     return rows
 
 
 def close_date(engine: Engine, on: date, config: ProductConfig, channel: BankChannel, *,
                daytime_attempts: bool = True, progress: Progress | None = None) -> None:
-    """Daytime deduction attempts of ``on``, then its close of business, recorded by a
-    ``close`` row as the Celery cycle records it: a database a scenario ran on is closed
-    through its last date for ``cycle run`` too, which goes on from the next one."""
-    from workers.cycle import CLOSE
+    """The daytime deduction attempts of ``on`` (they run once ``on - 1`` is closed), then
+    the close of business of the dates up to ``on`` not yet closed, oldest first. A close
+    this process left running (it was killed) goes on where it stopped."""
+    from workers import cycle
 
-    with engine.begin() as conn:
-        chunks = cyc.plan_chunks(conn, on, config.chunk_size)
-        cyc.start_step(conn, on, CLOSE, 1)
-    attempts = [attempt_code(t) for t in config.deduct_attempt_times] if daytime_attempts else []
-    for attempt in [*attempts, CLOSE_OF_BUSINESS]:
-        def deduct(n: int, lo: str, hi: str, a: str = attempt) -> int:
-            return steps.deduct(engine, on, lo, hi, n, config, channel, a)
-
-        run_step(engine, on, steps.deduct_step(attempt), chunks, deduct, progress)
-    for name, fn in ((steps.OVERDUE_STEP, steps.overdue_chunk), (steps.SCORE, steps.score_chunk),
-                     (steps.LIMIT, steps.limit_chunk), (steps.COLLECT, steps.collect_chunk)):
-        def chunk(n: int, lo: str, hi: str, f: StepChunkFn = fn) -> int:
-            return f(engine, on, lo, hi, n, config)
-
-        run_step(engine, on, name, chunks, chunk, progress)
-    steps.handoff_pass(engine, on)
-    run_step(engine, on, steps.RECONCILE, chunks,
-             lambda n, lo, hi: steps.reconcile_chunk(engine, on, lo, hi, n, config, channel),
-             progress)
-    steps.reconcile_close(engine, on)
-    steps.bureau_month_file(engine, on)
-    with engine.begin() as conn:
-        held = cyc.held_user_ids(conn, on)
-        if cyc.finish_step(conn, on, CLOSE, cyc.EXCEPTIONS if held else cyc.DONE, "in-process"):
-            from sqlalchemy import update
-
-            from store import schema as s
-
-            c = s.cycle_runs.c
-            conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE).values(done=1))
+    if daytime_attempts:
+        for at in config.deduct_attempt_times:
+            drive(engine, cycle.begin_attempt(engine, on, at, config), config, channel, progress)
+    resend, complete = cycle.stuck_chunks(engine, 0, config)
+    drive(engine, resend, config, channel, progress)
+    for day, step in complete:
+        drive(engine, cycle.force_advance(engine, day, step, config), config, channel, progress)
+    drive(engine, cycle.begin(engine, on, config), config, channel, progress)

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from domain.commands import Id
+from domain.steps import StepKey
 
 
 class Payload(BaseModel):
@@ -44,10 +45,7 @@ class Chunk(Payload):
     @field_validator("step")
     @classmethod
     def _known(cls, value: str) -> str:
-        from workers.cycle import known_step
-
-        if not known_step(value):
-            raise ValueError(f"unknown step {value!r}")
+        StepKey.parse(value)  # ValueError: "unknown step ..."
         return value
 
 

@@ -15,20 +15,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from domain.steps import CLOSE
 from store import cycle as cyc
 from store import schema as s
 from workers import settings
-from workers.cycle import CLOSE, LedgerBroken, broken
+from workers.cycle import LedgerBroken, broken
 
 console = Console(stderr=True)
 
 
 def closed_through(engine: Engine) -> date | None:
     """The last date closed (done or with exceptions), or None."""
-    c = s.cycle_runs.c
     with engine.connect() as conn:
-        return conn.execute(select(func.max(c.day)).where(
-            c.step == CLOSE, c.status.in_((cyc.DONE, cyc.EXCEPTIONS)))).scalar()
+        return cyc.last_closed(conn)
 
 
 def current_step(engine: Engine) -> tuple[date, str, int, int] | None:
@@ -67,9 +66,7 @@ def _describe(engine: Engine, target: date) -> str:
     last = closed_through(engine)
     cur = current_step(engine)
     with engine.connect() as conn:
-        from workers.cycle import open_close
-
-        opened = open_close(conn)
+        opened = cyc.open_close(conn)
     where = f"closed through {last}" if last else "no date closed yet"
     if cur:
         day, step, done, total = cur
@@ -158,7 +155,7 @@ def _start_next(engine: Engine, target: date, config: Any) -> bool:
     from workers.tasks import send
 
     with engine.connect() as conn:
-        if cycle.open_close(conn) is not None:
+        if cyc.open_close(conn) is not None:
             return False
     return send(cycle.begin(engine, target, config)) > 0
 

@@ -26,6 +26,7 @@ from cli import api
 from cli.cycle_cmds import drive_until_closed as _wait
 from cli.main import main
 from domain.config import ProductConfig
+from domain.steps import Step
 from drills.seed import mark_closed_before
 from reports.nightly import gather, render_html
 from schedules.beat import beat_schedule
@@ -198,7 +199,7 @@ def test_a_close_whose_ledger_proof_fails_is_broken_and_stops_the_catch_up_until
     channel = SimulatedBank(engine)
 
     def break_before_the_proof(m: cycle.ChunkMessage) -> None:
-        if m.step == cycle.RECONCILE_CLOSE:
+        if m.step == Step.RECONCILE_CLOSE:
             with engine.begin() as conn:
                 wallet_by_sql(conn)
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from cli import api
-from workers.cycle import STEP_NAMES, known_step
+from domain.steps import Step, StepKey
 
 # ---------------------------------------------------------------- generic values
 # Any code point, NUL, control characters and lone surrogates included.
@@ -125,8 +125,17 @@ def bad_int(json_only: bool, lo: int, hi: int) -> st.SearchStrategy[Any]:
                      st.integers(min_value=hi + 1), st.sampled_from([lo - 1, hi + 1]))
 
 
+def known_step(label: str) -> bool:
+    try:
+        StepKey.parse(label)
+    except ValueError:
+        return False
+    return True
+
+
 def valid_step() -> st.SearchStrategy[str]:
-    return st.sampled_from(STEP_NAMES) | st.sampled_from(["deduct@0600", "deduct@1700"])
+    return (st.sampled_from([s.value for s in Step])
+            | st.sampled_from(["deduct@0600", "deduct@1700"]))
 
 
 def bad_step(json_only: bool) -> st.SearchStrategy[Any]:

@@ -1,0 +1,129 @@
+"""The deduction step: wallet, then card (intent, call, result), then fund."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Connection, Engine, select
+
+from domain import waterfall
+from domain.config import ProductConfig
+from domain.deduction import CLOSE_OF_BUSINESS
+from domain.steps import Step, StepKey
+from store import cycle as cyc
+from store import repo
+from store import schema as s
+from store.bulk import insert_ignore_many
+from workers.bank import DEBITED, FAILED, BankChannel, DebitRequest, believed
+from workers.steps.common import pending_users, update_debits
+
+
+def deduct_key(attempt: str) -> StepKey:
+    """The step of a deduction attempt (``HHMM``, or the close of business)."""
+    return StepKey(Step.DEDUCT, None if attempt == CLOSE_OF_BUSINESS else attempt)
+
+
+def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: ProductConfig,
+           channel: BankChannel, attempt: str = CLOSE_OF_BUSINESS, *, key: StepKey | None = None
+           ) -> int:
+    """One deduction attempt for a chunk: wallet, then card (intent, call, result), then fund."""
+    step = (key or deduct_key(attempt)).label
+    how = waterfall.Attempt(on, attempt, attempt != CLOSE_OF_BUSINESS,
+                            config.late_attempts_after_days)
+    rows = 0
+    due_users: list[str] | None = None
+    with engine.begin() as conn:
+        claim = cyc.claim_chunk(conn, on, step, chunk_no)
+        if claim is None:
+            return 0
+        if claim.phase != "intents":
+            due_users = repo.users_with_due_debts(conn, lo, hi, on)
+            rows += _wallet_and_intents(conn, due_users, how)
+            cyc.set_phase(conn, on, step, chunk_no, "intents")
+    intents = _open_intents(engine, on, lo, hi)
+    answers = _call_bank(channel, intents)
+    with engine.begin() as conn:
+        if cyc.claim_chunk(conn, on, step, chunk_no) is None:
+            return 0
+        if due_users is None:
+            due_users = repo.users_with_due_debts(conn, lo, hi, on)
+        rows += _card_answers_and_fund(conn, answers, intents, due_users, how, config)
+        cyc.complete_chunk(conn, on, step, chunk_no, rows)
+    return rows
+
+
+def _wallet_and_intents(conn: Connection, user_ids: list[str], how: waterfall.Attempt) -> int:
+    """Users with money due (read before their lock: a prepayment meanwhile only
+    leaves some of them owing nothing, which the waterfall handles)."""
+    if not user_ids:
+        return 0
+    users = repo.load_users(conn, user_ids, lock=True)
+    loans = repo.live_loans_of(conn, user_ids, due_by=how.on)
+    journals, intents = waterfall.wallet_and_card(users, repo.loans_by_user(loans), user_ids,
+                                                  pending_users(conn, user_ids), how)
+    repo.insert_journals(conn, journals)
+    repo.save_users(conn, users.values())
+    repo.save_loans(conn, loans)
+    insert_ignore_many(conn, s.bank_debits, [
+        {"key": i.key, "user_id": i.user_id, "day": i.day, "attempt": i.attempt,
+         "amount": i.amount, "status": "intent"} for i in intents])
+    return len(journals) + len(intents)
+
+
+def _open_intents(engine: Engine, on: date, lo: str, hi: str) -> list[DebitRequest]:
+    """The chunk's intents of ``on`` not yet resolved, of any attempt of the day: an intent
+    whose own chunk died after the bank call and was quarantined is picked up by the next
+    attempt (or the release), which asks the bank; the key makes it safe."""
+    b = s.bank_debits.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(s.bank_debits).where(
+            b.day == on, b.status == "intent", repo.in_range(b.user_id, lo, hi),
+            repo.not_held(b.user_id, on)).order_by(b.user_id, b.key)).all()
+    return [DebitRequest(r.key, r.user_id, r.amount, r.day) for r in rows]
+
+
+def _call_bank(channel: BankChannel, intents: list[DebitRequest]
+               ) -> dict[str, waterfall.CardAnswer]:
+    """Ask first (a redelivered chunk may have called already), then debit what is not
+    settled: a query that met a fault (pending) spends no attempt, the key makes it safe."""
+    if not intents:
+        return {}
+    amounts = {i.key: i.amount for i in intents}
+    known = {r.key: r for r in channel.query(list(amounts))
+             if r.status in (DEBITED, FAILED) and believed(amounts[r.key], r)}
+    fresh = [i for i in intents if i.key not in known]
+    for r in channel.debit(fresh):
+        known[r.key] = r
+    return {k: waterfall.CardAnswer(r.status, r.taken, r.reason) for k, r in known.items()}
+
+
+def _card_answers_and_fund(conn: Connection, answers: dict[str, waterfall.CardAnswer],
+                           intents: list[DebitRequest], due_users: list[str],
+                           how: waterfall.Attempt, config: ProductConfig) -> int:
+    """The card's answers, then the fund, in one transaction and one read of the loans:
+    loans only of users whose card was debited or whose fund may pay."""
+    user_ids = sorted({i.user_id for i in intents} | set(due_users))
+    if not user_ids:
+        return 0
+    users = repo.load_users(conn, user_ids, lock=True)
+    b = s.bank_debits.c
+    still_open = set(conn.execute(select(b.key).where(
+        repo.in_ids(conn, b.key, answers), b.status == "intent")).scalars()) if answers else set()
+    answered = [(i.key, i.user_id) for i in intents if i.key in still_open]
+    paid = {uid for k, uid in answered if waterfall.debited(answers[k])}
+    funded = [u for u in due_users if waterfall.fund_may_pay(users[u])]
+    loans = repo.live_loans_of(conn, paid | set(funded), due_by=how.on)
+    by_user = repo.loans_by_user(loans)
+    journals, updates = waterfall.card_answers(users, by_user, answered, answers, how.on)
+    update_debits(conn, [{"b_key": u.key, "status": u.status, "taken": u.taken,
+                          "reason": u.reason, "resolved_on": u.resolved_on} for u in updates])
+    # A debit still pending (this one or an earlier one) stops the waterfall before the fund.
+    pending = pending_users(conn, funded)
+    funded = [u for u in funded if u not in pending]
+    redemptions = waterfall.fund_redemptions(users, by_user, funded,
+                                             repo.fund_redeemed(conn, funded, how.on),
+                                             config.fund_daily_redemption_cap, how)
+    repo.insert_journals(conn, [*journals, *redemptions])
+    repo.save_users(conn, users.values())
+    repo.save_loans(conn, loans)
+    return len(updates) + len(redemptions)

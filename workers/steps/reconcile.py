@@ -1,0 +1,113 @@
+"""Reconciliation: pending card debits resolved, then the day's ledger proof."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, bindparam, select, update
+
+from domain import deduction, overdue
+from domain.config import ProductConfig
+from domain.steps import Step, StepKey
+from store import cycle as cyc
+from store import ledger_checks, repo
+from store import schema as s
+from workers import metrics
+from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, believed
+from workers.steps.common import chunk_tx, update_debits
+
+
+def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
+                    config: ProductConfig, channel: BankChannel, *,
+                    key: StepKey | None = None) -> int:
+    """Resolve pending card debits of the chunk's users."""
+    step = key or StepKey(Step.RECONCILE)
+    b = s.bank_debits.c
+    with engine.connect() as conn:
+        if cyc.chunk_done(conn, on, step.label, chunk_no):
+            return 0
+        pending = conn.execute(select(s.bank_debits).where(
+            b.status == PENDING, repo.in_range(b.user_id, lo, hi),
+            repo.not_held(b.user_id, on))).all()
+    results = {r.key: r for r in channel.query([p.key for p in pending])}
+    with chunk_tx(engine, on, step, chunk_no) as conn:
+        if conn is None:
+            return 0
+        rows = resolve_pending(conn, on, pending, results, config)
+        cyc.complete_chunk(conn, on, step.label, chunk_no, rows)
+        return rows
+
+
+def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
+                    results: dict[str, Any],
+                    config: ProductConfig) -> int:
+    """Apply the bank's final answers to pending debits (value-dated); returns the debits."""
+    b = s.bank_debits.c
+    open_keys = set(conn.execute(select(b.key).where(
+        b.key.in_([p.key for p in pending]), b.status == PENDING)).scalars())
+    # unknown: the bank never received the key, released as not taken; an answer out of
+    # the protocol (taken above the amount, ...) is refused, logged and left pending.
+    todo = [p for p in pending if p.key in open_keys and p.key in results
+            and results[p.key].status in (DEBITED, FAILED, UNKNOWN)
+            and believed(p.amount, results[p.key])]
+    if not todo:
+        return 0
+    user_ids = sorted({p.user_id for p in todo})
+    users = repo.load_users(conn, user_ids, lock=True)
+    loans = repo.live_loans_of(conn, user_ids)
+    by_user = repo.loans_by_user(loans)
+    pa = s.penalty_accruals.c
+    journals, updates, accrual_updates = [], [], []
+    for p in todo:
+        res = results[p.key]
+        user = users[p.user_id]
+        if res.status == DEBITED and res.taken > 0:
+            mine = by_user.get(user.id, [])
+            accruals = [(r.loan_id, r.no, r.day, r.principal_base, r.amount, r.booked)
+                        for r in conn.execute(select(s.penalty_accruals).where(
+                            pa.loan_id.in_([x.id for x in mine]) if mine else pa.loan_id.is_(None),
+                            pa.day >= p.day))]
+            js, updated = deduction.apply_value_dated_debit(
+                user, mine, p.key, res.taken, p.day, on, accruals,
+                lambda base, rate: overdue.daily_penalty(base, rate, config))
+            journals.extend(js)
+            accrual_updates.extend(updated)
+        updates.append({"b_key": p.key, "status": res.status, "taken": res.taken,
+                        "reason": res.reason, "resolved_on": on})
+    repo.insert_journals(conn, journals)
+    repo.save_users(conn, users.values())
+    repo.save_loans(conn, loans)
+    update_debits(conn, updates)
+    if accrual_updates:
+        conn.execute(update(s.penalty_accruals).where(
+            pa.loan_id == bindparam("b_loan"), pa.no == bindparam("b_no"),
+            pa.day == bindparam("b_day")).values(principal_base=bindparam("base"),
+                                                  amount=bindparam("amt")),
+            [{"b_loan": a[0], "b_no": a[1], "b_day": a[2], "base": a[3], "amt": a[4]}
+             for a in accrual_updates])
+    return len(updates)
+
+
+def reconcile_close(engine: Engine, on: date, *, key: StepKey | None = None) -> list[str]:
+    """After all chunks: settle the day's card money, then prove every ledger invariant for
+    the accounts the day touched (in one consistent view); what is broken goes on the
+    close row, which then ends broken instead of done."""
+    step = (key or StepKey(Step.RECONCILE_CLOSE)).label
+    with engine.begin() as conn:
+        if cyc.claim_chunk(conn, on, step, 0) is None:
+            return []
+        ledger_checks.settle_bank_clearing(conn, on)
+    with ledger_checks.consistent_view(engine) as conn:
+        problems = ledger_checks.check_day(conn, on)
+    with engine.begin() as conn:
+        if cyc.claim_chunk(conn, on, step, 0) is None:
+            return []  # another copy finished it (and recorded what it found)
+        if problems:
+            cyc.record_problem(conn, on, f"{ledger_checks.DAY_PROOF} of {on}: "
+                                         + "; ".join(problems))
+        cyc.complete_chunk(conn, on, step, 0, len(problems))
+    if problems:
+        metrics.ledger_proof_failed("day")
+    return problems
