@@ -26,15 +26,13 @@ from domain import outbox as ob
 from domain.outbox import Sink
 from store import outboxes
 from store import schema as s
+from tests.support.helpers import migrated_engine
+from tests.support.outbox import ALPHA, T0, D, add_case, add_handoffs, add_reminders
+from tests.support.paths import ROOT
 from workers import relays
 
-from .helpers import migrated_engine
-
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "relay-sink-secret"
-D = date(2026, 5, 16)
-T0 = datetime(2026, 5, 17, 1, 0, tzinfo=UTC)
-ALPHA, BETA = "Alpha Recovery", "Beta Collect"
+BETA = "Beta Collect"
 
 
 @pytest.fixture
@@ -63,30 +61,6 @@ def https(receiver: ReceiverProcess) -> Iterator[Sink]:
     sink = sink_for(receiver.url + "/agencies", SECRET, timeouts=Timeouts(connect=1, read=2))
     yield sink
     sink.close()
-
-
-def add_handoffs(engine: Engine, agency: str, day: date, loans: list[str]) -> None:
-    with engine.begin() as conn:
-        conn.execute(insert(s.handoffs), [
-            {"day": day, "loan_id": loan, "agency": agency, "masked_name": "Z*",
-             "masked_phone": "138****0000", "contact_token": f"t-{loan}",
-             "amount_owed": 129198, "dpd": 91} for loan in loans])
-
-
-def add_case(engine: Engine, loan: str, agency: str | None, outcome: str, closed: date,
-             stage: str = "agency") -> None:
-    with engine.begin() as conn:
-        conn.execute(insert(s.collection_cases), [
-            {"loan_id": loan, "user_id": "u-" + loan, "stage": stage, "agency": agency,
-             "opened_on": closed - timedelta(days=30), "closed_on": closed,
-             "outcome": outcome, "paid_at_open": 0, "recovered": 0}])
-
-
-def add_reminders(engine: Engine, loans: list[str], start: datetime, end: datetime) -> None:
-    with engine.begin() as conn:
-        conn.execute(insert(s.notifications), [
-            {"day": D, "user_id": "u-" + loan, "loan_id": loan, "kind": "due_soon",
-             "send_from": start, "send_until": end} for loan in loans])
 
 
 def run(engine: Engine, relay: ob.RelayName, sink: Sink, *, at: datetime = T0,
@@ -405,50 +379,3 @@ def test_metrics_count_deliveries_failures_and_the_dead_rows(
     text = relay("ok")
     assert _sample(text, "creditcycle_outbox_delivered_rows_total", relay="agencies") == 3
     assert _sample(text, "creditcycle_outbox_dead_rows", relay="agencies") == 0
-
-
-# ---------------------------------------------------------------------- through Celery
-def test_beat_schedules_the_relays_and_their_tasks_deliver_through_a_real_worker(
-        fresh_postgres_url: str, redis_url: str, tmp_path: Path) -> None:
-    import time
-
-    from cli import api
-    from drills.stack import local_stack
-    from schedules.beat import TABLE
-
-    scheduled = {task for _, task, _, _ in TABLE}
-    names = {f"creditcycle.relay.{r}" for r in ob.RELAYS}
-    assert names <= scheduled and names <= set(api.TASKS)
-    assert "creditcycle.notifications.dispatch" not in scheduled  # the flag-setter is gone
-
-    engine = migrated_engine(fresh_postgres_url)
-    add_handoffs(engine, ALPHA, D, ["L1"])
-    add_case(engine, "L1", ALPHA, "recalled", D + timedelta(days=3))
-    add_reminders(engine, ["L1"], T0, T0 + timedelta(hours=13))
-    out = tmp_path / "out"
-    env = {"CREDITCYCLE_SINK_AGENCIES": f"file://{out}",
-           "CREDITCYCLE_SINK_NOTIFICATIONS": f"file://{out}",
-           "CREDITCYCLE_NOW": (T0 + timedelta(hours=1)).isoformat()}
-    try:
-        with local_stack(fresh_postgres_url, redis_url=redis_url, extra_env=env) as st:
-            st.start_worker(1, log=tmp_path / "worker.log")
-            for name in sorted(names):
-                api.submit(name)
-            deadline = time.monotonic() + 90
-            b = s.outbox_batches.c
-            while time.monotonic() < deadline:
-                with engine.connect() as conn:
-                    got = dict(conn.execute(select(b.outbox, func.sum(b.rows)).where(
-                        b.status == "delivered").group_by(b.outbox)).all())
-                if got == {f"agency:{ALPHA}": 2, "notifications": 1}:
-                    break
-                time.sleep(0.5)
-            else:
-                pytest.fail(f"not delivered through the worker: {got}; see worker.log")
-        assert len(list((out / "agency" / ALPHA).glob("*.json"))) == 2  # two dates
-        assert len(list((out / "notifications").glob("*.json"))) == 1
-        n = s.notifications.c
-        with engine.connect() as conn:
-            assert conn.execute(select(n.status)).scalar_one() == "sent"
-    finally:
-        engine.dispose()
