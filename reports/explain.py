@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
-
 from domain import activity as act
 from domain import limits
 from domain.config import ProductConfig
@@ -42,6 +40,7 @@ from domain.explain import (
 from domain.model import OVERDUE, PAID_OFF, WRITTEN_OFF, Loan
 from domain.overdue import daily_penalty
 from store import queries, repo
+from store.engine import Engine
 from store.queries import UserHistory
 
 

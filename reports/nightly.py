@@ -23,11 +23,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-
 from domain.config import ProductConfig
 from domain.money import yuan
 from store import queries
+from store.engine import Engine
 from workers import settings
 
 SOURCES = {"deduct_wallet": "wallet", "deduct_card": "card", "deduct_fund": "fund",

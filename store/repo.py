@@ -241,6 +241,33 @@ def live_loans_of(conn: Connection, user_ids: Collection[str], *,
                                  s.loans.c.status.in_(LIVE_STATUSES)), due_by=due_by)
 
 
+def loans_of(conn: Connection, user_id: str) -> list[Loan]:
+    """Every loan of one user (any status) with all its installments, in id order."""
+    return load_loans(conn, s.loans.c.user_id == user_id)
+
+
+def all_loans(conn: Connection) -> list[Loan]:
+    """Every loan with all its installments, in id order (a scenario's small book)."""
+    return load_loans(conn, s.loans.c.id.is_not(None))
+
+
+def loan_owner(conn: Connection, loan_id: str) -> str | None:
+    """The user id of loan ``loan_id``, or None for an unknown loan."""
+    owner: str | None = conn.execute(select(s.loans.c.user_id)
+                                     .where(s.loans.c.id == loan_id)).scalar()
+    return owner
+
+
+def loan_exists(conn: Connection, loan_id: str) -> bool:
+    """Whether a loan with id ``loan_id`` exists."""
+    return conn.execute(select(s.loans.c.id).where(s.loans.c.id == loan_id)).first() is not None
+
+
+def set_on_hold(conn: Connection, loan_id: str, on_hold: bool) -> None:
+    """Put a loan's collection on hold, or lift the hold."""
+    conn.execute(update(s.loans).where(s.loans.c.id == loan_id).values(on_hold=on_hold))
+
+
 def loans_by_user(loans: Iterable[Loan]) -> dict[str, list[Loan]]:
     """The loans grouped by user id."""
     out: dict[str, list[Loan]] = defaultdict(list)

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import Connection, insert, select, update
-
 from domain import activity as act
 from domain import ledger, lending, prepayment
 from domain.commands import (
@@ -25,8 +23,10 @@ from domain.commands import (
 )
 from domain.model import Loan
 from domain.prepayment import Refusal
-from store import repo
-from store import schema as s
+from store import cards, repo
+from store import events as event_rows
+from store import users as user_rows
+from store.engine import Connection
 from store.queries import last_closed_day
 
 _FIELDS = {"UNKNOWN_USER": "user", "UNKNOWN_LOAN": "loan", "DUPLICATE_LOAN": "loan"}
@@ -44,20 +44,19 @@ def apply_events(conn: Connection, events: Sequence[tuple[str, Event]]) -> list[
     user_ids = sorted({e.user for _, e in events})
     repo.lock_users(conn, user_ids)
     closed = last_closed_day(conn) if any(isinstance(e, Repay) for _, e in events) else None
-    ev = s.events.c
-    done = set(conn.execute(select(ev.key).where(ev.key.in_([k for k, _ in events]))).scalars())
+    done = event_rows.recorded_keys(conn, [k for k, _ in events])
     for key, event in events:
         if key in done:
             continue
         refusal = _apply(conn, key, event, closed)
-        conn.execute(insert(s.events).values(day=event.date, user_id=event.user, kind=event.kind,
-                                             key=key, payload=event.model_dump(mode="json")))
+        event_rows.record(conn, key, event.date, event.user, event.kind,
+                          event.model_dump(mode="json"))
         if refusal:
             why = refusal if isinstance(refusal, Refusal) else Refusal(
                 refusal, _FIELDS.get(refusal, "event"), refusal)
             row = {"day": event.date, "kind": event.kind, "user_id": event.user,
                    "loan_id": getattr(event, "loan", None), "reason": why.code}
-            conn.execute(insert(s.refusals).values(**row))
+            event_rows.record_refusal(conn, row)
             refusals.append({**row, "field": why.field, "message": why.message})
     return refusals
 
@@ -71,7 +70,7 @@ def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
     user = users[e.user]
     if isinstance(e, MoneyEvent):
         if e.kind == "card_deposit":
-            _bank(conn, e.user, balance=s.sim_bank_accounts.c.balance + e.amount)
+            cards.deposit(conn, e.user, e.amount)
             return None
         account = ledger.wallet(e.user) if e.kind == "wallet_topup" else ledger.fund(e.user)
         if e.kind == "wallet_topup":
@@ -97,25 +96,23 @@ def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
     if isinstance(e, Draw):
         return _draw(conn, e, user)
     if isinstance(e, LoanEvent):
-        loan = conn.execute(select(s.loans.c.user_id).where(s.loans.c.id == e.loan)).scalar()
-        if loan != e.user:
+        if repo.loan_owner(conn, e.loan) != e.user:
             return "UNKNOWN_LOAN"
-        conn.execute(update(s.loans).where(s.loans.c.id == e.loan)
-                     .values(on_hold=e.kind == "collection_hold"))
+        repo.set_on_hold(conn, e.loan, e.kind == "collection_hold")
         return None
     if isinstance(e, CardTimeout):
-        _bank(conn, e.user, timeout_day=e.date, timeout_resolves=e.resolves)
+        cards.set_trouble(conn, e.user, timeout_day=e.date, timeout_resolves=e.resolves)
         return None
     if not isinstance(e, SimpleEvent):  # every other kind returned above
         raise AssertionError(f"unhandled event {e.kind}")
     if e.kind == "card_outage":
-        _bank(conn, e.user, outage_day=e.date)
+        cards.set_trouble(conn, e.user, outage_day=e.date)
         return None
     if e.kind == "card_invalid":
-        _bank(conn, e.user, invalid=True)
+        cards.set_trouble(conn, e.user, invalid=True)
         return None
     if e.kind == "card_change":
-        _bank(conn, e.user, invalid=False)
+        cards.set_trouble(conn, e.user, invalid=False)
         user.card_blocked = False
         user.dirty = True
         repo.save_users(conn, [user])
@@ -124,7 +121,7 @@ def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
 
 
 def _user_loans(conn: Connection, user_id: str) -> list[Loan]:
-    return repo.load_loans(conn, s.loans.c.user_id == user_id)
+    return repo.loans_of(conn, user_id)
 
 
 def _draw(conn: Connection, e: Draw, user: object) -> str | None:
@@ -132,7 +129,7 @@ def _draw(conn: Connection, e: Draw, user: object) -> str | None:
 
     if not isinstance(user, User):
         raise AssertionError("draw without a loaded user")
-    if conn.execute(select(s.loans.c.id).where(s.loans.c.id == e.loan)).first():
+    if repo.loan_exists(conn, e.loan):
         return "DUPLICATE_LOAN"
     loans = repo.live_loans_of(conn, [e.user])
     reason = lending.refuse_draw(user, loans, e.principal)
@@ -141,21 +138,13 @@ def _draw(conn: Connection, e: Draw, user: object) -> str | None:
     loan = lending.new_loan(e.loan, e.user, e.principal, e.annual_rate_bp, e.term_months, e.date)
     repo.insert_loans(conn, [loan])
     repo.insert_journals(conn, [lending.disburse(loan, e.date)])
-    _bank(conn, e.user, balance=s.sim_bank_accounts.c.balance + e.principal)
-    conn.execute(update(s.users).where(s.users.c.id == e.user).values(last_disbursed=e.date))
+    cards.deposit(conn, e.user, e.principal)
+    user_rows.set_last_disbursed(conn, e.user, e.date)
     return None
-
-
-def _bank(conn: Connection, user_id: str, **values: object) -> None:
-    a = s.sim_bank_accounts
-    if conn.execute(select(a.c.user_id).where(a.c.user_id == user_id)).first() is None:
-        conn.execute(insert(a).values(user_id=user_id, balance=0))
-    conn.execute(update(a).where(a.c.user_id == user_id).values(**values))
 
 
 def _fold_signal(conn: Connection, user_id: str, kind: str, on: date) -> None:
     row = repo.load_user_rows(conn, [user_id])[user_id]
     activity = act.fold(repo.activity_of(row), kind, on)
     next_recalc = on if row.next_recalc is None or row.next_recalc > on else row.next_recalc
-    conn.execute(update(s.users).where(s.users.c.id == user_id)
-                 .values(activity=activity.to_json(), next_recalc=next_recalc))
+    user_rows.set_activity(conn, user_id, activity.to_json(), next_recalc)
