@@ -22,7 +22,7 @@ from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
 from domain.model import OVERDUE, WRITTEN_OFF, Loan, LoanEvent
 from domain.money import is_month_end
-from store import agencies, ledger_checks, repo
+from store import agencies, ledger_checks, repo, selection
 from store import cycle as cyc
 from store import schema as s
 from store.bulk import bulk_update, insert_ignore_many
@@ -65,7 +65,7 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
         if claim is None:
             return 0
         if claim.phase != "intents":
-            due_users = repo.users_with_due_debts(conn, lo, hi, on)
+            due_users = selection.users_with_due_debts(conn, lo, hi, on)
             rows += _deduct_wallet_and_intents(conn, on, due_users, attempt, daytime, late)
             cyc.set_phase(conn, on, step, chunk_no, "intents")
     intents = _open_intents(engine, on, lo, hi)
@@ -74,7 +74,7 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
         if cyc.claim_chunk(conn, on, step, chunk_no) is None:
             return 0
         if due_users is None:
-            due_users = repo.users_with_due_debts(conn, lo, hi, on)
+            due_users = selection.users_with_due_debts(conn, lo, hi, on)
         rows += _apply_card_results_and_fund(conn, on, results, intents, due_users, attempt,
                                              daytime, late, config)
         cyc.complete_chunk(conn, on, step, chunk_no, rows)
@@ -214,7 +214,7 @@ def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if conn is None:
             return 0
         # Read after their users' locks (taken by the read).
-        loans = repo.loans_needing_overdue(conn, lo, hi, on, config.grace_days)
+        loans = selection.loans_needing_overdue(conn, lo, hi, on, config.grace_days)
         out = overdue.assess(loans, on, config)
         _write_accruals(conn, out)
         repo.insert_journals(conn, out.journals)
@@ -382,12 +382,12 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         soon = on + timedelta(days=config.due_soon_days)
         # Loan rows only; installments just for the few loans whose case, handoff
         # or write-off needs them: a night's cost follows its escalations.
-        loans = repo.loans_needing_collection(conn, lo, hi, on, soon, installments=False)
+        loans = selection.loans_needing_collection(conn, lo, hi, on, soon, installments=False)
         full_ids = [x.id for x in loans if collection.needs_installments(x, config)]
         full = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(full_ids))} \
             if full_ids else {}
         loans = [full.get(x.id, x) for x in loans]
-        due_soon = repo.loans_due_soon(conn, loans, soon)
+        due_soon = selection.loans_due_soon(conn, loans, soon)
         out = collection.collect(loans, on, config, due_soon=due_soon)
         start, end = collection.reminder_window(on, config)
         insert_ignore_many(conn, s.notifications, [
