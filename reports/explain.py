@@ -1,6 +1,6 @@
 """``creditcycle explain``: why a borrower's score and limit are what they are.
 
-Reads one borrower's history (``store.queries.user_history``), turns the rows
+Reads one borrower's history (``store.history.user_history``), turns the rows
 into dated facts and the remedies the SPEC's rules allow, and lets
 ``domain.explain`` word them in English or Chinese. The remedies are the
 rules read backwards: the amount that clears an overdue loan is what is
@@ -17,9 +17,10 @@ from domain.config import ProductConfig
 from domain.explain import Explanation, render
 from reports.explain_state import remedies, state
 from reports.explain_timeline import timeline
-from store import queries
+from store import cycle_reads
+from store import history as history_rows
 from store.engine import Engine
-from store.queries import UserHistory
+from store.history import UserHistory
 
 
 class UnknownUser(LookupError):
@@ -36,8 +37,8 @@ def build_for(engine: Engine, user_id: str, config: ProductConfig,
               since: date | None = None) -> Explanation:
     """The explanation of ``user_id`` as of the last closed date (UnknownUser if none)."""
     with engine.connect() as conn:
-        history = queries.user_history(conn, user_id)
-        as_of = queries.last_closed_day(conn)
+        history = history_rows.user_history(conn, user_id)
+        as_of = cycle_reads.last_closed_day(conn)
     if history is None:
         raise UnknownUser(user_id)
     return build(history, as_of, config, since)

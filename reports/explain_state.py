@@ -26,8 +26,8 @@ from domain.explain import (
 )
 from domain.model import OVERDUE, PAID_OFF, WRITTEN_OFF, Loan
 from domain.overdue import daily_penalty
-from store import repo
-from store.queries import UserHistory
+from store import users as user_rows
+from store.history import UserHistory
 
 SOURCES = ("wallet", "card", "fund")
 COMPONENTS = ("principal", "interest", "penalty")
@@ -204,6 +204,6 @@ def _lapsed(h: UserHistory, activity: act.Activity, on: date,
 def _limit_state(u: Any) -> limits.LimitState:
     return limits.LimitState(
         user_id=u.id, score=u.score, limit=u.credit_limit, frozen=u.limit_frozen,
-        closed=u.closed, activity=repo.activity_of(u), last_disbursed=u.last_disbursed,
+        closed=u.closed, activity=user_rows.activity_of(u), last_disbursed=u.last_disbursed,
         last_increase=u.last_increase, last_base=u.last_base,
         overdue_history_pending=u.overdue_history_pending)

@@ -14,7 +14,7 @@ from domain.config import ProductConfig
 from domain.explain import Codes, Days, Frag, Line, Loans, Parts, Yuan
 from domain.model import PAID_OFF
 from reports.explain_state import SOURCES
-from store.queries import UserHistory
+from store.history import UserHistory
 
 # Order of facts within one day: money in, then what the night did, in step order.
 RANK = {

@@ -3,7 +3,7 @@
 Money collected per source, loans per bucket and the roll rates between
 buckets, handoffs and write-offs, score and limit changes by reason, and the
 durations of the night's steps. Everything is aggregated in SQL
-(``store.queries``); the plots are SVG drawn by matplotlib and inlined, the
+(``store.report``); the plots are SVG drawn by matplotlib and inlined, the
 CSS is inline, so the file opens anywhere with no network.
 """
 

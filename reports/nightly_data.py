@@ -1,5 +1,5 @@
 """``creditcycle report``, the data: what the page (``reports.nightly``) shows, read with
-one aggregate per series (``store.queries``), so its cost grows with the days and buckets
+one aggregate per series (``store.report``), so its cost grows with the days and buckets
 shown, not with the portfolio; and the series' names and colours.
 """
 
@@ -11,7 +11,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from domain.config import ProductConfig
-from store import queries
+from store import cycle_reads
+from store import report as report_rows
 from store.engine import Engine
 
 SOURCES = {"deduct_wallet": "wallet", "deduct_card": "card", "deduct_fund": "fund",
@@ -51,19 +52,19 @@ def gather(engine: Engine, day: date, days: int = 90,
     bounds = config.bucket_bounds
     first = day - timedelta(days=days - 1)
     with engine.connect() as conn:
-        ends = queries.month_end_days(conn, day)[-MONTHS_SHOWN:]
+        ends = report_rows.month_end_days(conn, day)[-MONTHS_SHOWN:]
         return ReportData(
             day=day, first=first,
-            collected=queries.collected_by_day(conn, first, day),
-            delinquent=queries.delinquent_by_day(conn, first, day, bounds),
-            month_ends=queries.month_end_buckets(conn, ends, bounds),
-            rolls=[(a, b, queries.month_transitions(conn, a, b, bounds))
+            collected=report_rows.collected_by_day(conn, first, day),
+            delinquent=report_rows.delinquent_by_day(conn, first, day, bounds),
+            month_ends=report_rows.month_end_buckets(conn, ends, bounds),
+            rolls=[(a, b, report_rows.month_transitions(conn, a, b, bounds))
                    for a, b in itertools.pairwise(ends)],
-            handoffs=queries.handoffs_by_day(conn, first, day),
-            write_offs=queries.write_offs_by_day(conn, first, day),
-            scores=queries.score_reasons(conn, first, day),
-            limit_changes=queries.limit_reasons(conn, first, day),
-            steps=queries.step_runs(conn, day),
-            chunks=queries.chunk_stats(conn, day),
-            counts=queries.day_counts(conn, day),
-            statuses=queries.loans_by_status(conn))
+            handoffs=report_rows.handoffs_by_day(conn, first, day),
+            write_offs=report_rows.write_offs_by_day(conn, first, day),
+            scores=report_rows.score_reasons(conn, first, day),
+            limit_changes=report_rows.limit_reasons(conn, first, day),
+            steps=cycle_reads.step_runs(conn, day),
+            chunks=cycle_reads.chunk_stats(conn, day),
+            counts=report_rows.day_counts(conn, day),
+            statuses=report_rows.loans_by_status(conn))

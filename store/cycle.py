@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from store import schema as s
-from store.repo import now
+from store.engine import now
 
 DONE = "done"
 RUNNING = "running"

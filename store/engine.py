@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 
 # Connection, Engine and two error types are re-exported (``X as X``, which mypy reads as
@@ -203,3 +204,8 @@ def migrate(url: str | None = None) -> None:
     cfg.set_main_option("sqlalchemy.url", database_url(url))
     cfg.attributes["configure_logger"] = False
     command.upgrade(cfg, "head")
+
+
+def now() -> datetime:
+    """The current time, aware, in the local zone."""
+    return datetime.now().astimezone()

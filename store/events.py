@@ -28,3 +28,8 @@ def record(conn: Connection, key: str, day: date, user_id: str, kind: str,
 def record_refusal(conn: Connection, row: dict[str, Any]) -> None:
     """Store a refusal: ``day``, ``kind``, ``user_id``, ``loan_id``, ``reason``."""
     conn.execute(insert(s.refusals).values(**row))
+
+
+def event_recorded(conn: Connection, key: str) -> bool:
+    """Whether an event submitted with idempotency key ``key`` has been applied."""
+    return conn.execute(select(s.events.c.key).where(s.events.c.key == key)).first() is not None

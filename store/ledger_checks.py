@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, func, or_, select
 
 from domain import ledger
 from store import schema as s
-from store.repo import insert_journals
+from store.journals import insert_journals
 
 DAY_PROOF = "ledger proof"
 WHOLE_PROOF = "whole-ledger proof"

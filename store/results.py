@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from domain.model import Loan
-from store import cards, repo
+from store import cards
+from store import loans as loan_rows
 from store import schema as s
 
 
@@ -44,7 +45,7 @@ def final_state(conn: Connection) -> FinalState:
     return FinalState(
         users=rows(select(s.users).order_by(s.users.c.id)),
         cards=cards.balances(conn),
-        loans=repo.all_loans(conn),
+        loans=loan_rows.all_loans(conn),
         score_events=rows(select(s.score_events).order_by(
             se.day, func.coalesce(se.loan_id, se.user_id), se.user_id, se.seq)),
         limit_events=rows(select(s.limit_events).order_by(le.day, le.user_id)),

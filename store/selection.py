@@ -10,13 +10,27 @@ from __future__ import annotations
 import calendar
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, case, extract, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from domain.model import LIVE_STATUSES, PAID_OFF, Loan
 from store import schema as s
-from store.repo import _installment, in_ids, in_range, load_loans_locked, not_held, owes
+from store.bulk import in_ids
+from store.loans import _installment, load_loans_locked, owes
+
+
+def in_range(column: ColumnElement[Any], lo: str, hi: str) -> ColumnElement[bool]:
+    """``lo <= column <= hi`` (a chunk's user id range)."""
+    return and_(column >= lo, column <= hi)
+
+
+def not_held(user_column: ColumnElement[Any], on: date) -> ColumnElement[bool]:
+    """Rows whose user has no unreleased hold from ``on`` or before."""
+    held = select(s.held_users.c.user_id).where(s.held_users.c.day <= on,
+                                                 s.held_users.c.released_at.is_(None))
+    return user_column.not_in(held)
 
 
 def users_with_due_debts(conn: Connection, lo: str, hi: str, on: date) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
 from store import schema as s
 from store.cycle import insert_ignore
@@ -25,3 +25,10 @@ def record_failure(conn: Connection, at: datetime, task: str, task_id: str, args
     """Store a task's failure (its keyword arguments and the traceback's tail)."""
     conn.execute(insert(s.task_failures).values(at=at, task=task, task_id=task_id, args=args,
                                                 error=error))
+
+
+def rejection_of(conn: Connection, task_id: str) -> tuple[str, str] | None:
+    """(field, reason) of the rejection of task ``task_id``, if it was rejected."""
+    r = s.rejections.c
+    row = conn.execute(select(r.field, r.reason).where(r.task_id == task_id)).first()
+    return None if row is None else (row.field, row.reason)

@@ -26,8 +26,7 @@ from domain.bank import (  # the channel's types live in domain; importable from
     DebitResult,
 )
 from store import schema as s
-from store.bulk import bulk_update, insert_many
-from store.repo import in_ids
+from store.bulk import bulk_update, in_ids, insert_many
 
 __all__ = ["DEBITED", "FAILED", "PENDING", "UNKNOWN", "BankChannel", "ChannelTimeout",
            "DebitRequest", "DebitResult", "SimulatedBank"]

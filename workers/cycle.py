@@ -21,9 +21,10 @@ from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
 from domain.money import is_month_end
 from store import cycle as cyc
-from store import ledger_checks, queries
+from store import ledger_checks
+from store import report as report_rows
 from store import schema as s
-from store.repo import now
+from store.engine import now
 from workers import metrics, settings, steps
 from workers.bank import BankChannel
 
@@ -185,7 +186,7 @@ def _after_step(conn: Connection, on: date, step: str,
     cyc.finish_step(conn, on, CLOSE, status, detail)
     if metrics.enabled():
         metrics.day_closed(on, status, detail_row.started_at if detail_row else None,
-                           queries.collected_by_kind(conn, on))
+                           report_rows.collected_by_kind(conn, on))
     if problem:
         log.error("%s is not closed: %s", on, problem)
         return []  # the catch-up stops here until an operator acts (recheck)

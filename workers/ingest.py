@@ -23,11 +23,13 @@ from domain.commands import (
 )
 from domain.model import Loan
 from domain.prepayment import Refusal
-from store import cards, repo
+from store import cards
 from store import events as event_rows
+from store import journals as journal_rows
+from store import loans as loan_rows
 from store import users as user_rows
+from store.cycle_reads import last_closed_day
 from store.engine import Connection
-from store.queries import last_closed_day
 
 _FIELDS = {"UNKNOWN_USER": "user", "UNKNOWN_LOAN": "loan", "DUPLICATE_LOAN": "loan"}
 
@@ -42,7 +44,7 @@ def apply_events(conn: Connection, events: Sequence[tuple[str, Event]]) -> list[
     if not events:
         return refusals
     user_ids = sorted({e.user for _, e in events})
-    repo.lock_users(conn, user_ids)
+    user_rows.lock_users(conn, user_ids)
     closed = last_closed_day(conn) if any(isinstance(e, Repay) for _, e in events) else None
     done = event_rows.recorded_keys(conn, [k for k, _ in events])
     for key, event in events:
@@ -64,7 +66,7 @@ def apply_events(conn: Connection, events: Sequence[tuple[str, Event]]) -> list[
 # C901: the dispatch over event kinds, a refusal reason per case (issue 11 moves the rules out).
 def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
            closed: date | None) -> str | Refusal | None:
-    users = repo.load_users(conn, [e.user])
+    users = user_rows.load_users(conn, [e.user])
     if e.user not in users:
         return "UNKNOWN_USER"
     user = users[e.user]
@@ -78,9 +80,9 @@ def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
         else:
             user.fund += e.amount
         user.dirty = True
-        repo.insert_journals(conn, [lending.external_in(f"{e.kind}:{key}", e.user, account,
-                                                        e.amount, e.date, e.kind)])
-        repo.save_users(conn, [user])
+        journal_rows.insert_journals(conn, [lending.external_in(
+            f"{e.kind}:{key}", e.user, account, e.amount, e.date, e.kind)])
+        user_rows.save_users(conn, [user])
         return None
     if isinstance(e, Repay):
         loans = _user_loans(conn, e.user)
@@ -89,16 +91,16 @@ def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
             return refused
         out = prepayment.repay(user, loans, e.loan, e.amount, e.date, f"repay:{key}",
                                closed_through=closed)
-        repo.insert_journals(conn, out.journals)
-        repo.save_users(conn, [user])
-        repo.save_loans(conn, loans)
+        journal_rows.insert_journals(conn, out.journals)
+        user_rows.save_users(conn, [user])
+        loan_rows.save_loans(conn, loans)
         return None
     if isinstance(e, Draw):
         return _draw(conn, e, user)
     if isinstance(e, LoanEvent):
-        if repo.loan_owner(conn, e.loan) != e.user:
+        if loan_rows.loan_owner(conn, e.loan) != e.user:
             return "UNKNOWN_LOAN"
-        repo.set_on_hold(conn, e.loan, e.kind == "collection_hold")
+        loan_rows.set_on_hold(conn, e.loan, e.kind == "collection_hold")
         return None
     if isinstance(e, CardTimeout):
         cards.set_trouble(conn, e.user, timeout_day=e.date, timeout_resolves=e.resolves)
@@ -115,13 +117,13 @@ def _apply(conn: Connection, key: str, e: Event,  # noqa: C901
         cards.set_trouble(conn, e.user, invalid=False)
         user.card_blocked = False
         user.dirty = True
-        repo.save_users(conn, [user])
+        user_rows.save_users(conn, [user])
     _fold_signal(conn, e.user, e.kind, e.date)
     return None
 
 
 def _user_loans(conn: Connection, user_id: str) -> list[Loan]:
-    return repo.loans_of(conn, user_id)
+    return loan_rows.loans_of(conn, user_id)
 
 
 def _draw(conn: Connection, e: Draw, user: object) -> str | None:
@@ -129,22 +131,22 @@ def _draw(conn: Connection, e: Draw, user: object) -> str | None:
 
     if not isinstance(user, User):
         raise AssertionError("draw without a loaded user")
-    if repo.loan_exists(conn, e.loan):
+    if loan_rows.loan_exists(conn, e.loan):
         return "DUPLICATE_LOAN"
-    loans = repo.live_loans_of(conn, [e.user])
+    loans = loan_rows.live_loans_of(conn, [e.user])
     reason = lending.refuse_draw(user, loans, e.principal)
     if reason:
         return reason
     loan = lending.new_loan(e.loan, e.user, e.principal, e.annual_rate_bp, e.term_months, e.date)
-    repo.insert_loans(conn, [loan])
-    repo.insert_journals(conn, [lending.disburse(loan, e.date)])
+    loan_rows.insert_loans(conn, [loan])
+    journal_rows.insert_journals(conn, [lending.disburse(loan, e.date)])
     cards.deposit(conn, e.user, e.principal)
     user_rows.set_last_disbursed(conn, e.user, e.date)
     return None
 
 
 def _fold_signal(conn: Connection, user_id: str, kind: str, on: date) -> None:
-    row = repo.load_user_rows(conn, [user_id])[user_id]
-    activity = act.fold(repo.activity_of(row), kind, on)
+    row = user_rows.load_user_rows(conn, [user_id])[user_id]
+    activity = act.fold(user_rows.activity_of(row), kind, on)
     next_recalc = on if row.next_recalc is None or row.next_recalc > on else row.next_recalc
     user_rows.set_activity(conn, user_id, activity.to_json(), next_recalc)

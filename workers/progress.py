@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from store import cycle as cyc
-from store import progress as watch
+from store import cycle_reads as watch
 from store.engine import Engine
 from workers import settings
 from workers.cycle import LedgerBroken, broken

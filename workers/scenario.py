@@ -34,7 +34,9 @@ from domain.model import User
 from domain.money import date_range
 from drills.seed import mark_closed_before
 from store import agencies as agency_rows
-from store import cards, ledger_checks, repo, results
+from store import cards, ledger_checks, results
+from store import journals as journal_rows
+from store import loans as loan_rows
 from store import users as user_rows
 from store.engine import Engine, make_engine, migrate, require_empty
 from workers.bank import SimulatedBank
@@ -253,8 +255,8 @@ def seed(engine: Engine, sc: Scenario) -> None:
             "last_disbursed": last_disbursed.get(u.id)} for u in sc.users])
         cards.open_accounts(conn, {u.id: u.card for u in sc.users})
         agency_rows.insert_new(conn, sc.agencies)
-        repo.insert_loans(conn, loans)
-        repo.insert_journals(conn, journals)
+        loan_rows.insert_loans(conn, loans)
+        journal_rows.insert_journals(conn, journals)
     mark_closed_before(engine, start)
 
 

@@ -22,9 +22,12 @@ from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
 from domain.model import OVERDUE, WRITTEN_OFF, Loan, LoanEvent
 from domain.money import is_month_end
-from store import agencies, ledger_checks, repo, selection
+from store import agencies, bulk, ledger_checks, selection
 from store import cycle as cyc
+from store import journals as journal_rows
+from store import loans as loan_rows
 from store import schema as s
+from store import users as user_rows
 from store.bulk import bulk_update, insert_ignore_many
 from workers import metrics, settings
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, DebitRequest
@@ -86,7 +89,7 @@ def _pending_users(conn: Connection, user_ids: list[str]) -> set[str]:
         return set()
     b = s.bank_debits.c
     return set(conn.execute(select(b.user_id).where(
-        repo.in_ids(conn, b.user_id, user_ids), b.status.in_(("intent", PENDING)))).scalars())
+        bulk.in_ids(conn, b.user_id, user_ids), b.status.in_(("intent", PENDING)))).scalars())
 
 
 def _deduct_wallet_and_intents(conn: Connection, on: date, user_ids: list[str], attempt: str,
@@ -95,9 +98,9 @@ def _deduct_wallet_and_intents(conn: Connection, on: date, user_ids: list[str], 
     leaves some of them owing nothing, which the waterfall handles)."""
     if not user_ids:
         return 0
-    users = repo.load_users(conn, user_ids, lock=True)
-    loans = repo.live_loans_of(conn, user_ids, due_by=on)
-    by_user = repo.loans_by_user(loans)
+    users = user_rows.load_users(conn, user_ids, lock=True)
+    loans = loan_rows.live_loans_of(conn, user_ids, due_by=on)
+    by_user = loan_rows.loans_by_user(loans)
     pending = _pending_users(conn, user_ids)
     journals, intents = [], []
     for uid in user_ids:
@@ -114,9 +117,9 @@ def _deduct_wallet_and_intents(conn: Connection, on: date, user_ids: list[str], 
             intents.append({"key": deduction.card_key(uid, on, attempt), "user_id": uid,
                             "day": on, "attempt": attempt, "amount": amount,
                             "status": "intent"})
-    repo.insert_journals(conn, journals)
-    repo.save_users(conn, users.values())
-    repo.save_loans(conn, loans)
+    journal_rows.insert_journals(conn, journals)
+    user_rows.save_users(conn, users.values())
+    loan_rows.save_loans(conn, loans)
     insert_ignore_many(conn, s.bank_debits, intents)
     return len(journals) + len(intents)
 
@@ -128,8 +131,8 @@ def _open_intents(engine: Engine, on: date, lo: str, hi: str) -> list[DebitReque
     b = s.bank_debits.c
     with engine.connect() as conn:
         rows = conn.execute(select(s.bank_debits).where(
-            b.day == on, b.status == "intent", repo.in_range(b.user_id, lo, hi),
-            repo.not_held(b.user_id, on)).order_by(b.user_id, b.key)).all()
+            b.day == on, b.status == "intent", selection.in_range(b.user_id, lo, hi),
+            selection.not_held(b.user_id, on)).order_by(b.user_id, b.key)).all()
     return [DebitRequest(r.key, r.user_id, r.amount, r.day) for r in rows]
 
 
@@ -155,15 +158,15 @@ def _apply_card_results_and_fund(conn: Connection, on: date,
     user_ids = sorted({i.user_id for i in intents} | set(due_users))
     if not user_ids:
         return 0
-    users = repo.load_users(conn, user_ids, lock=True)
+    users = user_rows.load_users(conn, user_ids, lock=True)
     b = s.bank_debits.c
     still_open = set(conn.execute(select(b.key).where(
-        repo.in_ids(conn, b.key, results), b.status == "intent")).scalars()) if results else set()
+        bulk.in_ids(conn, b.key, results), b.status == "intent")).scalars()) if results else set()
     paid = {i.user_id for i in intents if i.key in still_open
             and results[i.key][0] == DEBITED and results[i.key][1] > 0}
     funded = [u for u in due_users if users[u].consent_fund and users[u].fund > 0]
-    loans = repo.live_loans_of(conn, paid | set(funded), due_by=on)
-    by_user = repo.loans_by_user(loans)
+    loans = loan_rows.live_loans_of(conn, paid | set(funded), due_by=on)
+    by_user = loan_rows.loans_by_user(loans)
     journals, updates = [], []
     for req in intents:
         if req.key not in still_open:
@@ -183,7 +186,7 @@ def _apply_card_results_and_fund(conn: Connection, on: date,
     # A debit still pending (this one or an earlier one) stops the waterfall before the fund.
     pending = _pending_users(conn, funded)
     funded = [u for u in funded if u not in pending]
-    redeemed = repo.fund_redeemed(conn, funded, on)
+    redeemed = journal_rows.fund_redeemed(conn, funded, on)
     taken_from_fund = 0
     for uid in funded:
         user = users[uid]
@@ -194,9 +197,9 @@ def _apply_card_results_and_fund(conn: Connection, on: date,
         if redemption:
             journals.append(redemption)
             taken_from_fund += 1
-    repo.insert_journals(conn, journals)
-    repo.save_users(conn, users.values())
-    repo.save_loans(conn, loans)
+    journal_rows.insert_journals(conn, journals)
+    user_rows.save_users(conn, users.values())
+    loan_rows.save_loans(conn, loans)
     return len(updates) + taken_from_fund
 
 
@@ -217,11 +220,11 @@ def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         loans = selection.loans_needing_overdue(conn, lo, hi, on, config.grace_days)
         out = overdue.assess(loans, on, config)
         _write_accruals(conn, out)
-        repo.insert_journals(conn, out.journals)
+        journal_rows.insert_journals(conn, out.journals)
         insert_ignore_many(conn, s.loan_events, [
             {"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "kind": e.kind,
              "detail": e.detail} for e in out.events])
-        rows = repo.save_loans(conn, loans)
+        rows = loan_rows.save_loans(conn, loans)
         _refresh_user_flags(conn, loans, out, on)
         cyc.complete_chunk(conn, on, step, chunk_no, rows)
         return rows
@@ -261,7 +264,7 @@ def _refresh_user_flags(conn: Connection, loans: list[Loan], out: overdue.Overdu
                                                     r.next_recalc):
             updates.append({"id": r.id, "limit_frozen": frozen[r.id],
                             "overdue_history_pending": history, "next_recalc": next_recalc})
-    repo.update_users(conn, updates)
+    user_rows.update_users(conn, updates)
 
 
 # ---------------------------------------------------------------- score
@@ -273,24 +276,24 @@ def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if conn is None:
             return 0
         le = s.loan_events.c
-        held = repo.not_held(le.user_id, on)
+        held = selection.not_held(le.user_id, on)
         events = [_loan_event(r) for r in conn.execute(
-            select(s.loan_events).where(le.day == on, repo.in_range(le.user_id, lo, hi), held)
+            select(s.loan_events).where(le.day == on, selection.in_range(le.user_id, lo, hi), held)
             .order_by(le.id))]
         ev = s.events.c
         external = list(conn.execute(select(ev.user_id).distinct().where(
-            ev.day == on, ev.kind == "external_overdue", repo.in_range(ev.user_id, lo, hi),
-            repo.not_held(ev.user_id, on))).scalars())
+            ev.day == on, ev.kind == "external_overdue", selection.in_range(ev.user_id, lo, hi),
+            selection.not_held(ev.user_id, on))).scalars())
         user_ids = sorted({e.user_id for e in events} | set(external))
-        rows = repo.lock_user_rows(conn, repo.in_ids(conn, s.users.c.id, user_ids),
-                                   ("score", "last_external_overdue")) if user_ids else {}
+        rows = user_rows.lock_user_rows(conn, bulk.in_ids(conn, s.users.c.id, user_ids),
+                                        ("score", "last_external_overdue")) if user_ids else {}
         states = [scoring.ScoreState(u, rows[u].score, rows[u].last_external_overdue)
                   for u in user_ids]
         decisions = scoring.score_users(states, events, external, on, config)
         insert_ignore_many(conn, s.score_events, [
             {"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "reason": e.reason,
              "old": e.old, "new": e.new, "seq": e.seq} for d in decisions for e in d.events])
-        repo.update_users(conn, [
+        user_rows.update_users(conn, [
             {"id": d.user_id, "score": d.score, "last_external_overdue": d.last_external_overdue,
              "next_recalc": on} for d in decisions])
         _bureau_records(conn, events)
@@ -328,8 +331,8 @@ def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if conn is None:
             return 0
         u = s.users.c
-        rows = repo.lock_user_rows(conn, and_(
-            repo.in_range(u.id, lo, hi), u.next_recalc <= on, repo.not_held(u.id, on)),
+        rows = user_rows.lock_user_rows(conn, and_(
+            selection.in_range(u.id, lo, hi), u.next_recalc <= on, selection.not_held(u.id, on)),
             LIMIT_COLUMNS)
         decisions = recalculate_limits(conn, list(rows), on, config, rows=rows)
         cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
@@ -348,14 +351,14 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
     if not user_ids:
         return []
     if rows is None:
-        rows = repo.load_user_rows(conn, user_ids, LIMIT_COLUMNS)
+        rows = user_rows.load_user_rows(conn, user_ids, LIMIT_COLUMNS)
     le = s.loan_events.c
     closing = set(conn.execute(select(le.user_id).where(
         le.day == on, le.kind == "WRITE_OFF_DUE",
-        repo.in_ids(conn, le.user_id, user_ids))).scalars())
+        bulk.in_ids(conn, le.user_id, user_ids))).scalars())
     states = [limits.LimitState(
         user_id=r.id, score=r.score, limit=r.credit_limit, frozen=r.limit_frozen,
-        closed=r.closed or r.id in closing, activity=repo.activity_of(r),
+        closed=r.closed or r.id in closing, activity=user_rows.activity_of(r),
         last_disbursed=r.last_disbursed, last_increase=r.last_increase,
         last_base=r.last_base, overdue_history_pending=r.overdue_history_pending)
         for r in (rows[x] for x in user_ids)]
@@ -364,7 +367,7 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
         {"day": on, "user_id": d.user_id, "old": d.old, "new": d.new,
          "reasons": ",".join(d.reasons)} for d in decisions if d.changed])
     nxt = on + timedelta(days=config.limit_recalc_interval_days)
-    repo.update_users(conn, [
+    user_rows.update_users(conn, [
         {"id": d.user_id, "credit_limit": d.new, "last_increase": d.last_increase,
          "last_base": d.last_base, "overdue_history_pending": d.overdue_history_pending,
          "last_recalc": on, "next_recalc": nxt} for d in decisions])
@@ -384,7 +387,7 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         # or write-off needs them: a night's cost follows its escalations.
         loans = selection.loans_needing_collection(conn, lo, hi, on, soon, installments=False)
         full_ids = [x.id for x in loans if collection.needs_installments(x, config)]
-        full = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(full_ids))} \
+        full = {x.id: x for x in loan_rows.load_loans(conn, s.loans.c.id.in_(full_ids))} \
             if full_ids else {}
         loans = [full.get(x.id, x) for x in loans]
         due_soon = selection.loans_due_soon(conn, loans, soon)
@@ -393,12 +396,12 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         insert_ignore_many(conn, s.notifications, [
             {"day": n.day, "user_id": n.user_id, "loan_id": n.loan_id, "kind": n.kind,
              "send_from": start, "send_until": end} for n in out.notifications])
-        repo.insert_journals(conn, out.journals)
+        journal_rows.insert_journals(conn, out.journals)
         _cases(conn, loans, out, on)
         if out.closed_users:
-            repo.update_users(conn, [{"id": u, "closed": True, "credit_limit": 0,
-                                      "limit_frozen": True} for u in sorted(out.closed_users)])
-        rows = repo.save_loans(conn, loans)
+            user_rows.update_users(conn, [{"id": u, "closed": True, "credit_limit": 0,
+                                           "limit_frozen": True} for u in sorted(out.closed_users)])
+        rows = loan_rows.save_loans(conn, loans)
         cyc.complete_chunk(conn, on, step, chunk_no, rows)
         return rows
 
@@ -473,9 +476,9 @@ def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
             cyc.record_error(conn, on, step, 0, no_agency(len(pending)))
             return 0
         assigned = dict(collection.assign_agencies([p.loan_id for p in pending], counts))
-        repo.lock_users(conn, {p.user_id for p in pending})
-        loans = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
-        people = repo.load_user_rows(conn, {p.user_id for p in pending})
+        user_rows.lock_users(conn, {p.user_id for p in pending})
+        loans = {x.id: x for x in loan_rows.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
+        people = user_rows.load_user_rows(conn, {p.user_id for p in pending})
         handoffs, secret = [], settings.get().contact_secret_or_dev()
         conn.execute(update(s.collection_cases).where(c.id == bindparam("b_id"))
                      .values(agency=bindparam("agency")),
@@ -490,7 +493,7 @@ def handoff_pass(engine: Engine, on: date, *, key: str | None = None) -> int:
                 "contact_token": collection.contact_token(person.id, secret),
                 "amount_owed": collection.amount_owed(loan, on), "dpd": loan.dpd})
         insert_ignore_many(conn, s.handoffs, handoffs)
-        repo.save_loans(conn, loans.values())
+        loan_rows.save_loans(conn, loans.values())
         cyc.complete_chunk(conn, on, step, 0, len(handoffs))
         return len(handoffs)
 
@@ -505,8 +508,8 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if cyc.chunk_done(conn, on, step, chunk_no):
             return 0
         pending = conn.execute(select(s.bank_debits).where(
-            b.status == PENDING, repo.in_range(b.user_id, lo, hi),
-            repo.not_held(b.user_id, on))).all()
+            b.status == PENDING, selection.in_range(b.user_id, lo, hi),
+            selection.not_held(b.user_id, on))).all()
     results = {r.key: r for r in channel.query([p.key for p in pending])}
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -527,9 +530,9 @@ def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
     if not todo:
         return 0
     user_ids = sorted({p.user_id for p in todo})
-    users = repo.load_users(conn, user_ids, lock=True)
-    loans = repo.live_loans_of(conn, user_ids)
-    by_user = repo.loans_by_user(loans)
+    users = user_rows.load_users(conn, user_ids, lock=True)
+    loans = loan_rows.live_loans_of(conn, user_ids)
+    by_user = loan_rows.loans_by_user(loans)
     pa = s.penalty_accruals.c
     journals, updates, accrual_updates = [], [], []
     for p in todo:
@@ -548,9 +551,9 @@ def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
             accrual_updates.extend(updated)
         updates.append({"b_key": p.key, "status": res.status, "taken": res.taken,
                         "reason": res.reason, "resolved_on": on})
-    repo.insert_journals(conn, journals)
-    repo.save_users(conn, users.values())
-    repo.save_loans(conn, loans)
+    journal_rows.insert_journals(conn, journals)
+    user_rows.save_users(conn, users.values())
+    loan_rows.save_loans(conn, loans)
     _update_debits(conn, updates)
     if accrual_updates:
         conn.execute(update(s.penalty_accruals).where(
@@ -614,9 +617,9 @@ def bureau_month_correction(engine: Engine, on: date, lo: str, hi: str, chunk_no
             return 0
         lo_, b = s.loans.c, s.bureau_records.c
         loans = conn.execute(select(lo_.id, lo_.user_id, lo_.status, lo_.dpd).where(
-            lo_.disbursed <= on, repo.in_range(lo_.user_id, lo, hi))).all()
+            lo_.disbursed <= on, selection.in_range(lo_.user_id, lo, hi))).all()
         conn.execute(delete(s.bureau_records).where(
-            b.day == on, b.kind == "MONTHLY", repo.in_range(b.user_id, lo, hi)))
+            b.day == on, b.kind == "MONTHLY", selection.in_range(b.user_id, lo, hi)))
         insert_ignore_many(conn, s.bureau_records, [
             {"day": on, "user_id": r.user_id, "loan_id": r.id, "kind": "MONTHLY",
              "status": r.status, "dpd": r.dpd} for r in loans])

@@ -23,9 +23,10 @@ from pydantic import BaseModel, ValidationError
 from domain.commands import InputError, first_error
 from domain.commands import Repay as RepayEvent
 from schedules import business_date
-from store import agencies, debits, repo, task_records
-from store import progress as watch
-from store.engine import DBAPIError, OperationalError
+from store import agencies, debits, task_records
+from store import cycle_reads as watch
+from store import users as user_rows
+from store.engine import DBAPIError, OperationalError, now
 from workers import cycle, faults, hooks, logs, metrics, payloads, runtime, settings, steps
 from workers.bank import PENDING, ChannelTimeout
 from workers.celery_app import CYCLE_QUEUE, TASK_TIME_LIMIT, app
@@ -80,8 +81,7 @@ class CreditTask(Task):  # type: ignore[misc]
         log.warning("rejected %s %s: %s: %s", self.name, task_id, field, reason)
         try:
             with runtime.engine().begin() as conn:
-                task_records.record_rejection(conn, task_id, repo.now(), self.name, field,
-                                              reason)
+                task_records.record_rejection(conn, task_id, now(), self.name, field, reason)
         except DBAPIError:
             log.exception("could not store the rejection of %s", task_id)
         raise Reject(f"{field}: {reason}", requeue=False)
@@ -94,7 +94,7 @@ class CreditTask(Task):  # type: ignore[misc]
         try:
             with runtime.engine().begin() as conn:
                 task_records.record_failure(
-                    conn, repo.now(), self.name, task_id, kwargs,
+                    conn, now(), self.name, task_id, kwargs,
                     "".join(traceback.format_exception(exc))[-4000:])
         except DBAPIError:
             log.exception("could not record the failure of %s", task_id)
@@ -285,7 +285,7 @@ def _require_user(task: CreditTask, user: str) -> None:
     """Reject an unknown user before the write transaction opens: on SQLite the rejection
     row cannot be written while this task holds the write lock."""
     with runtime.engine().connect() as conn:
-        known = bool(repo.load_users(conn, [user]))
+        known = bool(user_rows.load_users(conn, [user]))
     if not known:
         task._reject("user", f"unknown user {user!r}")
 
@@ -321,7 +321,7 @@ def limit_recalc(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, An
     on = _day(p.date, business_today())
     _require_user(self, p.user)
     with runtime.engine().begin() as conn:
-        repo.lock_users(conn, [p.user])
+        user_rows.lock_users(conn, [p.user])
         decisions = steps.recalculate_limits(conn, [p.user], on, runtime.config())
     d = decisions[0]
     return {"user": p.user, "old": d.old, "new": d.new, "reasons": list(d.reasons)}
@@ -350,7 +350,7 @@ def retire_agency(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, A
     if not known:
         self._reject("name", f"unknown agency {p.name!r}")
     with engine.begin() as conn:
-        changed = agencies.retire(conn, p.name, repo.now())
+        changed = agencies.retire(conn, p.name, now())
     return {"agency": p.name, "status": "retired", "changed": changed}
 
 

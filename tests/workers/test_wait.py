@@ -23,7 +23,7 @@ from drills import testing
 from drills.bench import _worker_pids
 from store import cycle as cyc
 from store import schema as s
-from store.repo import now
+from store.engine import now
 from workers import cycle
 from workers.progress import closed_through
 from workers.scenario import load_file, run_scenario

@@ -1,53 +1,28 @@
-"""Set-based reads and writes of a chunk of users and their loans.
-
-A chunk is read with a handful of statements (users, loans, installments,
-whatever else the step needs) and written back with one bulk statement per
-table, only for the rows that changed.
+"""Loans and their installments: read with a handful of statements per chunk (only the
+installments a step needs), written back with one bulk statement per table, only for the
+rows that changed; the next-due column kept from the installments.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Row,
-    String,
-    and_,
-    any_,
-    bindparam,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.sql import ColumnElement
 
-from domain.activity import Activity
-from domain.model import LIVE_STATUSES, Installment, Journal, Loan, User
+from domain.model import LIVE_STATUSES, Installment, Loan
 from store import schema as s
-from store.bulk import bulk_update, insert_many
+from store.bulk import bulk_update, in_ids
+from store.users import lock_users
 
 LOAN_COLUMNS = ("status", "dpd", "bucket", "collection_stage", "agency", "on_hold",
                 "episode_level", "accrual_no", "accrual_anchor", "accrual_acc",
                 "written_off_on", "next_due")
 INSTALLMENT_COLUMNS = ("principal", "interest", "penalty", "paid_principal", "paid_interest",
                        "paid_penalty", "pending_penalty", "penalty_through")
-
-
-def in_ids(conn: Connection, column: ColumnElement[Any],
-           ids: Collection[str]) -> ColumnElement[bool]:
-    """``column IN ids``; on PostgreSQL one array parameter (``= ANY``) rather than a
-    placeholder per id, which costs compile and parse time for chunks of thousands."""
-    values = sorted(ids)
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(String())))
-    return column.in_(values)
 
 
 def owes() -> ColumnElement[bool]:
@@ -57,105 +32,6 @@ def owes() -> ColumnElement[bool]:
         i.paid_principal + i.paid_interest + i.paid_penalty)
 
 
-def in_range(column: ColumnElement[Any], lo: str, hi: str) -> ColumnElement[bool]:
-    """``lo <= column <= hi`` (a chunk's user id range)."""
-    return and_(column >= lo, column <= hi)
-
-
-def not_held(user_column: ColumnElement[Any], on: date) -> ColumnElement[bool]:
-    """Rows whose user has no unreleased hold from ``on`` or before."""
-    held = select(s.held_users.c.user_id).where(s.held_users.c.day <= on,
-                                                 s.held_users.c.released_at.is_(None))
-    return user_column.not_in(held)
-
-
-def lock_users(conn: Connection, user_ids: Collection[str]) -> None:
-    """Take the row lock every writer of a user takes (a no-op on SQLite, which
-    serialises writers with BEGIN IMMEDIATE)."""
-    if not user_ids or conn.dialect.name == "sqlite":
-        return
-    conn.execute(select(s.users.c.id).where(in_ids(conn, s.users.c.id, user_ids))
-                 .order_by(s.users.c.id).with_for_update())
-
-
-# ---------------------------------------------------------------- users
-def _user(row: Any) -> User:
-    return User(id=row.id, score=row.score, limit=row.credit_limit,
-                limit_frozen=row.limit_frozen, closed=row.closed, wallet=row.wallet,
-                fund=row.fund, consent_wallet=row.consent_wallet,
-                consent_card=row.consent_card, consent_fund=row.consent_fund,
-                card_blocked=row.card_blocked)
-
-
-_USER_FIELDS = ("id", "score", "credit_limit", "limit_frozen", "closed", "wallet", "fund",
-                "consent_wallet", "consent_card", "consent_fund", "card_blocked")
-
-
-def load_users(conn: Connection, user_ids: Collection[str], *,
-               lock: bool = False) -> dict[str, User]:
-    """Users by id; with ``lock``, read with the lock every writer of a user takes (one
-    statement: a row changed meanwhile is waited for and read as its writer left it)."""
-    if not user_ids:
-        return {}
-    u = s.users.c
-    rows: Iterable[Row[Any]]
-    if lock:
-        rows = lock_user_rows(conn, in_ids(conn, u.id, user_ids), _USER_FIELDS).values()
-    else:
-        rows = conn.execute(select(*(u[c] for c in _USER_FIELDS))
-                            .where(in_ids(conn, u.id, user_ids)))
-    return {r.id: _user(r) for r in rows}
-
-
-def load_user_rows(conn: Connection, user_ids: Collection[str],
-                   columns: Sequence[str] | None = None) -> dict[str, Any]:
-    """Users' rows by id: every column, or ``columns`` (with ``id``) only."""
-    if not user_ids:
-        return {}
-    u = s.users.c
-    cols = [u.id, *(u[c] for c in columns if c != "id")] if columns else [s.users]
-    rows = conn.execute(select(*cols).where(in_ids(conn, u.id, user_ids)))
-    return {r.id: r for r in rows}
-
-
-def lock_user_rows(conn: Connection, where: ColumnElement[bool],
-                   columns: Sequence[str]) -> dict[str, Row[Any]]:
-    """The users matching ``where``, locked and read in one statement, in id order.
-
-    On PostgreSQL a row another writer changed meanwhile is waited for and read
-    as that writer left it (and ``where`` checked again), as a lock followed by a
-    read would give.
-    """
-    u = s.users.c
-    q = select(u.id, *(u[c] for c in columns if c != "id")).where(where).order_by(u.id)
-    if conn.dialect.name != "sqlite":
-        q = q.with_for_update()
-    return {r.id: r for r in conn.execute(q)}
-
-
-def save_users(conn: Connection, users: Iterable[User]) -> int:
-    """Write back the users changed (``dirty``), one bulk UPDATE; returns the rows written."""
-    rows = [{"id": u.id, "score": u.score, "credit_limit": u.limit,
-             "limit_frozen": u.limit_frozen, "closed": u.closed, "wallet": u.wallet,
-             "fund": u.fund, "card_blocked": u.card_blocked}
-            for u in users if u.dirty]
-    return bulk_update(conn, s.users, ["id"], rows)
-
-
-def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk update of arbitrary user columns; every row has the same keys and ``id``."""
-    bulk_update(conn, s.users, ["id"], rows)
-
-
-def activity_of(row: Any) -> Activity:
-    """A user row's activity, stored as JSON text or a JSON value."""
-    raw = row.activity
-    if isinstance(raw, str):
-        raw = json.loads(raw)
-    return Activity.from_json(raw)
-
-
-# ---------------------------------------------------------------- loans
 def _loan(row: Any) -> Loan:
     return Loan(id=row.id, user_id=row.user_id, principal=row.principal,
                 annual_rate_bp=row.annual_rate_bp, term_months=row.term_months,
@@ -341,38 +217,3 @@ def refresh_next_due(conn: Connection, loan_ids: Sequence[str], *,
     oldest = (q if after is None else q.where(i.due_date > after)).scalar_subquery()
     conn.execute(update(s.loans).where(in_ids(conn, s.loans.c.id, loan_ids))
                  .values(next_due=oldest))
-
-
-# ---------------------------------------------------------------- ledger
-def _owner(account: str) -> str | None:
-    parts = account.split(":")
-    return parts[1] if len(parts) > 1 else None
-
-
-def insert_journals(conn: Connection, journals: Sequence[Journal]) -> int:
-    """Insert journals and their postings; a repeated key violates the unique constraint."""
-    if not journals:
-        return 0
-    insert_many(conn, s.journals, [
-        {"key": j.key, "day": j.day, "kind": j.kind, "user_id": j.user_id,
-         "loan_id": j.loan_id, "amount": j.amount} for j in journals])
-    insert_many(conn, s.postings, [
-        {"journal_key": j.key, "account": a, "owner": _owner(a), "amount": v}
-        for j in journals for a, v in j.postings])
-    return len(journals)
-
-
-def fund_redeemed(conn: Connection, user_ids: Collection[str], on: date) -> dict[str, int]:
-    """What each user's fund has already paid on ``on`` (the daily cap's use)."""
-    if not user_ids:
-        return {}
-    rows = conn.execute(select(s.journals.c.user_id, func.sum(s.journals.c.amount))
-                        .where(s.journals.c.day == on, s.journals.c.kind == "deduct_fund",
-                               s.journals.c.user_id.in_(sorted(user_ids)))
-                        .group_by(s.journals.c.user_id))
-    return {r[0]: int(r[1]) for r in rows}
-
-
-def now() -> datetime:
-    """The current time, aware, in the local zone."""
-    return datetime.now().astimezone()

@@ -1,15 +1,39 @@
-"""Reads of the cycle rows for whoever watches a night: the progress bar, ``--wait``,
-``cycle status``. Nothing here writes; each read is one indexed statement."""
+"""Reads of the cycle rows for whoever watches or reports a night: what has closed, what
+runs, who is held, what each step did (``store.cycle`` writes them). Nothing here writes;
+each read is one indexed statement.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from store import cycle as cyc
 from store import schema as s
+
+
+def last_closed_day(conn: Connection) -> date | None:
+    """The newest business date whose close of business finished.
+
+    The Celery cycle marks a date with its ``close`` row; the in-process
+    runner (scenarios) has no such row, so a finished ``reconcile`` step,
+    the last chunked step of a close, counts as well.
+    """
+    c = s.cycle_runs.c
+    value: date | None = conn.execute(select(func.max(c.day)).where(or_(
+        and_(c.step == "close", c.status.in_(("done", "done_with_exceptions"))),
+        and_(c.step == "reconcile", c.status == "done")))).scalar()
+    return value
+
+
+def is_closed_day(conn: Connection, day: date) -> bool:
+    """Whether the close of business of ``day`` finished (as ``last_closed_day`` counts it)."""
+    c = s.cycle_runs.c
+    return conn.execute(select(c.day).where(c.day == day, or_(
+        and_(c.step == "close", c.status.in_(("done", "done_with_exceptions"))),
+        and_(c.step == "reconcile", c.status == "done"))).limit(1)).first() is not None
 
 
 def closed_through(conn: Connection) -> date | None:
@@ -70,3 +94,21 @@ def is_held(conn: Connection, on: date, user_id: str) -> bool:
     h = s.held_users.c
     return conn.execute(select(h.user_id).where(
         h.user_id == user_id, h.day <= on, h.released_at.is_(None))).first() is not None
+
+
+def step_runs(conn: Connection, day: date) -> list[Any]:
+    """The step rows of ``day``, in the order they started."""
+    c = s.cycle_runs.c
+    return list(conn.execute(select(s.cycle_runs).where(c.day == day)
+                             .order_by(c.started_at, c.step)))
+
+
+def chunk_stats(conn: Connection, day: date) -> list[Any]:
+    """Per step of ``day``: chunks, rows, attempts, quarantined chunks, last error."""
+    k = s.chunk_runs.c
+    quarantined = func.sum(case((k.phase == "quarantined", 1), else_=0))
+    return list(conn.execute(select(
+        k.step, func.count().label("chunks"), func.coalesce(func.sum(k.rows), 0).label("rows"),
+        func.coalesce(func.sum(k.attempts), 0).label("attempts"),
+        quarantined.label("quarantined"), func.max(k.last_error).label("error"))
+        .where(k.day == day).group_by(k.step).order_by(k.step)))
