@@ -98,17 +98,16 @@ def unreachable(exc: Exception) -> InputError | None:
     from kombu.exceptions import OperationalError as BrokerError
     from kombu.utils.url import maybe_sanitize_url
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from sqlalchemy.exc import InterfaceError
-    from sqlalchemy.exc import OperationalError as DatabaseError
+
+    from store.engine import failure_reason
 
     if isinstance(exc, BrokerError | RedisConnectionError):
         where = maybe_sanitize_url(settings.get().redis_url or "")
         return InputError("REDIS_URL", f"cannot reach Redis at {where}: "
                                        f"{str(exc).rstrip('.')}: start it, fix "
                                        "REDIS_URL, or unset it to run without a broker")
-    if isinstance(exc, DatabaseError | InterfaceError):
-        # the driver's own first line; never the statement or its parameters
-        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+    reason = failure_reason(exc)  # the driver's first line; never the statement
+    if reason is not None:
         return InputError("DATABASE_URL", f"the database failed under the command: {reason}: "
                                           "check it is up and run the command again")
     return None

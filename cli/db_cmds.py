@@ -29,8 +29,9 @@ def seed(users: int, start: str | None, database_url: str | None,
          chunk_size: int | None) -> None:
     """Seed a synthetic portfolio (one loan per user) into an empty database."""
     from domain.config import ProductConfig
-    from drills.seed import mark_closed_before, seed_portfolio
+    from drills.seed import seed_portfolio
     from schedules import business_date
+    from store.cycle import mark_closed_before
     from store.engine import make_engine, require_empty
     from store.engine import migrate as run
 

@@ -85,8 +85,8 @@ def explain(user: str, since: str | None, lang: str, database_url: str | None) -
 def report(day: str | None, out: Path | None, days: int, database_url: str | None) -> None:
     """One self-contained HTML page about a night: money, buckets, rolls, reasons, steps."""
     from reports.nightly import report as build
+    from store.cycle_reads import is_closed_day, last_closed_day
     from store.engine import make_engine
-    from store.queries import is_closed_day, last_closed_day
     from workers.runtime import load_config
 
     engine = make_engine(url_or_exit(database_url))

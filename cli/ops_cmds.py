@@ -62,7 +62,8 @@ def repay(user: str, amount: int, reference: str, loan: str | None, day: str | N
 def _await_repay(url: str, task_id: str, reference: str, timeout: int) -> None:
     """Until the repayment is applied (exit 0) or rejected (exit 2 with the reason)."""
     from store.engine import make_engine
-    from store.queries import event_recorded, rejection_of
+    from store.events import event_recorded
+    from store.task_records import rejection_of
 
     engine = make_engine(url)
     deadline = time.monotonic() + timeout

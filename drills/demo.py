@@ -18,11 +18,12 @@ from domain import collection
 from domain.config import ProductConfig
 from domain.money import yuan
 from domain.outbox import RELAYS
-from drills.seed import mark_closed_before, seed_portfolio
+from drills.seed import seed_portfolio
 from drills.stack import Stack, local_stack
 from schedules import business_date
 from store import ledger_checks, outboxes
 from store import schema as s
+from store.cycle import mark_closed_before
 from store.engine import make_engine, migrate
 from workers import relays
 from workers.progress import WaitError, wait_for

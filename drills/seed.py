@@ -16,7 +16,8 @@ from sqlalchemy import Engine, insert
 from domain import lending
 from domain.activity import Activity
 from domain.config import ProductConfig
-from store import repo
+from store import journals as journal_rows
+from store import loans as loan_rows
 from store import schema as s
 
 AGENCIES = ("Alpha Recovery", "Beta Collect", "Gamma Services")
@@ -80,18 +81,7 @@ def seed_portfolio(engine: Engine, users: int, start: date, *, seed: int = 7,
         with engine.begin() as conn:
             conn.execute(insert(s.users), user_rows)
             conn.execute(insert(s.sim_bank_accounts), bank_rows)
-            repo.insert_loans(conn, loans)
-            repo.insert_journals(conn, journals)
+            loan_rows.insert_loans(conn, loans)
+            journal_rows.insert_journals(conn, journals)
         loans_made += len(loans)
     return {"users": users, "loans": loans_made}
-
-
-def mark_closed_before(engine: Engine, first: date) -> None:
-    """Record that the day before ``first`` is closed: the cycle starts at ``first``."""
-    from domain.steps import CLOSE
-    from store import cycle as cyc
-
-    before = first - timedelta(days=1)
-    with engine.begin() as conn:
-        cyc.start_step(conn, before, CLOSE, 1)
-        cyc.finish_step(conn, before, CLOSE, detail="seeded")

@@ -9,8 +9,9 @@ from sqlalchemy import Engine, select
 
 from domain.config import ProductConfig
 from domain.steps import CLOSE
-from drills.seed import mark_closed_before, seed_portfolio
+from drills.seed import seed_portfolio
 from store import schema as s
+from store.cycle import mark_closed_before
 from store.engine import make_engine, migrate
 from workers.progress import closed_through
 

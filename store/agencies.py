@@ -6,10 +6,11 @@ active again. Names are the key: cases and handoffs carry the name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from store import schema as s
 from store.cycle import insert_ignore
@@ -67,3 +68,9 @@ def retire(conn: Connection, name: str, at: datetime) -> bool:
     result = conn.execute(update(s.agencies).where(a.name == name, a.retired_at.is_(None))
                           .values(retired_at=at))
     return result.rowcount == 1
+
+
+def insert_new(conn: Connection, names: Sequence[str]) -> None:
+    """Insert new active agencies (a repeated name violates the key)."""
+    if names:
+        conn.execute(insert(s.agencies), [{"name": n} for n in names])

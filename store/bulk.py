@@ -1,4 +1,5 @@
-"""Bulk writes for a chunk: one statement per table, whatever the number of rows.
+"""Bulk writes for a chunk: one statement per table, whatever the number of rows;
+and ``in_ids``, a chunk's ids as one parameter.
 
 On PostgreSQL, many rows go through COPY: new rows straight into the table
 (constraints and foreign keys are checked as for INSERT), rows that may
@@ -12,13 +13,15 @@ parameters, on the client as much as on the server.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy import Connection, String, Table, any_, bindparam, insert, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ColumnElement
 
 _names = itertools.count()
 COPY_THRESHOLD = 200
@@ -121,3 +124,13 @@ def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, 
         return
     ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
     conn.execute(ins.on_conflict_do_nothing(), list(rows))
+
+
+def in_ids(conn: Connection, column: ColumnElement[Any],
+           ids: Collection[str]) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL one array parameter (``= ANY``) rather than a
+    placeholder per id, which costs compile and parse time for chunks of thousands."""
+    values = sorted(ids)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String())))
+    return column.in_(values)

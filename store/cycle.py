@@ -9,16 +9,16 @@ atomic increment returns the total.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, select, update
+from sqlalchemy import Connection, Engine, Table, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from domain.steps import CLOSE
 from store import schema as s
-from store.repo import now
+from store.engine import now
 
 DONE = "done"
 RUNNING = "running"
@@ -378,3 +378,12 @@ def step_labels_like(conn: Connection, on: date, pattern: str) -> list[str]:
     """The steps of ``on`` whose name matches the SQL ``pattern``."""
     c = s.cycle_runs.c
     return list(conn.execute(select(c.step).where(c.day == on, c.step.like(pattern))).scalars())
+
+
+def mark_closed_before(engine: Engine, first: date) -> None:
+    """Record that the day before ``first`` is closed: the cycle starts at ``first`` (a new
+    portfolio: a seed, a scenario, an import)."""
+    before = first - timedelta(days=1)
+    with engine.begin() as conn:
+        start_step(conn, before, CLOSE, 1)
+        finish_step(conn, before, CLOSE, detail="seeded")

@@ -1,4 +1,5 @@
-"""The in-database bank simulator's SQL: cards and debits in tables of creditcycle's own
+"""Card debits: the bank_debits asked of the bank, by key (``pending_debits``), and the
+in-database bank simulator's SQL: cards and debits in tables of creditcycle's own
 database (``sim_bank_accounts``, ``sim_bank_requests``), in transactions of their own.
 
 Used by the scenario runner, the in-process close and tests that ask for it; a
@@ -17,10 +18,9 @@ from sqlalchemy import Connection, Engine, Row, select, update
 
 from domain.bank import DEBITED, FAILED, PENDING, UNKNOWN, DebitRequest, DebitResult
 from store import schema as s
-from store.bulk import bulk_update, insert_many
-from store.repo import in_ids
+from store.bulk import bulk_update, in_ids, insert_many
 
-__all__ = ["SimulatedBank", "card_balances"]
+__all__ = ["SimulatedBank", "card_balances", "pending_debits"]
 
 
 class SimulatedBank:
@@ -127,3 +127,10 @@ def card_balances(conn: Connection) -> list[tuple[str, int, bool]]:
     a = s.sim_bank_accounts.c
     return [(r.user_id, int(r.balance), bool(r.invalid)) for r in conn.execute(
         select(a.user_id, a.balance, a.invalid).order_by(a.user_id))]
+
+
+def pending_debits(conn: Connection, status: str, limit: int = 5000) -> list[Any]:
+    """Up to ``limit`` debits whose status is ``status`` (pending), by user id."""
+    b = s.bank_debits.c
+    return list(conn.execute(select(s.bank_debits).where(b.status == status)
+                             .order_by(b.user_id).limit(limit)).all())

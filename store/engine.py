@@ -9,11 +9,19 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, exists, inspect, select
+# Connection, Engine and two error types are re-exported (``X as X``, which mypy reads as
+# an explicit re-export; PLC0414 would drop it): the layers above the store name them
+# without importing SQLAlchemy.
+from sqlalchemy import Connection as Connection  # noqa: PLC0414
+from sqlalchemy import Engine as Engine  # noqa: PLC0414
+from sqlalchemy import create_engine, event, exists, inspect, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError
+from sqlalchemy.exc import DBAPIError as DBAPIError  # noqa: PLC0414
+from sqlalchemy.exc import OperationalError as OperationalError  # noqa: PLC0414
 
 from domain.commands import InputError
 from store import schema as s
@@ -76,6 +84,15 @@ def check_database(url: str, *, create: bool, field: str = "--database-url") -> 
                                 ": start the server or fix the URL") from None
     finally:
         engine.dispose()
+
+
+def failure_reason(exc: BaseException) -> str | None:
+    """The driver's first line when ``exc`` is the database failing under a command (it
+    went away, refused, timed out); None for any other exception. Never the statement or
+    its parameters."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return _first_line(exc.orig)
+    return None
 
 
 def _first_line(exc: BaseException | None) -> str:
@@ -187,3 +204,8 @@ def migrate(url: str | None = None) -> None:
     cfg.set_main_option("sqlalchemy.url", database_url(url))
     cfg.attributes["configure_logger"] = False
     command.upgrade(cfg, "head")
+
+
+def now() -> datetime:
+    """The current time, aware, in the local zone."""
+    return datetime.now().astimezone()

@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from domain import ledger
 from store import schema as s
-from store.repo import insert_journals
+from store.journals import insert_journals
 
 DAY_PROOF = "ledger proof"
 WHOLE_PROOF = "whole-ledger proof"

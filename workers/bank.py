@@ -15,8 +15,6 @@ import logging
 import sys
 from collections.abc import Callable
 
-from sqlalchemy import Engine
-
 from domain.bank import (  # the channel's types live in domain; importable from here too
     DEBITED,
     FAILED,
@@ -30,6 +28,7 @@ from domain.bank import (  # the channel's types live in domain; importable from
 )
 from domain.config import ConfigError
 from store.debits import SimulatedBank
+from store.engine import Engine
 from workers.settings import Settings
 
 __all__ = ["DEBITED", "FAILED", "PENDING", "UNKNOWN", "BankChannel", "ChannelTimeout",

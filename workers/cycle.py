@@ -14,9 +14,6 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
-
 from domain.commands import InputError
 from domain.config import ProductConfig
 from domain.steps import (
@@ -33,8 +30,9 @@ from domain.steps import (
     replay_order,
 )
 from store import cycle as cyc
-from store import ledger_checks, queries
-from store.repo import now
+from store import ledger_checks
+from store import report as report_rows
+from store.engine import Connection, DBAPIError, Engine, now
 from workers import metrics, settings, steps
 from workers.bank import BankChannel
 
@@ -136,7 +134,7 @@ def _after_step(conn: Connection, on: date, step: str,
     cyc.finish_step(conn, on, CLOSE, status, detail)
     if metrics.enabled():
         metrics.day_closed(on, status, detail_row.started_at if detail_row else None,
-                           queries.collected_by_kind(conn, on))
+                           report_rows.collected_by_kind(conn, on))
     if problem:
         log.error("%s is not closed: %s", on, problem)
         return []  # the catch-up stops here until an operator acts (recheck)

@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
 from domain.config import ProductConfig
+from store.engine import Engine
 from workers.bank import BankChannel
 
 if TYPE_CHECKING:

@@ -13,11 +13,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Engine, func, select
 
-from domain.steps import CLOSE
 from store import cycle as cyc
-from store import schema as s
+from store import cycle_reads as watch
+from store.engine import Engine
 from workers import settings
 from workers.cycle import LedgerBroken, broken
 
@@ -32,17 +31,8 @@ def closed_through(engine: Engine) -> date | None:
 
 def current_step(engine: Engine) -> tuple[date, str, int, int] | None:
     """The running step to show: (date, step, chunks done, chunks), or None."""
-    c = s.cycle_runs.c
     with engine.connect() as conn:
-        row = conn.execute(select(c.day, c.step, c.total).where(
-            c.status == cyc.RUNNING, c.step != CLOSE).order_by(c.day, c.started_at.desc())
-            .limit(1)).first()
-        if row is None:
-            return None
-        k = s.chunk_runs.c
-        done = conn.execute(select(func.count()).select_from(s.chunk_runs).where(
-            k.day == row.day, k.step == row.step, k.done_at.is_not(None))).scalar_one()
-        return row.day, row.step, int(done), int(row.total)
+        return watch.current_step(conn)
 
 
 class WaitError(RuntimeError):
@@ -52,13 +42,8 @@ class WaitError(RuntimeError):
 def _fingerprint(engine: Engine, since: date) -> tuple[Any, ...]:
     """Everything that changes when the cycle moves: steps started, counted or finished,
     chunks leased or done. Equal fingerprints mean nothing moved in between."""
-    c, k = s.cycle_runs.c, s.chunk_runs.c
     with engine.connect() as conn:
-        steps = conn.execute(select(func.count(), func.sum(c.done), func.max(c.finished_at),
-                                    func.count(c.finished_at)).where(c.day >= since)).one()
-        chunks = conn.execute(select(func.count(k.done_at), func.max(k.leased_at),
-                                     func.sum(k.attempts)).where(k.day >= since)).one()
-    return (*steps, *chunks)
+        return watch.fingerprint(conn, since)
 
 
 def _describe(engine: Engine, target: date) -> str:
@@ -173,10 +158,9 @@ def _recover(engine: Engine, config: Any, stall_s: float, say: Any) -> bool:
 
 def status_table(engine: Engine, on: date | None = None) -> tuple[Table, list[str]]:
     """The steps of a date (default: the latest one started) and the held users."""
-    c = s.cycle_runs.c
     with engine.connect() as conn:
         if on is None:
-            on = conn.execute(select(func.max(c.day))).scalar()
+            on = watch.latest_day(conn)
         table = Table(title=f"business date {on}" if on else "no cycle has run yet")
         for col in ("step", "status", "chunks", "started", "finished", "detail"):
             table.add_column(col)
@@ -186,13 +170,8 @@ def status_table(engine: Engine, on: date | None = None) -> tuple[Table, list[st
         for r in cyc.steps_of(conn, on):
             table.add_row(r.step, r.status, f"{r.done}/{r.total}", _t(r.started_at),
                           _t(r.finished_at), "; ".join(x for x in (r.problem, r.detail) if x))
-        h = s.held_users.c
-        held = list(conn.execute(select(h.user_id).where(h.released_at.is_(None), h.day <= on)
-                                 .order_by(h.user_id)).scalars())
-        k = s.chunk_runs.c
-        quarantined = conn.execute(select(k.step, k.chunk_no, k.last_error).where(
-            k.day == on, k.phase == "quarantined")).all()
-        for q in quarantined:
+        held = watch.held_as_of(conn, on)
+        for q in watch.quarantined_chunks(conn, on):
             table.add_row(f"{q.step} #{q.chunk_no}", "quarantined", "", "", "",
                           q.last_error or "")
         return table, held

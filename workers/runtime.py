@@ -11,10 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from domain.config import ConfigError, ProductConfig
-from store.engine import database_url, make_engine
+from store.engine import Engine, database_url, make_engine
 from workers import settings
 from workers.bank import BankChannel, make_channel
 

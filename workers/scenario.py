@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import Engine, func, insert, select
 
 from domain import lending
 from domain.commands import (
@@ -33,10 +32,13 @@ from domain.commands import (
 from domain.config import ConfigError, ProductConfig
 from domain.model import User
 from domain.money import date_range
-from drills.seed import mark_closed_before
-from store import ledger_checks, repo
-from store import schema as s
-from store.engine import make_engine, migrate, require_empty
+from store import agencies as agency_rows
+from store import cards, ledger_checks, results
+from store import journals as journal_rows
+from store import loans as loan_rows
+from store import users as user_rows
+from store.cycle import mark_closed_before
+from store.engine import Engine, make_engine, migrate, require_empty
 from workers.bank import SimulatedBank
 from workers.ingest import apply_events
 from workers.local import Progress, close_date
@@ -243,7 +245,7 @@ def seed(engine: Engine, sc: Scenario) -> None:
                 acc = f"{account}:{u.id}"
                 journals.append(lending.opening_balance(u.id, acc, amount, start))
     with engine.begin() as conn:
-        conn.execute(insert(s.users), [{
+        user_rows.insert_new(conn, [{
             "id": u.id, "name": u.name, "phone": u.phone, "birth_date": u.birth_date,
             "score": u.score, "credit_limit": u.limit, "wallet": u.wallet, "fund": u.fund,
             "consent_wallet": u.consent.wallet, "consent_card": u.consent.card,
@@ -251,12 +253,10 @@ def seed(engine: Engine, sc: Scenario) -> None:
             "last_base": sc.config.base_limit(u.score),
             "next_recalc": before + timedelta(days=sc.config.limit_recalc_interval_days),
             "last_disbursed": last_disbursed.get(u.id)} for u in sc.users])
-        conn.execute(insert(s.sim_bank_accounts), [{"user_id": u.id, "balance": u.card}
-                                                   for u in sc.users])
-        if sc.agencies:
-            conn.execute(insert(s.agencies), [{"name": a} for a in sc.agencies])
-        repo.insert_loans(conn, loans)
-        repo.insert_journals(conn, journals)
+        cards.open_accounts(conn, {u.id: u.card for u in sc.users})
+        agency_rows.insert_new(conn, sc.agencies)
+        loan_rows.insert_loans(conn, loans)
+        journal_rows.insert_journals(conn, journals)
     mark_closed_before(engine, start)
 
 
@@ -294,60 +294,52 @@ def result(engine: Engine, time_zone: str = "Asia/Shanghai") -> dict[str, Any]:
     """What a scenario ended with: users, loans, events and journals, as JSON-ready data."""
     zone = ZoneInfo(time_zone)
     with engine.connect() as conn:
-        users = {}
-        bank = {r.user_id: r.balance for r in conn.execute(select(s.sim_bank_accounts))}
-        for r in conn.execute(select(s.users).order_by(s.users.c.id)):
-            users[r.id] = {"score": r.score, "limit": r.credit_limit,
-                           "limit_frozen": r.limit_frozen, "closed": r.closed,
-                           "wallet": r.wallet, "card": bank.get(r.id, 0), "fund": r.fund}
-        loans = {}
-        for x in repo.load_loans(conn, s.loans.c.id.is_not(None)):
-            loans[x.id] = {"status": x.status, "dpd": x.dpd, "bucket": x.bucket,
-                           "outstanding": x.outstanding(), "paid": x.paid(),
-                           "collection_stage": x.collection_stage, "agency": x.agency}
-        out: dict[str, Any] = {"users": users, "loans": loans}
-        se = s.score_events.c
-        out["score_events"] = [
-            {"date": r.day.isoformat(), "user": r.user_id, "loan": r.loan_id,
-             "reason": r.reason, "old": r.old, "new": r.new}
-            for r in conn.execute(select(s.score_events).order_by(
-                se.day, func.coalesce(se.loan_id, se.user_id), se.user_id, se.seq))]
-        le = s.limit_events.c
-        out["limit_events"] = [
-            {"date": r.day.isoformat(), "user": r.user_id, "old": r.old, "new": r.new,
-             "reason": r.reasons.split(",")[0], "reasons": r.reasons.split(",")}
-            for r in conn.execute(select(s.limit_events).order_by(le.day, le.user_id))]
-        n = s.notifications.c
-        out["notifications"] = [
-            {"date": r.day.isoformat(), "kind": r.kind, "user": r.user_id, "loan": r.loan_id,
-             "send_from": r.send_from.astimezone(zone).isoformat(),
-             "send_until": r.send_until.astimezone(zone).isoformat()}
-            for r in conn.execute(select(s.notifications).order_by(n.day, n.loan_id, n.kind))]
-        b = s.bureau_records.c
-        out["bureau_records"] = [
-            {"date": r.day.isoformat(), "kind": r.kind, "user": r.user_id, "loan": r.loan_id,
-             "status": r.status, "dpd": r.dpd}
-            for r in conn.execute(select(s.bureau_records).order_by(b.day, b.loan_id, b.kind))]
-        h = s.handoffs.c
-        out["handoffs"] = [
-            {"date": r.day.isoformat(), "kind": "agency_handoff", "loan": r.loan_id,
-             "agency": r.agency, "masked_name": r.masked_name, "masked_phone": r.masked_phone,
-             "contact_token": r.contact_token, "amount_owed": r.amount_owed, "dpd": r.dpd}
-            for r in conn.execute(select(s.handoffs).order_by(h.day, h.loan_id))]
-        j = s.journals.c
-        out["journals"] = [
-            {"date": r.day.isoformat(), "kind": r.kind, "key": r.key, "user": r.user_id,
-             "loan": r.loan_id, "amount": r.amount}
-            for r in conn.execute(select(s.journals).order_by(
-                j.day, func.coalesce(j.loan_id, j.user_id, ""), j.id))]
-        rf = s.refusals.c
-        out["refused"] = [
-            {"date": r.day.isoformat(), "kind": r.kind, "user": r.user_id, "loan": r.loan_id,
-             "reason": r.reason}
-            for r in conn.execute(select(s.refusals).order_by(
-                rf.day, func.coalesce(rf.loan_id, rf.user_id), rf.id))]
-        out["ledger_balanced"] = not ledger_checks.check_all(conn)
-        return out
+        state = results.final_state(conn)
+        balanced = not ledger_checks.check_all(conn)
+    bank = state.cards
+    people = {}
+    for r in state.users:
+        people[r.id] = {"score": r.score, "limit": r.credit_limit,
+                        "limit_frozen": r.limit_frozen, "closed": r.closed,
+                        "wallet": r.wallet, "card": bank.get(r.id, 0), "fund": r.fund}
+    loans = {}
+    for x in state.loans:
+        loans[x.id] = {"status": x.status, "dpd": x.dpd, "bucket": x.bucket,
+                       "outstanding": x.outstanding(), "paid": x.paid(),
+                       "collection_stage": x.collection_stage, "agency": x.agency}
+    out: dict[str, Any] = {"users": people, "loans": loans}
+    out["score_events"] = [
+        {"date": r.day.isoformat(), "user": r.user_id, "loan": r.loan_id,
+         "reason": r.reason, "old": r.old, "new": r.new}
+        for r in state.score_events]
+    out["limit_events"] = [
+        {"date": r.day.isoformat(), "user": r.user_id, "old": r.old, "new": r.new,
+         "reason": r.reasons.split(",")[0], "reasons": r.reasons.split(",")}
+        for r in state.limit_events]
+    out["notifications"] = [
+        {"date": r.day.isoformat(), "kind": r.kind, "user": r.user_id, "loan": r.loan_id,
+         "send_from": r.send_from.astimezone(zone).isoformat(),
+         "send_until": r.send_until.astimezone(zone).isoformat()}
+        for r in state.notifications]
+    out["bureau_records"] = [
+        {"date": r.day.isoformat(), "kind": r.kind, "user": r.user_id, "loan": r.loan_id,
+         "status": r.status, "dpd": r.dpd}
+        for r in state.bureau_records]
+    out["handoffs"] = [
+        {"date": r.day.isoformat(), "kind": "agency_handoff", "loan": r.loan_id,
+         "agency": r.agency, "masked_name": r.masked_name, "masked_phone": r.masked_phone,
+         "contact_token": r.contact_token, "amount_owed": r.amount_owed, "dpd": r.dpd}
+        for r in state.handoffs]
+    out["journals"] = [
+        {"date": r.day.isoformat(), "kind": r.kind, "key": r.key, "user": r.user_id,
+         "loan": r.loan_id, "amount": r.amount}
+        for r in state.journals]
+    out["refused"] = [
+        {"date": r.day.isoformat(), "kind": r.kind, "user": r.user_id, "loan": r.loan_id,
+         "reason": r.reason}
+        for r in state.refusals]
+    out["ledger_balanced"] = balanced
+    return out
 
 
 _ = User

@@ -19,15 +19,14 @@ from typing import Any, TypeVar
 from celery import Task
 from celery.exceptions import Reject
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import insert, select
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from domain.commands import InputError, first_error
 from domain.commands import Repay as RepayEvent
 from schedules import business_date
-from store import agencies, repo
-from store import schema as s
-from store.cycle import insert_ignore
+from store import agencies, debits, task_records
+from store import cycle_reads as watch
+from store import users as user_rows
+from store.engine import DBAPIError, OperationalError, now
 from workers import cycle, faults, hooks, logs, metrics, payloads, runtime, settings, steps
 from workers.bank import PENDING, ChannelTimeout
 from workers.celery_app import CYCLE_QUEUE, TASK_TIME_LIMIT, app
@@ -82,9 +81,7 @@ class CreditTask(Task):  # type: ignore[misc]
         log.warning("rejected %s %s: %s: %s", self.name, task_id, field, reason)
         try:
             with runtime.engine().begin() as conn:
-                insert_ignore(conn, s.rejections, [{
-                    "task_id": task_id, "at": repo.now(), "task": self.name, "field": field,
-                    "reason": reason}])
+                task_records.record_rejection(conn, task_id, now(), self.name, field, reason)
         except DBAPIError:
             log.exception("could not store the rejection of %s", task_id)
         raise Reject(f"{field}: {reason}", requeue=False)
@@ -96,9 +93,9 @@ class CreditTask(Task):  # type: ignore[misc]
             return
         try:
             with runtime.engine().begin() as conn:
-                conn.execute(insert(s.task_failures).values(
-                    at=repo.now(), task=self.name, task_id=task_id, args=kwargs,
-                    error="".join(traceback.format_exception(exc))[-4000:]))
+                task_records.record_failure(
+                    conn, now(), self.name, task_id, kwargs,
+                    "".join(traceback.format_exception(exc))[-4000:])
         except DBAPIError:
             log.exception("could not record the failure of %s", task_id)
 
@@ -189,10 +186,8 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 def _held(engine: Any, on: date, user: str) -> bool:
-    h = s.held_users.c
     with engine.connect() as conn:
-        return conn.execute(select(h.user_id).where(
-            h.user_id == user, h.day <= on, h.released_at.is_(None))).first() is not None
+        return watch.is_held(conn, on, user)
 
 
 def _record_chunk_error(on: date, step: str, chunk_no: int, exc: BaseException) -> None:
@@ -268,10 +263,8 @@ def reconcile_pending(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[st
     """Ask the bank about pending card debits and apply what it answers."""
     self.validate(payloads.Empty, kwargs, args)
     engine, config, channel = runtime.engine(), runtime.config(), runtime.channel()
-    b = s.bank_debits.c
     with engine.connect() as conn:
-        pending = conn.execute(select(s.bank_debits).where(b.status == PENDING)
-                               .order_by(b.user_id).limit(5000)).all()
+        pending = debits.pending_debits(conn, PENDING)
     results = {r.key: r for r in channel.query([x.key for x in pending])}
     with engine.begin() as conn:
         n = steps.resolve_pending(conn, business_today(), pending, results, config)
@@ -292,7 +285,7 @@ def _require_user(task: CreditTask, user: str) -> None:
     """Reject an unknown user before the write transaction opens: on SQLite the rejection
     row cannot be written while this task holds the write lock."""
     with runtime.engine().connect() as conn:
-        known = bool(repo.load_users(conn, [user]))
+        known = bool(user_rows.load_users(conn, [user]))
     if not known:
         task._reject("user", f"unknown user {user!r}")
 
@@ -328,7 +321,7 @@ def limit_recalc(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, An
     on = _day(p.date, business_today())
     _require_user(self, p.user)
     with runtime.engine().begin() as conn:
-        repo.lock_users(conn, [p.user])
+        user_rows.lock_users(conn, [p.user])
         decisions = steps.recalculate_limits(conn, [p.user], on, runtime.config())
     d = decisions[0]
     return {"user": p.user, "old": d.old, "new": d.new, "reasons": list(d.reasons)}
@@ -357,7 +350,7 @@ def retire_agency(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, A
     if not known:
         self._reject("name", f"unknown agency {p.name!r}")
     with engine.begin() as conn:
-        changed = agencies.retire(conn, p.name, repo.now())
+        changed = agencies.retire(conn, p.name, now())
     return {"agency": p.name, "status": "retired", "changed": changed}
 
 

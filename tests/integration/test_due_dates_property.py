@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete, select
 from domain.schedule import due_dates
 from store import schema as s
 from store.bulk import insert_many
-from store.repo import falls_due_on
+from store.selection import falls_due_on
 from tests.support.helpers import migrated_engine
 
 FIRST, LAST = date(2020, 1, 1), date(2034, 12, 31)

@@ -27,12 +27,12 @@ from cli.cycle_cmds import drive_until_closed as _wait
 from cli.main import main
 from domain.config import ProductConfig
 from domain.steps import Step
-from drills.seed import mark_closed_before
 from reports.nightly import gather, render_html
 from schedules.beat import beat_schedule
 from store import cycle as cyc
 from store import ledger_checks
 from store import schema as s
+from store.cycle import mark_closed_before
 from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
 from workers import cycle, runtime
 from workers.bank import SimulatedBank

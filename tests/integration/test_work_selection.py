@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 from domain.schedule import due_dates
 from store import schema as s
 from store.bulk import insert_many
-from store.repo import falls_due_on
+from store.selection import falls_due_on
 from tests.support.helpers import migrated_engine
 
 

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import Engine, event, select
 
 from domain import lending
-from store import repo
+from store import journals as journal_rows
+from store import loans as loan_rows
 from store import schema as s
 from store.engine import make_engine, migrate
 from workers.ingest import apply_events
@@ -60,8 +61,8 @@ def seed_portfolio(engine: Engine, users: Sequence[dict[str, Any]], loans: Seque
         journals.append(lending.bring_in(loan, start, spec.paid_before))
         built.append(loan)
     with engine.begin() as conn:
-        repo.insert_loans(conn, built)
-        repo.insert_journals(conn, journals)
+        loan_rows.insert_loans(conn, built)
+        journal_rows.insert_journals(conn, journals)
         for x in built:
             conn.execute(s.users.update().where(s.users.c.id == x.user_id)
                          .values(last_disbursed=x.disbursed))

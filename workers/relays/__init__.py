@@ -21,11 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
-
 from domain import outbox as ob
 from domain.outbox import Acknowledged, Batch, Sink
 from store import outboxes
+from store.engine import Engine
 from workers import metrics, settings
 
 log = logging.getLogger("creditcycle.relays")

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Engine
-
 from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
 from domain.steps import RELEASE_RUN, Step, StepKey
+from store.engine import Engine
 from workers.bank import BankChannel
 from workers.steps.applications import expire_applications
 from workers.steps.bureau import bureau_month_correction, bureau_month_file

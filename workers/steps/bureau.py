@@ -10,8 +10,8 @@ from domain import bureau
 from domain.money import is_month_end
 from domain.steps import Step, StepKey
 from store import cycle as cyc
-from store import repo
 from store import schema as s
+from store import selection
 from store.bulk import insert_ignore_many
 from workers.steps.common import chunk_tx
 
@@ -44,9 +44,9 @@ def bureau_month_correction(engine: Engine, on: date, lo: str, hi: str, chunk_no
             return 0
         lo_, b = s.loans.c, s.bureau_records.c
         loans = conn.execute(select(lo_.id, lo_.user_id, lo_.status, lo_.dpd).where(
-            lo_.disbursed <= on, repo.in_range(lo_.user_id, lo, hi))).all()
+            lo_.disbursed <= on, selection.in_range(lo_.user_id, lo, hi))).all()
         conn.execute(delete(s.bureau_records).where(
-            b.day == on, b.kind == bureau.MONTHLY, repo.in_range(b.user_id, lo, hi)))
+            b.day == on, b.kind == bureau.MONTHLY, selection.in_range(b.user_id, lo, hi)))
         insert_ignore_many(conn, s.bureau_records, [_row(x) for x in bureau.monthly_records(
             on, (bureau.LoanState(r.id, r.user_id, r.status, r.dpd) for r in loans))])
         cyc.complete_chunk(conn, on, key.label, chunk_no, len(loans))

@@ -11,8 +11,11 @@ from domain.config import ProductConfig
 from domain.model import Loan
 from domain.steps import Step, StepKey
 from store import cycle as cyc
-from store import repo
+from store import journals as journal_rows
+from store import loans as loan_rows
 from store import schema as s
+from store import selection
+from store import users as user_rows
 from store.bulk import insert_ignore_many
 from workers.steps.common import chunk_tx
 
@@ -27,23 +30,23 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         soon = on + timedelta(days=config.due_soon_days)
         # Loan rows only; installments just for the few loans whose case, handoff
         # or write-off needs them: a night's cost follows its escalations.
-        loans = repo.loans_needing_collection(conn, lo, hi, on, soon, installments=False)
+        loans = selection.loans_needing_collection(conn, lo, hi, on, soon, installments=False)
         full_ids = [x.id for x in loans if collection.needs_installments(x, config)]
-        full = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(full_ids))} \
+        full = {x.id: x for x in loan_rows.load_loans(conn, s.loans.c.id.in_(full_ids))} \
             if full_ids else {}
         loans = [full.get(x.id, x) for x in loans]
-        due_soon = repo.loans_due_soon(conn, loans, soon)
+        due_soon = selection.loans_due_soon(conn, loans, soon)
         out = collection.collect(loans, on, config, due_soon=due_soon)
         start, end = collection.reminder_window(on, config)
         insert_ignore_many(conn, s.notifications, [
             {"day": n.day, "user_id": n.user_id, "loan_id": n.loan_id, "kind": n.kind,
              "send_from": start, "send_until": end} for n in out.notifications])
-        repo.insert_journals(conn, out.journals)
+        journal_rows.insert_journals(conn, out.journals)
         _cases(conn, loans, out, on)
-        repo.update_users(conn, [
+        user_rows.update_users(conn, [
             {"id": c.user_id, "closed": c.closed, "credit_limit": c.credit_limit,
              "limit_frozen": c.limit_frozen} for c in flags.closed_users(out.closed_users)])
-        rows = repo.save_loans(conn, loans)
+        rows = loan_rows.save_loans(conn, loans)
         cyc.complete_chunk(conn, on, step.label, chunk_no, rows)
         return rows
 

@@ -9,8 +9,8 @@ from datetime import date
 from sqlalchemy import Connection, Engine, select
 
 from domain.steps import StepKey
+from store import bulk
 from store import cycle as cyc
-from store import repo
 from store import schema as s
 from store.bulk import bulk_update
 from workers.bank import PENDING
@@ -31,7 +31,7 @@ def pending_users(conn: Connection, user_ids: list[str]) -> set[str]:
         return set()
     b = s.bank_debits.c
     return set(conn.execute(select(b.user_id).where(
-        repo.in_ids(conn, b.user_id, user_ids), b.status.in_(("intent", PENDING)))).scalars())
+        bulk.in_ids(conn, b.user_id, user_ids), b.status.in_(("intent", PENDING)))).scalars())
 
 
 def update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:

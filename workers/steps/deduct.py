@@ -10,9 +10,12 @@ from domain import waterfall
 from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
 from domain.steps import Step, StepKey
+from store import bulk, selection
 from store import cycle as cyc
-from store import repo
+from store import journals as journal_rows
+from store import loans as loan_rows
 from store import schema as s
+from store import users as user_rows
 from store.bulk import insert_ignore_many
 from workers.bank import DEBITED, FAILED, BankChannel, DebitRequest, believed
 from workers.steps.common import pending_users, update_debits
@@ -37,7 +40,7 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
         if claim is None:
             return 0
         if claim.phase != "intents":
-            due_users = repo.users_with_due_debts(conn, lo, hi, on)
+            due_users = selection.users_with_due_debts(conn, lo, hi, on)
             rows += _wallet_and_intents(conn, due_users, how)
             cyc.set_phase(conn, on, step, chunk_no, "intents")
     intents = _open_intents(engine, on, lo, hi)
@@ -46,7 +49,7 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
         if cyc.claim_chunk(conn, on, step, chunk_no) is None:
             return 0
         if due_users is None:
-            due_users = repo.users_with_due_debts(conn, lo, hi, on)
+            due_users = selection.users_with_due_debts(conn, lo, hi, on)
         rows += _card_answers_and_fund(conn, answers, intents, due_users, how, config)
         cyc.complete_chunk(conn, on, step, chunk_no, rows)
     return rows
@@ -57,13 +60,13 @@ def _wallet_and_intents(conn: Connection, user_ids: list[str], how: waterfall.At
     leaves some of them owing nothing, which the waterfall handles)."""
     if not user_ids:
         return 0
-    users = repo.load_users(conn, user_ids, lock=True)
-    loans = repo.live_loans_of(conn, user_ids, due_by=how.on)
-    journals, intents = waterfall.wallet_and_card(users, repo.loans_by_user(loans), user_ids,
+    users = user_rows.load_users(conn, user_ids, lock=True)
+    loans = loan_rows.live_loans_of(conn, user_ids, due_by=how.on)
+    journals, intents = waterfall.wallet_and_card(users, loan_rows.loans_by_user(loans), user_ids,
                                                   pending_users(conn, user_ids), how)
-    repo.insert_journals(conn, journals)
-    repo.save_users(conn, users.values())
-    repo.save_loans(conn, loans)
+    journal_rows.insert_journals(conn, journals)
+    user_rows.save_users(conn, users.values())
+    loan_rows.save_loans(conn, loans)
     insert_ignore_many(conn, s.bank_debits, [
         {"key": i.key, "user_id": i.user_id, "day": i.day, "attempt": i.attempt,
          "amount": i.amount, "status": "intent"} for i in intents])
@@ -77,8 +80,8 @@ def _open_intents(engine: Engine, on: date, lo: str, hi: str) -> list[DebitReque
     b = s.bank_debits.c
     with engine.connect() as conn:
         rows = conn.execute(select(s.bank_debits).where(
-            b.day == on, b.status == "intent", repo.in_range(b.user_id, lo, hi),
-            repo.not_held(b.user_id, on)).order_by(b.user_id, b.key)).all()
+            b.day == on, b.status == "intent", selection.in_range(b.user_id, lo, hi),
+            selection.not_held(b.user_id, on)).order_by(b.user_id, b.key)).all()
     return [DebitRequest(r.key, r.user_id, r.amount, r.day) for r in rows]
 
 
@@ -105,15 +108,15 @@ def _card_answers_and_fund(conn: Connection, answers: dict[str, waterfall.CardAn
     user_ids = sorted({i.user_id for i in intents} | set(due_users))
     if not user_ids:
         return 0
-    users = repo.load_users(conn, user_ids, lock=True)
+    users = user_rows.load_users(conn, user_ids, lock=True)
     b = s.bank_debits.c
     still_open = set(conn.execute(select(b.key).where(
-        repo.in_ids(conn, b.key, answers), b.status == "intent")).scalars()) if answers else set()
+        bulk.in_ids(conn, b.key, answers), b.status == "intent")).scalars()) if answers else set()
     answered = [(i.key, i.user_id) for i in intents if i.key in still_open]
     paid = {uid for k, uid in answered if waterfall.debited(answers[k])}
     funded = [u for u in due_users if waterfall.fund_may_pay(users[u])]
-    loans = repo.live_loans_of(conn, paid | set(funded), due_by=how.on)
-    by_user = repo.loans_by_user(loans)
+    loans = loan_rows.live_loans_of(conn, paid | set(funded), due_by=how.on)
+    by_user = loan_rows.loans_by_user(loans)
     journals, updates = waterfall.card_answers(users, by_user, answered, answers, how.on)
     update_debits(conn, [{"b_key": u.key, "status": u.status, "taken": u.taken,
                           "reason": u.reason, "resolved_on": u.resolved_on} for u in updates])
@@ -121,9 +124,9 @@ def _card_answers_and_fund(conn: Connection, answers: dict[str, waterfall.CardAn
     pending = pending_users(conn, funded)
     funded = [u for u in funded if u not in pending]
     redemptions = waterfall.fund_redemptions(users, by_user, funded,
-                                             repo.fund_redeemed(conn, funded, how.on),
+                                             journal_rows.fund_redeemed(conn, funded, how.on),
                                              config.fund_daily_redemption_cap, how)
-    repo.insert_journals(conn, [*journals, *redemptions])
-    repo.save_users(conn, users.values())
-    repo.save_loans(conn, loans)
+    journal_rows.insert_journals(conn, [*journals, *redemptions])
+    user_rows.save_users(conn, users.values())
+    loan_rows.save_loans(conn, loans)
     return len(updates) + len(redemptions)

@@ -8,9 +8,11 @@ from sqlalchemy import Engine, bindparam, select, update
 
 from domain import collection
 from domain.steps import Step, StepKey
-from store import agencies, repo
+from store import agencies
 from store import cycle as cyc
+from store import loans as loan_rows
 from store import schema as s
+from store import users as user_rows
 from store.bulk import insert_ignore_many
 from workers import settings
 
@@ -50,9 +52,9 @@ def handoff_pass(engine: Engine, on: date, *, key: StepKey | None = None) -> int
             cyc.record_error(conn, on, step, 0, no_agency(len(pending)))
             return 0
         assigned = dict(collection.assign_agencies([p.loan_id for p in pending], counts))
-        repo.lock_users(conn, {p.user_id for p in pending})
-        loans = {x.id: x for x in repo.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
-        people = repo.load_user_rows(conn, {p.user_id for p in pending})
+        user_rows.lock_users(conn, {p.user_id for p in pending})
+        loans = {x.id: x for x in loan_rows.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
+        people = user_rows.load_user_rows(conn, {p.user_id for p in pending})
         handoffs, secret = [], settings.get().contact_secret_or_dev()
         conn.execute(update(s.collection_cases).where(c.id == bindparam("b_id"))
                      .values(agency=bindparam("agency")),
@@ -67,6 +69,6 @@ def handoff_pass(engine: Engine, on: date, *, key: StepKey | None = None) -> int
                 "contact_token": collection.contact_token(person.id, secret),
                 "amount_owed": collection.amount_owed(loan, on), "dpd": loan.dpd})
         insert_ignore_many(conn, s.handoffs, handoffs)
-        repo.save_loans(conn, loans.values())
+        loan_rows.save_loans(conn, loans.values())
         cyc.complete_chunk(conn, on, step, 0, len(handoffs))
         return len(handoffs)

@@ -10,9 +10,10 @@ from sqlalchemy import Connection, Engine, and_, select
 from domain import flags, limits
 from domain.config import ProductConfig
 from domain.steps import Step, StepKey
+from store import bulk, selection
 from store import cycle as cyc
-from store import repo
 from store import schema as s
+from store import users as user_rows
 from store.bulk import insert_ignore_many
 from workers.steps.common import chunk_tx
 
@@ -25,8 +26,8 @@ def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if conn is None:
             return 0
         u = s.users.c
-        rows = repo.lock_user_rows(conn, and_(
-            repo.in_range(u.id, lo, hi), u.next_recalc <= on, repo.not_held(u.id, on)),
+        rows = user_rows.lock_user_rows(conn, and_(
+            selection.in_range(u.id, lo, hi), u.next_recalc <= on, selection.not_held(u.id, on)),
             LIMIT_COLUMNS)
         decisions = recalculate_limits(conn, list(rows), on, config, rows=rows)
         cyc.complete_chunk(conn, on, step.label, chunk_no, len(decisions))
@@ -45,14 +46,14 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
     if not user_ids:
         return []
     if rows is None:
-        rows = repo.load_user_rows(conn, user_ids, LIMIT_COLUMNS)
+        rows = user_rows.load_user_rows(conn, user_ids, LIMIT_COLUMNS)
     le = s.loan_events.c
     closing = set(conn.execute(select(le.user_id).where(
         le.day == on, le.kind == "WRITE_OFF_DUE",
-        repo.in_ids(conn, le.user_id, user_ids))).scalars())
+        bulk.in_ids(conn, le.user_id, user_ids))).scalars())
     states = [limits.LimitState(
         user_id=r.id, score=r.score, limit=r.credit_limit, frozen=r.limit_frozen,
-        closed=r.closed or r.id in closing, activity=repo.activity_of(r),
+        closed=r.closed or r.id in closing, activity=user_rows.activity_of(r),
         last_disbursed=r.last_disbursed, last_increase=r.last_increase,
         last_base=r.last_base, overdue_history_pending=r.overdue_history_pending)
         for r in (rows[x] for x in user_ids)]
@@ -61,7 +62,7 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
         {"day": on, "user_id": d.user_id, "old": d.old, "new": d.new,
          "reasons": ",".join(d.reasons)} for d in decisions if d.changed])
     nxt = flags.next_recalculation(on, config)
-    repo.update_users(conn, [
+    user_rows.update_users(conn, [
         {"id": d.user_id, "credit_limit": d.new, "last_increase": d.last_increase,
          "last_base": d.last_base, "overdue_history_pending": d.overdue_history_pending,
          "last_recalc": on, "next_recalc": nxt} for d in decisions])

@@ -11,8 +11,11 @@ from domain.config import ProductConfig
 from domain.model import Loan
 from domain.steps import Step, StepKey
 from store import cycle as cyc
-from store import repo
+from store import journals as journal_rows
+from store import loans as loan_rows
 from store import schema as s
+from store import selection
+from store import users as user_rows
 from store.bulk import insert_ignore_many
 from workers.steps.common import chunk_tx
 
@@ -25,14 +28,14 @@ def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if conn is None:
             return 0
         # Read after their users' locks (taken by the read).
-        loans = repo.loans_needing_overdue(conn, lo, hi, on, config.grace_days)
+        loans = selection.loans_needing_overdue(conn, lo, hi, on, config.grace_days)
         out = overdue.assess(loans, on, config)
         _write_accruals(conn, out)
-        repo.insert_journals(conn, out.journals)
+        journal_rows.insert_journals(conn, out.journals)
         insert_ignore_many(conn, s.loan_events, [
             {"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "kind": e.kind,
              "detail": e.detail} for e in out.events])
-        rows = repo.save_loans(conn, loans)
+        rows = loan_rows.save_loans(conn, loans)
         _refresh_user_flags(conn, loans, out, on)
         cyc.complete_chunk(conn, on, step.label, chunk_no, rows)
         return rows
@@ -63,7 +66,7 @@ def _refresh_user_flags(conn: Connection, loans: list[Loan], out: overdue.Overdu
                                            u.next_recalc).where(u.id.in_(sorted(frozen))))]
     changed = flags.after_overdue(stored, frozen, out.status_changed_users, out.cleared_users,
                                   on)
-    repo.update_users(conn, [
+    user_rows.update_users(conn, [
         {"id": f.user_id, "limit_frozen": f.limit_frozen,
          "overdue_history_pending": f.overdue_history_pending, "next_recalc": f.next_recalc}
         for f in changed])

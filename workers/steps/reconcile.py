@@ -12,8 +12,11 @@ from domain import deduction, overdue
 from domain.config import ProductConfig
 from domain.steps import Step, StepKey
 from store import cycle as cyc
-from store import ledger_checks, repo
+from store import journals as journal_rows
+from store import ledger_checks, selection
+from store import loans as loan_rows
 from store import schema as s
+from store import users as user_rows
 from workers import metrics
 from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, believed
 from workers.steps.common import chunk_tx, update_debits
@@ -29,8 +32,8 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if cyc.chunk_done(conn, on, step.label, chunk_no):
             return 0
         pending = conn.execute(select(s.bank_debits).where(
-            b.status == PENDING, repo.in_range(b.user_id, lo, hi),
-            repo.not_held(b.user_id, on))).all()
+            b.status == PENDING, selection.in_range(b.user_id, lo, hi),
+            selection.not_held(b.user_id, on))).all()
     results = {r.key: r for r in channel.query([p.key for p in pending])}
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -55,9 +58,9 @@ def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
     if not todo:
         return 0
     user_ids = sorted({p.user_id for p in todo})
-    users = repo.load_users(conn, user_ids, lock=True)
-    loans = repo.live_loans_of(conn, user_ids)
-    by_user = repo.loans_by_user(loans)
+    users = user_rows.load_users(conn, user_ids, lock=True)
+    loans = loan_rows.live_loans_of(conn, user_ids)
+    by_user = loan_rows.loans_by_user(loans)
     pa = s.penalty_accruals.c
     journals, updates, accrual_updates = [], [], []
     for p in todo:
@@ -76,9 +79,9 @@ def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
             accrual_updates.extend(updated)
         updates.append({"b_key": p.key, "status": res.status, "taken": res.taken,
                         "reason": res.reason, "resolved_on": on})
-    repo.insert_journals(conn, journals)
-    repo.save_users(conn, users.values())
-    repo.save_loans(conn, loans)
+    journal_rows.insert_journals(conn, journals)
+    user_rows.save_users(conn, users.values())
+    loan_rows.save_loans(conn, loans)
     update_debits(conn, updates)
     if accrual_updates:
         conn.execute(update(s.penalty_accruals).where(

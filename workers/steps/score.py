@@ -11,9 +11,10 @@ from domain import bureau, scoring
 from domain.config import ProductConfig
 from domain.model import LoanEvent
 from domain.steps import Step, StepKey
+from store import bulk, selection
 from store import cycle as cyc
-from store import repo
 from store import schema as s
+from store import users as user_rows
 from store.bulk import insert_ignore_many
 from workers.steps.common import chunk_tx
 
@@ -26,16 +27,16 @@ def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if conn is None:
             return 0
         le = s.loan_events.c
-        held = repo.not_held(le.user_id, on)
+        held = selection.not_held(le.user_id, on)
         events = [_loan_event(r) for r in conn.execute(
-            select(s.loan_events).where(le.day == on, repo.in_range(le.user_id, lo, hi), held)
+            select(s.loan_events).where(le.day == on, selection.in_range(le.user_id, lo, hi), held)
             .order_by(le.id))]
         ev = s.events.c
         external = list(conn.execute(select(ev.user_id).distinct().where(
-            ev.day == on, ev.kind == "external_overdue", repo.in_range(ev.user_id, lo, hi),
-            repo.not_held(ev.user_id, on))).scalars())
+            ev.day == on, ev.kind == "external_overdue", selection.in_range(ev.user_id, lo, hi),
+            selection.not_held(ev.user_id, on))).scalars())
         user_ids = sorted({e.user_id for e in events} | set(external))
-        rows = repo.lock_user_rows(conn, repo.in_ids(conn, s.users.c.id, user_ids),
+        rows = user_rows.lock_user_rows(conn, bulk.in_ids(conn, s.users.c.id, user_ids),
                                    ("score", "last_external_overdue")) if user_ids else {}
         states = [scoring.ScoreState(u, rows[u].score, rows[u].last_external_overdue)
                   for u in user_ids]
@@ -43,7 +44,7 @@ def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         insert_ignore_many(conn, s.score_events, [
             {"day": e.day, "user_id": e.user_id, "loan_id": e.loan_id, "reason": e.reason,
              "old": e.old, "new": e.new, "seq": e.seq} for d in decisions for e in d.events])
-        repo.update_users(conn, [
+        user_rows.update_users(conn, [
             {"id": d.user_id, "score": d.score, "last_external_overdue": d.last_external_overdue,
              "next_recalc": on} for d in decisions])
         _bureau_records(conn, events)

@@ -23,7 +23,7 @@ from drills import testing
 from drills.bench import _worker_pids
 from store import cycle as cyc
 from store import schema as s
-from store.repo import now
+from store.engine import now
 from tests.support.paths import ROOT
 from workers import cycle
 from workers.progress import closed_through

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from cli.main import main
 from reports.nightly import find_chromium, gather, render_html, roll_rates, screenshot
-from store import queries
+from store import report as report_rows
 from store.engine import make_engine
 from tests.support.paths import ROOT
 from workers.scenario import load_file, run_scenario
@@ -117,8 +117,8 @@ def test_daily_buckets_come_from_the_penalty_accruals(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            rows = queries.delinquent_by_day(conn, date(2026, 2, 14), date(2026, 2, 22),
-                                             [30, 60, 90])
+            rows = report_rows.delinquent_by_day(conn, date(2026, 2, 14), date(2026, 2, 22),
+                                                 [30, 60, 90])
     finally:
         engine.dispose()
     first = date(2026, 2, 15)

@@ -1,4 +1,9 @@
-"""domain/ holds pure rules: it imports no infrastructure and no outer layer.
+"""The layers of DESIGN.md ("Layers (v2)") import only what they may.
+
+domain/ holds pure rules: it imports no infrastructure and no outer layer. Outside
+store/ nothing builds SQL: workers/, adapters/, reports/, cli/ and schedules/ import
+neither SQLAlchemy nor store.schema (drills/ may). store/ imports nothing above it, and
+adapters/ neither the store nor the workers.
 
 Reads the source with `ast`; imports nothing from the project.
 """
@@ -118,3 +123,108 @@ def test_the_checker_sees_every_kind_of_import() -> None:
     top_path = ROOT / "domain" / "probe.py"
     found_top = {m for _, m in _imported_modules(top_path, "from ..store import uow\n")}
     assert found_top == {"store"}
+
+
+# ---------------------------------------------------------------- every layer
+SQL = {"sqlalchemy", "store.schema"}
+ABOVE_STORE = {"workers", "adapters", "cli", "reports", "drills", "schedules", "celery"}
+# Each layer: the modules (and their submodules) it must not import.
+RULES = {
+    "workers": SQL,
+    "adapters": SQL | {"store", "workers"},
+    "reports": SQL,
+    "cli": SQL,
+    "schedules": SQL,
+    "store": ABOVE_STORE,
+}
+# The step modules still build their reads and writes with SQLAlchemy (issue 11 item 2 is
+# open for them: their SQL moves into store/ aggregate modules). A listed file that no
+# longer breaks a rule (or no longer exists) fails test_every_pending_move_is_still_pending,
+# so the set shrinks with each move and cannot outlive it.
+PENDING_MOVES = {f"workers/steps/{name}.py" for name in (
+    "applications", "bureau", "collect", "common", "deduct", "handoff", "limit", "overdue",
+    "reconcile", "score")}
+
+
+def _imported_names(path: Path, source: str | None = None) -> list[tuple[int, str]]:
+    """`_imported_modules`, plus `module.name` for each name of a `from module import
+    name` (so `from store import schema` counts as store.schema)."""
+    if source is None:
+        source = path.read_text(encoding="utf-8")
+    found = _imported_modules(path, source)
+    for node in ast.walk(ast.parse(source, str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+    return found
+
+
+def _breaks(module: str, forbidden: set[str]) -> bool:
+    return any(module == f or module.startswith(f + ".") for f in forbidden)
+
+
+def _layer_files(layer: str) -> list[Path]:
+    return sorted(p for p in (ROOT / layer).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _file_violations(path: Path, forbidden: set[str], source: str | None = None) -> list[str]:
+    """One entry per line of `path` that imports something of `forbidden`."""
+    where = path.relative_to(ROOT).as_posix()
+    by_line: dict[int, set[str]] = {}
+    for line, module in _imported_names(path, source):
+        if _breaks(module, forbidden):
+            by_line.setdefault(line, set()).add(module)
+    return [f"{where}:{line} imports {', '.join(sorted(mods))}"
+            for line, mods in sorted(by_line.items())]
+
+
+def _layer_violations() -> dict[str, list[str]]:
+    """Per file (relative, posix), what it imports that its layer may not."""
+    out: dict[str, list[str]] = {}
+    for layer, forbidden in RULES.items():
+        for path in _layer_files(layer):
+            bad = _file_violations(path, forbidden)
+            if bad:
+                out[path.relative_to(ROOT).as_posix()] = bad
+    return out
+
+
+def test_every_layer_has_python_files_to_check() -> None:
+    empty = [layer for layer in RULES if not _layer_files(layer)]
+    assert empty == [], f"no .py files under {empty}: the layering checks would prove nothing"
+
+
+def test_no_layer_imports_what_it_may_not_except_the_pending_moves() -> None:
+    found = _layer_violations()
+    bad = [line for path, lines in sorted(found.items()) if path not in PENDING_MOVES
+           for line in lines]
+    assert bad == []
+
+
+def test_every_pending_move_is_still_pending() -> None:
+    found = _layer_violations()
+    done = sorted(path for path in PENDING_MOVES if path not in found)
+    assert done == [], f"{done} no longer break a layer rule: take them out of PENDING_MOVES"
+
+
+def test_the_layer_checker_sees_sql_and_upward_imports() -> None:
+    sql = (
+        "from sqlalchemy import select\n"
+        "def f():\n"
+        "    from store import schema as s\n"
+        "import store.schema\n"
+        "from store.schema import users\n"
+        "from sqlalchemy.exc import DBAPIError\n"
+    )
+    found = _file_violations(ROOT / "workers" / "probe.py", RULES["workers"], sql)
+    assert [line.split(" imports ")[0] for line in found] == [
+        "workers/probe.py:1", "workers/probe.py:3", "workers/probe.py:4",
+        "workers/probe.py:5", "workers/probe.py:6"]
+    clean = "from store import repo\nfrom store.engine import Engine\nimport domain.model\n"
+    assert _file_violations(ROOT / "reports" / "probe.py", RULES["reports"], clean) == []
+    upward = "from workers import settings\nimport celery\nfrom drills.seed import x\n"
+    assert len(_file_violations(ROOT / "store" / "probe.py", RULES["store"], upward)) == 3
+    assert len(_file_violations(ROOT / "adapters" / "probe.py", RULES["adapters"],
+                                "from store import repo\nfrom workers import bank\n")) == 2
+    # a name that merely starts like a forbidden module is not one
+    assert _file_violations(ROOT / "cli" / "probe.py", RULES["cli"],
+                            "import sqlalchemy_utils\nfrom store import schemata\n") == []

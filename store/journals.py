@@ -1,0 +1,43 @@
+"""Journals: the ledger's balanced entries and their postings (SPEC 7), inserted in bulk;
+a repeated idempotency key violates the unique constraint, so a money effect happens once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date
+
+from sqlalchemy import Connection, func, select
+
+from domain.model import Journal
+from store import schema as s
+from store.bulk import insert_many
+
+
+def _owner(account: str) -> str | None:
+    parts = account.split(":")
+    return parts[1] if len(parts) > 1 else None
+
+
+def insert_journals(conn: Connection, journals: Sequence[Journal]) -> int:
+    """Insert journals and their postings; a repeated key violates the unique constraint."""
+    if not journals:
+        return 0
+    insert_many(conn, s.journals, [
+        {"key": j.key, "day": j.day, "kind": j.kind, "user_id": j.user_id,
+         "loan_id": j.loan_id, "amount": j.amount} for j in journals])
+    insert_many(conn, s.postings, [
+        {"journal_key": j.key, "account": a, "owner": _owner(a), "amount": v}
+        for j in journals for a, v in j.postings])
+    return len(journals)
+
+
+def fund_redeemed(conn: Connection, user_ids: Collection[str], on: date) -> dict[str, int]:
+    """What each user's fund has already paid on ``on`` (the daily cap's use)."""
+    if not user_ids:
+        return {}
+    rows = conn.execute(select(s.journals.c.user_id, func.sum(s.journals.c.amount))
+                        .where(s.journals.c.day == on, s.journals.c.kind == "deduct_fund",
+                               s.journals.c.user_id.in_(sorted(user_ids)))
+                        .group_by(s.journals.c.user_id))
+    return {r[0]: int(r[1]) for r in rows}

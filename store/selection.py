@@ -1,0 +1,118 @@
+"""Work selection: which users and loans a step's chunk has work for on a date.
+
+A night touches only rows with work (DESIGN, the cycle): loans due by the date with
+money owed or DPD > 0, loans falling due (from the loan row alone), open cases; users
+held on the date are skipped. Each selection is a few indexed statements per chunk.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, extract, or_, select
+from sqlalchemy.sql import ColumnElement
+
+from domain.model import LIVE_STATUSES, PAID_OFF, Loan
+from store import schema as s
+from store.bulk import in_ids
+from store.loans import _installment, load_loans_locked, owes
+
+
+def in_range(column: ColumnElement[Any], lo: str, hi: str) -> ColumnElement[bool]:
+    """``lo <= column <= hi`` (a chunk's user id range)."""
+    return and_(column >= lo, column <= hi)
+
+
+def not_held(user_column: ColumnElement[Any], on: date) -> ColumnElement[bool]:
+    """Rows whose user has no unreleased hold from ``on`` or before."""
+    held = select(s.held_users.c.user_id).where(s.held_users.c.day <= on,
+                                                 s.held_users.c.released_at.is_(None))
+    return user_column.not_in(held)
+
+
+def users_with_due_debts(conn: Connection, lo: str, hi: str, on: date) -> list[str]:
+    """Users of ``lo``..``hi`` not held, with a live loan due by ``on``."""
+    q = (select(s.loans.c.user_id).distinct()
+         .where(in_range(s.loans.c.user_id, lo, hi), s.loans.c.next_due <= on,
+                s.loans.c.status.in_(LIVE_STATUSES), not_held(s.loans.c.user_id, on)))
+    return list(conn.execute(q).scalars())
+
+
+def falls_due_on(on: date) -> ColumnElement[bool]:
+    """Loans with an installment due on ``on``, from the loan row alone.
+
+    Due date k is the disbursement date plus k months, clamped to the month's
+    last day (SPEC 1), and a prepayment keeps the due dates. So installment k
+    falls in the month of ``on`` for k = months from disbursement to ``on``,
+    and on ``on`` itself when the disbursement's day of the month is the same
+    (or later, when ``on`` is the month's last day). This spares reading every
+    installment due on ``on`` for each chunk.
+    """
+    d0 = s.loans.c.disbursed
+    months = extract("year", d0) * 12 + extract("month", d0)
+    k = on.year * 12 + on.month - months
+    dom = extract("day", d0)
+    last = calendar.monthrange(on.year, on.month)[1]
+    return and_(dom >= on.day if on.day == last else dom == on.day,
+                k >= 1, k <= s.loans.c.term_months)
+
+
+def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date,
+                          grace_days: int) -> list[Loan]:
+    """Loans with something to assess, with only the installments that matter on
+    ``on`` (due and owed, with pending penalty, or due that day) and a flag for
+    money owed on the others: a loan's length and history do not add rows."""
+    loans = load_loans_locked(conn, and_(
+        in_range(s.loans.c.user_id, lo, hi),
+        s.loans.c.status.in_((*LIVE_STATUSES, PAID_OFF)),
+        or_(s.loans.c.dpd > 0,
+            and_(s.loans.c.status.in_(LIVE_STATUSES),
+                 or_(s.loans.c.next_due <= on, falls_due_on(on)))),
+        not_held(s.loans.c.user_id, on)), installments=False)
+    if not loans:
+        return loans
+    by_id = {x.id: x for x in loans}
+    i = s.installments.c
+    owed = owes()
+    # What matters lies from the oldest owed installment (the loan's next due date)
+    # or the oldest that can still carry penalty pending within grace, whichever is
+    # earlier, up to ``on``: the index range skips the paid history.
+    pending_from = on - timedelta(days=grace_days + 1)
+    nd = s.loans.c.next_due
+    start = case((nd < pending_from, nd), else_=pending_from)
+    rows = conn.execute(select(s.installments).join(s.loans, s.loans.c.id == i.loan_id).where(
+        in_ids(conn, s.loans.c.id, by_id), i.due_date >= start, i.due_date <= on,
+        or_(owed, i.pending_penalty > 0, i.due_date == on)).order_by(i.loan_id, i.no))
+    for r in rows:
+        by_id[r.loan_id].installments.append(_installment(r))
+    for x in loans:
+        x.partial_through = on
+    beyond = select(i.loan_id).where(i.loan_id == s.loans.c.id, i.due_date > on, owed).exists()
+    for loan_id in conn.execute(select(s.loans.c.id).where(
+            in_ids(conn, s.loans.c.id, by_id), beyond)).scalars():
+        by_id[loan_id].owed_beyond = True
+    return loans
+
+
+def loans_due_soon(conn: Connection, loans: Sequence[Loan], due_soon: date) -> set[str]:
+    """Of ``loans``, those with an installment owed on ``due_soon``."""
+    ids = [x.id for x in loans]
+    if not ids:
+        return set()
+    i = s.installments.c
+    return set(conn.execute(select(i.loan_id).where(
+        in_ids(conn, i.loan_id, ids), i.due_date == due_soon, owes())).scalars())
+
+
+def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
+                             due_soon: date, *, installments: bool = True) -> list[Loan]:
+    """The loans of ``lo``..``hi`` collection must look at on ``on``, locked."""
+    return load_loans_locked(conn, and_(
+        in_range(s.loans.c.user_id, lo, hi),
+        or_(and_(s.loans.c.status.in_(LIVE_STATUSES),
+                 or_(s.loans.c.dpd > 0, falls_due_on(due_soon))),
+            s.loans.c.collection_stage.in_(("internal", "agency"))),
+        not_held(s.loans.c.user_id, on)), installments=installments)

@@ -1,0 +1,121 @@
+"""Users: the borrower rows (score, limit, balances, consents, activity, next
+recalculation), read and written set-based for a chunk, and the row lock every writer of a
+user takes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.sql import ColumnElement
+
+from domain.activity import Activity
+from domain.model import User
+from store import schema as s
+from store.bulk import bulk_update, in_ids
+
+
+def lock_users(conn: Connection, user_ids: Collection[str]) -> None:
+    """Take the row lock every writer of a user takes (a no-op on SQLite, which
+    serialises writers with BEGIN IMMEDIATE)."""
+    if not user_ids or conn.dialect.name == "sqlite":
+        return
+    conn.execute(select(s.users.c.id).where(in_ids(conn, s.users.c.id, user_ids))
+                 .order_by(s.users.c.id).with_for_update())
+
+
+def _user(row: Any) -> User:
+    return User(id=row.id, score=row.score, limit=row.credit_limit,
+                limit_frozen=row.limit_frozen, closed=row.closed, wallet=row.wallet,
+                fund=row.fund, consent_wallet=row.consent_wallet,
+                consent_card=row.consent_card, consent_fund=row.consent_fund,
+                card_blocked=row.card_blocked)
+
+
+_USER_FIELDS = ("id", "score", "credit_limit", "limit_frozen", "closed", "wallet", "fund",
+                "consent_wallet", "consent_card", "consent_fund", "card_blocked")
+
+
+def load_users(conn: Connection, user_ids: Collection[str], *,
+               lock: bool = False) -> dict[str, User]:
+    """Users by id; with ``lock``, read with the lock every writer of a user takes (one
+    statement: a row changed meanwhile is waited for and read as its writer left it)."""
+    if not user_ids:
+        return {}
+    u = s.users.c
+    rows: Iterable[Row[Any]]
+    if lock:
+        rows = lock_user_rows(conn, in_ids(conn, u.id, user_ids), _USER_FIELDS).values()
+    else:
+        rows = conn.execute(select(*(u[c] for c in _USER_FIELDS))
+                            .where(in_ids(conn, u.id, user_ids)))
+    return {r.id: _user(r) for r in rows}
+
+
+def load_user_rows(conn: Connection, user_ids: Collection[str],
+                   columns: Sequence[str] | None = None) -> dict[str, Any]:
+    """Users' rows by id: every column, or ``columns`` (with ``id``) only."""
+    if not user_ids:
+        return {}
+    u = s.users.c
+    cols = [u.id, *(u[c] for c in columns if c != "id")] if columns else [s.users]
+    rows = conn.execute(select(*cols).where(in_ids(conn, u.id, user_ids)))
+    return {r.id: r for r in rows}
+
+
+def lock_user_rows(conn: Connection, where: ColumnElement[bool],
+                   columns: Sequence[str]) -> dict[str, Row[Any]]:
+    """The users matching ``where``, locked and read in one statement, in id order.
+
+    On PostgreSQL a row another writer changed meanwhile is waited for and read
+    as that writer left it (and ``where`` checked again), as a lock followed by a
+    read would give.
+    """
+    u = s.users.c
+    q = select(u.id, *(u[c] for c in columns if c != "id")).where(where).order_by(u.id)
+    if conn.dialect.name != "sqlite":
+        q = q.with_for_update()
+    return {r.id: r for r in conn.execute(q)}
+
+
+def save_users(conn: Connection, users: Iterable[User]) -> int:
+    """Write back the users changed (``dirty``), one bulk UPDATE; returns the rows written."""
+    rows = [{"id": u.id, "score": u.score, "credit_limit": u.limit,
+             "limit_frozen": u.limit_frozen, "closed": u.closed, "wallet": u.wallet,
+             "fund": u.fund, "card_blocked": u.card_blocked}
+            for u in users if u.dirty]
+    return bulk_update(conn, s.users, ["id"], rows)
+
+
+def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk update of arbitrary user columns; every row has the same keys and ``id``."""
+    bulk_update(conn, s.users, ["id"], rows)
+
+
+def activity_of(row: Any) -> Activity:
+    """A user row's activity, stored as JSON text or a JSON value."""
+    raw = row.activity
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    return Activity.from_json(raw)
+
+
+def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new users (a repeated id violates the key); every row has the same columns."""
+    if rows:
+        conn.execute(insert(s.users), list(rows))
+
+
+def set_last_disbursed(conn: Connection, user_id: str, on: date) -> None:
+    """Record that the user drew a loan on ``on``."""
+    conn.execute(update(s.users).where(s.users.c.id == user_id).values(last_disbursed=on))
+
+
+def set_activity(conn: Connection, user_id: str, activity: Any, next_recalc: date) -> None:
+    """Store a user's folded activity (JSON-ready) and next recalculation date."""
+    conn.execute(update(s.users).where(s.users.c.id == user_id)
+                 .values(activity=activity, next_recalc=next_recalc))
