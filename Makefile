@@ -22,7 +22,7 @@ venv: $(STAMP)
 # Re-installs only when pyproject.toml is newer than the stamp.
 $(STAMP): pyproject.toml scripts/ensure-venv.sh
 	PYTHON="$(PYTHON)" VENV="$(VENV)" bash scripts/ensure-venv.sh
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -e '.[dev,drills]'
 	touch $(STAMP)
 
 services: venv

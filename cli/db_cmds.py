@@ -6,7 +6,7 @@ import time
 
 import click
 
-from cli.common import clock, fail, parse_date, time_zone, url_or_exit
+from cli.common import clock, fail, need_drills, parse_date, time_zone, url_or_exit
 from domain.commands import InputError
 
 
@@ -29,6 +29,7 @@ def seed(users: int, start: str | None, database_url: str | None,
          chunk_size: int | None) -> None:
     """Seed a synthetic portfolio (one loan per user) into an empty database."""
     from domain.config import ProductConfig
+    need_drills("seed")
     from drills.seed import seed_portfolio
     from schedules import business_date
     from store.cycle import mark_closed_before

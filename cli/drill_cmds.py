@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from cli.common import need_drills
 from workers.scenario import load_file, run_scenario
 
 
@@ -22,6 +23,7 @@ def demo(users: int, days: int, concurrency: int, scenarios: bool) -> None:
     if scenarios:
         _scenario_demo(Path("examples"))
         return
+    need_drills("demo")
     from drills.demo import run_demo
 
     run_demo(users=users, days=days, concurrency=concurrency)
@@ -52,6 +54,7 @@ def _scenario_demo(examples_dir: Path) -> None:
 def bench_command(users: int, chunk_size: int, repeats: int, no_scaling: bool,
                   out_dir: Path) -> None:
     """Close one business date over a synthetic portfolio in PostgreSQL; compare with the floor."""
+    need_drills("bench")
     from drills.bench import bench, summary_line
 
     runs = bench(users, scaling=not no_scaling, out_dir=out_dir, chunk_size=chunk_size,
@@ -72,6 +75,7 @@ def bench_command(users: int, chunk_size: int, repeats: int, no_scaling: bool,
 def chaos_command(users: int, days: int, kills: int, postgres_down: float, chunk_size: int,
                   out_dir: Path) -> None:
     """Close DAYS dates under SIGKILLs, restarts, outages and duplicates; compare with clean."""
+    need_drills("chaos")
     from drills.chaos import run_chaos
 
     outcome = run_chaos(users=users, days=days, kills=kills, pg_down_s=postgres_down,

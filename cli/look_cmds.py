@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import EXIT_INVALID, fail, parse_date, url_or_exit
+from cli.common import EXIT_INVALID, fail, need_drills, parse_date, url_or_exit
 from domain.commands import InputError
 from workers.scenario import ScenarioError, load_file, run_scenario
 
@@ -34,6 +34,7 @@ def scenario_run(file: Path, out: Path | None, database_url: str | None, via: st
     try:
         data = load_file(file)
         if via == "celery":
+            need_drills("scenario run --via celery")
             from drills.scenario_celery import run_scenario_via_celery
 
             result = run_scenario_via_celery(data, database_url=database_url)

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cli.common import EXIT_INVALID, env_settings, fail, url_or_exit
+from cli.common import EXIT_INVALID, env_settings, fail, need_drills, url_or_exit
 from domain.commands import InputError
 from workers import settings
 
@@ -122,6 +122,7 @@ def _need_bank(local_demo: bool) -> None:
 @click.option("--flower-port", type=click.IntRange(1, 65535), default=5555, show_default=True)
 def up(database_url: str | None, concurrency: int, flower_port: int) -> None:
     """Everything locally: Redis (private unless REDIS_URL), worker, beat and Flower."""
+    need_drills("up without REDIS_URL")
     from drills.stack import first_exit, last_lines, local_stack, redis_answers
     from store.engine import migrate as run
 
