@@ -56,7 +56,7 @@ def test_the_first_failing_check_in_the_spec_order_is_the_reason() -> None:
     for fix in ({"closed": False}, {"overdue": False}, {"birth_date": date(1990, 1, 1)},
                 {"identity_verified": True}, {"identity_expires": None}, {"available": 5}):
         seen.append(el.refusal(worst, 5, on, AGES))
-        worst = replace(worst, **fix)  # type: ignore[arg-type]
+        worst = replace(worst, **fix)
     seen.append(el.refusal(worst, 5, on, AGES))
     assert seen == [*el.REASONS, None]
 
