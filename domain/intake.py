@@ -24,12 +24,15 @@ from domain.commands import Event, Id, InputError, Text, first_error, parse_even
 MAX_BATCH = 1000
 # Kinds whose moment matters to a rule (the audit window, the 48-hour expiry).
 TIMED_KINDS = frozenset({"apply", "audit"})
-# Kinds dated by the business date of ``occurred_at`` in section 5's windows; every
-# other kind (money, holds, card events, draws) takes effect when recorded.
+# Activity and risk signals that only fold into section 5's windows (applied in bulk).
 SIGNAL_KINDS = frozenset({
     "payment", "transfer", "red_packet", "life_payment", "wealth_purchase", "phone_change",
     "job_loss", "provident_fund_stopped", "multi_borrowing_inquiry", "flagged_contact",
     "external_overdue"})
+# Dated by the business date of ``occurred_at``: the signals (card_change is one too) and
+# the application's moments. Every other kind (money, repayments, holds, card events,
+# draws) takes effect when recorded: it is dated with the business date of its recording.
+OCCURRED_KINDS = SIGNAL_KINDS | {"card_change"} | TIMED_KINDS
 _SENSITIVE_NAME = re.compile(
     r"(national|resident|citizen)_?id|id_?(card|no|num|number)|identity_?(no|num|number)"
     r"|card_?(no|num|number)|^pan$|^cvv", re.IGNORECASE)
@@ -142,7 +145,8 @@ def parse_records(data: Any, *, now: datetime, zone: str, late_event_days: int,
                              f"{late_event_days} days old (late_event_days)")
         local = occurred.astimezone(tz)
         payload = {k: v for k, v in raw.items() if k not in ("key", "occurred_at")}
-        payload["date"] = local.date()
+        payload["date"] = (local.date() if payload.get("kind") in OCCURRED_KINDS
+                           else now.astimezone(tz).date())
         if payload.get("kind") in TIMED_KINDS:
             payload["at"] = local.strftime("%H:%M")
         event = parse_event(payload, p)
