@@ -297,7 +297,8 @@ def record_events(conn: Connection, batch: Sequence[intake.Recorded], now: datet
         {"key": r.key, "digest": r.digest, "at": now, "user_id": r.event.user,
          "kind": r.event.kind, "outcome": why.get(r.key, "applied")} for r in fresh])
     return Recorded(len(fresh) - len(refused), len(batch) - len(fresh),
-                    [{k: v for k, v in x.items() if k != "message"} for x in refused])
+                    [{**{k: v for k, v in x.items() if k != "message"},
+                      "key": str(x["key"]).removeprefix("rec:")} for x in refused])
 
 
 def _fold_signals(conn: Connection, signals: Sequence[intake.Recorded]) -> None:

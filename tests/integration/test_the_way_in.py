@@ -239,3 +239,39 @@ def test_a_batch_of_a_thousand_signals_is_written_with_a_handful_of_statements(
         out = ingest.record_events(conn, batch, now, config)
     assert out.applied == 1000
     assert log.count <= 12, log.statements
+
+
+def _cli(*args: str, url: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    result = CliRunner().invoke(main, [*args, "--database-url", url],
+                                env={"REDIS_URL": None, "DATABASE_URL": url})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_cli_records_a_file_in_batches_and_names_a_bad_line_before_sending_anything(
+        db: Engine, db_url: str, tmp_path: Any) -> None:
+    import json
+
+    users = tmp_path / "users.jsonl"
+    users.write_text("".join(json.dumps({"id": f"u{k}", "limit": 100_000}) + "\n"
+                             for k in range(5)))
+    assert _cli("users", "upsert", str(users), url=db_url)[0] == 0
+    lines = [{"key": f"k{k}", "kind": "payment", "user": f"u{k % 5}"} for k in range(7)]
+    good = tmp_path / "events.jsonl"
+    good.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(good.read_text() + json.dumps({"key": "z", "kind": "transfer",
+                                                  "user": "u1", "colour": "red"}) + "\n")
+    before = snapshot(db)
+    code, _, err = _cli("events", "record", str(bad), "--batch-size", "3", url=db_url)
+    assert (code, err) == (2, f"error: {bad}:8: colour: unknown field\n")
+    assert changed_tables(before, snapshot(db)) == []
+    code, out, err = _cli("events", "record", str(good), "--batch-size", "3", url=db_url)
+    assert code == 0, err
+    assert json.loads(out) == {"applied": 7, "already_recorded": 0, "refused": []}
+    assert "applied=7 already_recorded=0 refused=0" in err
+    code, out, _ = _cli("events", "record", str(good), url=db_url)
+    assert json.loads(out) == {"applied": 0, "already_recorded": 7, "refused": []}
