@@ -14,6 +14,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -41,6 +42,7 @@ from domain.explain import (
 )
 from domain.model import OVERDUE, PAID_OFF, WRITTEN_OFF, Loan
 from domain.overdue import daily_penalty
+from store import applications as applications_store
 from store import queries, repo
 from store.queries import UserHistory
 
@@ -52,6 +54,7 @@ class UnknownUser(LookupError):
 # Order of facts within one day: money in, then what the night did, in step order.
 RANK = {
     "money_in": 0, "signal": 1, "hold": 1, "release": 1, "loan_opened": 2, "draw_refused": 3,
+    "application_refused": 3, "audit_refused": 3, "application_cancelled": 3,
     "repaid": 4, "repaid_to_wallet": 4, "recovery": 4, "repay_refused": 4, "card_pending": 5,
     "collected": 6, "card_failed": 6, "card_failed_many": 6, "penalty_reversed": 7,
     "paid_off": 8, "overdue_started": 9, "bucket": 10, "overdue_cleared": 10, "penalty": 11,
@@ -80,9 +83,16 @@ def build_for(engine: Engine, user_id: str, config: ProductConfig,
     with engine.connect() as conn:
         history = queries.user_history(conn, user_id)
         as_of = queries.last_closed_day(conn)
+        apps = applications_store.of_user(conn, user_id)
     if history is None:
         raise UnknownUser(user_id)
-    return build(history, as_of, config, since)
+    ex = build(history, as_of, config, since)
+    extra = tuple(_applications(history, apps, config, since or date.min))
+    if not extra:
+        return ex
+    timeline = sorted((*ex.timeline, *extra), key=lambda x: (x.day or date.min,
+                                                             RANK.get(x.kind, 99)))
+    return replace(ex, timeline=tuple(timeline))
 
 
 def build(h: UserHistory, as_of: date | None, config: ProductConfig,
@@ -337,6 +347,8 @@ def _events(h: UserHistory) -> list[Line]:
             kind = "hold" if r.kind == "collection_hold" else "release"
             out.append(Line(kind, {"loan": p.get("loan")}, r.day))
     for r in h.refusals:
+        if r.kind in ("apply", "audit"):
+            continue  # in ``_applications``
         if r.kind == "draw":
             principal = draws.get((r.day, r.loan_id), {}).get("principal")
             out.append(Line("draw_refused", {
@@ -345,6 +357,33 @@ def _events(h: UserHistory) -> list[Line]:
         else:
             out.append(Line("repay_refused", {"loan": r.loan_id or "",
                                               "reason": Codes((r.reason,))}, r.day))
+    return out
+
+
+def _applications(h: UserHistory, apps: list[Any], config: ProductConfig,
+                  since: date) -> list[Line]:
+    """Why an application was refused or cancelled, and what to do about it (SPEC 12)."""
+    from zoneinfo import ZoneInfo
+
+    asked = {a.id: a for a in apps}
+    out = []
+    for r in h.refusals:
+        if r.kind not in ("apply", "audit") or r.day < since:
+            continue
+        values: dict[str, Value] = {"loan": r.loan_id or "", "reason": Codes((r.reason,)),
+                                    "fix": Frag(f"fix_app_{r.reason}")}
+        if r.kind == "apply":
+            principal = getattr(asked.get(r.loan_id), "principal", None) or 0
+            out.append(Line("application_refused", {**values, "amount": Yuan(int(principal))},
+                            r.day))
+        else:
+            out.append(Line("audit_refused", values, r.day))
+    zone = ZoneInfo(config.time_zone)
+    for a in apps:
+        day = a.closed_at.astimezone(zone).date() if a.closed_at else None
+        if a.status == "cancelled" and day is not None and day >= since:
+            out.append(Line("application_cancelled", {
+                "loan": a.id, "hours": config.application_audit_hours}, day))
     return out
 
 

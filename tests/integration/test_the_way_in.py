@@ -275,3 +275,26 @@ def test_the_cli_records_a_file_in_batches_and_names_a_bad_line_before_sending_a
     assert "applied=7 already_recorded=0 refused=0" in err
     code, out, _ = _cli("events", "record", str(good), url=db_url)
     assert json.loads(out) == {"applied": 0, "already_recorded": 7, "refused": []}
+
+
+def test_explain_says_why_an_application_was_refused_or_cancelled_and_what_to_do(
+        db: Engine) -> None:
+    from reports.explain import explain
+
+    now = datetime.now(ZONE)
+    minor = (now.date().replace(year=now.year - 17)).isoformat()
+    api.run_here("creditcycle.users.upsert", users=[{"id": "u2", "birth_date": minor,
+                                                      "limit": 1_000_000}, ADULT])
+    api.run_here("creditcycle.events.record", events=[
+        {"key": "m1", "kind": "apply", "user": "u2", "loan": "L2", "principal": 1_000,
+         "annual_rate_bp": 0, "term_months": 1, "occurred_at": _ago(hours=1)},
+        {"key": "x1", "kind": "apply", "user": "u1", "loan": "L3", "principal": 1_000,
+         "annual_rate_bp": 0, "term_months": 1, "occurred_at": _ago(hours=50)}])
+    api.run_here("creditcycle.applications.expire")
+    minor_text = explain(db, "u2")
+    assert ("The application for loan L2 of 10.00 yuan was refused: the applicant's age is "
+            "outside the range") in minor_text, minor_text
+    assert "eligible age only" in minor_text
+    assert "借款L2（10.00元）的申请被拒绝" in explain(db, "u2", lang="zh")
+    assert ("The application for loan L3 was cancelled: no video audit within 48 hours. "
+            "Apply again") in explain(db, "u1")
