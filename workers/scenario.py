@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -31,14 +31,16 @@ from domain.commands import (
     parse_event,
 )
 from domain.config import ConfigError, ProductConfig
+from domain.eligibility import identity_expired
 from domain.model import User
 from domain.money import date_range
 from drills.seed import mark_closed_before
 from store import ledger_checks, repo
 from store import schema as s
 from store.engine import make_engine, migrate, require_empty
+from store.queries import last_closed_day
 from workers.bank import SimulatedBank
-from workers.ingest import apply_events
+from workers.ingest import apply_events, expire_applications
 from workers.local import Progress, close_date
 
 
@@ -64,6 +66,8 @@ class UserSpec(_Strict):
     name: Annotated[Text, Field(max_length=200)] = ""  # the users.name column
     phone: Annotated[str, Field(pattern=r"^\+?[0-9]{0,20}$")] = ""
     birth_date: date | None = None
+    identity_verified: bool = True
+    identity_expires: date | None = None
     score: Annotated[int, Field(ge=0, le=2000)] = 600
     limit: NonNeg = 0
     wallet: NonNeg = 0
@@ -108,7 +112,8 @@ class Scenario(BaseModel):
 def _dates(value: Any) -> Any:
     """JSON has no dates: ISO strings become dates before strict validation."""
     if isinstance(value, dict):
-        return {k: (_to_date(v) if k in {"birth_date", "disbursed", "from", "to", "date"}
+        return {k: (_to_date(v) if k in {"birth_date", "disbursed", "from", "to", "date",
+                                                "identity_expires"}
                     else _dates(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_dates(v) for v in value]
@@ -245,6 +250,7 @@ def seed(engine: Engine, sc: Scenario) -> None:
     with engine.begin() as conn:
         conn.execute(insert(s.users), [{
             "id": u.id, "name": u.name, "phone": u.phone, "birth_date": u.birth_date,
+            "identity_verified": u.identity_verified, "identity_expires": u.identity_expires,
             "score": u.score, "credit_limit": u.limit, "wallet": u.wallet, "fund": u.fund,
             "consent_wallet": u.consent.wallet, "consent_card": u.consent.card,
             "consent_fund": u.consent.fund, "last_recalc": before,
@@ -282,8 +288,12 @@ def _run(sc: Scenario, url: str, progress: Progress | None) -> dict[str, Any]:
             by_day.setdefault(e.date, []).append((f"scenario:{i}", e))
         for day in date_range(sc.run.start, sc.run.end):
             with engine.begin() as conn:
-                apply_events(conn, by_day.get(day, []))
+                apply_events(conn, by_day.get(day, []), sc.config)
             close_date(engine, day, sc.config, bank, progress=progress)
+            with engine.begin() as conn:  # the hourly expiry, run at the end of the day
+                expire_applications(conn, datetime.combine(
+                    day + timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(sc.config.time_zone)),
+                    sc.config)
         return result(engine, sc.config.time_zone)
     finally:
         engine.dispose()
@@ -296,9 +306,11 @@ def result(engine: Engine, time_zone: str = "Asia/Shanghai") -> dict[str, Any]:
     with engine.connect() as conn:
         users = {}
         bank = {r.user_id: r.balance for r in conn.execute(select(s.sim_bank_accounts))}
+        last = last_closed_day(conn)
         for r in conn.execute(select(s.users).order_by(s.users.c.id)):
+            expired = last is not None and identity_expired(r.identity_expires, last)
             users[r.id] = {"score": r.score, "limit": r.credit_limit,
-                           "limit_frozen": r.limit_frozen, "closed": r.closed,
+                           "limit_frozen": r.limit_frozen or expired, "closed": r.closed,
                            "wallet": r.wallet, "card": bank.get(r.id, 0), "fund": r.fund}
         loans = {}
         for x in repo.load_loans(conn, s.loans.c.id.is_not(None)):
@@ -346,6 +358,10 @@ def result(engine: Engine, time_zone: str = "Asia/Shanghai") -> dict[str, Any]:
              "reason": r.reason}
             for r in conn.execute(select(s.refusals).order_by(
                 rf.day, func.coalesce(rf.loan_id, rf.user_id), rf.id))]
+        a = s.loan_applications.c
+        out["applications"] = {
+            r.id: {"status": r.status, "reason": r.reason}
+            for r in conn.execute(select(s.loan_applications).order_by(a.id))}
         out["ledger_balanced"] = not ledger_checks.check_all(conn)
         return out
 

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, Row, and_, bindparam, delete, select,
 from domain import collection, deduction, limits, overdue, scoring
 from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
+from domain.eligibility import identity_expired
 from domain.model import OVERDUE, WRITTEN_OFF, Loan, LoanEvent
 from domain.money import is_month_end
 from store import agencies, ledger_checks, repo
@@ -337,7 +338,7 @@ def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
 
 
 LIMIT_COLUMNS = ("score", "credit_limit", "limit_frozen", "closed", "activity", "last_disbursed",
-                 "last_increase", "last_base", "overdue_history_pending")
+                 "last_increase", "last_base", "overdue_history_pending", "identity_expires")
 
 
 def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
@@ -357,7 +358,8 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
         user_id=r.id, score=r.score, limit=r.credit_limit, frozen=r.limit_frozen,
         closed=r.closed or r.id in closing, activity=repo.activity_of(r),
         last_disbursed=r.last_disbursed, last_increase=r.last_increase,
-        last_base=r.last_base, overdue_history_pending=r.overdue_history_pending)
+        last_base=r.last_base, overdue_history_pending=r.overdue_history_pending,
+        identity_expired=identity_expired(r.identity_expires, on))
         for r in (rows[x] for x in user_ids)]
     decisions = limits.recalculate(states, on, config)
     insert_ignore_many(conn, s.limit_events, [
