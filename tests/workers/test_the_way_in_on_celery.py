@@ -18,7 +18,6 @@ from sqlalchemy import select
 from cli.main import main
 from store import schema as s
 from store.engine import make_engine, migrate
-
 from tests.badinput.conftest import flower_on  # noqa: F401  (the fixture)
 
 
