@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from store import schema as s
-from store.bulk import insert_many
+from store.bulk import bulk_update, insert_many
 from store.repo import in_ids
 
 
@@ -50,3 +50,18 @@ def outcomes(conn: Connection, keys: Collection[str]) -> dict[str, str]:
     k = s.recorded_keys.c
     return {r.key: r.outcome for r in conn.execute(
         select(k.key, k.outcome).where(in_ids(conn, k.key, keys)))}
+
+
+def add_to_cards(conn: Connection, amounts: dict[str, int]) -> None:
+    """Credit the simulated cards of users (opened at 0 if missing): one read, one bulk
+    insert of the missing accounts, one bulk update."""
+    if not amounts:
+        return
+    a = s.sim_bank_accounts.c
+    balances = {r.user_id: r.balance for r in conn.execute(
+        select(a.user_id, a.balance).where(in_ids(conn, a.user_id, amounts)))}
+    insert_many(conn, s.sim_bank_accounts, [
+        {"user_id": u, "balance": 0, "invalid": False} for u in sorted(amounts)
+        if u not in balances])
+    bulk_update(conn, s.sim_bank_accounts, ["user_id"], [
+        {"user_id": u, "balance": balances.get(u, 0) + n} for u, n in sorted(amounts.items())])

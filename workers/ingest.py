@@ -29,7 +29,7 @@ from domain.commands import (
     SimpleEvent,
 )
 from domain.config import ProductConfig
-from domain.model import Loan
+from domain.model import Journal, Loan
 from domain.prepayment import Refusal
 from store import applications as applications_store
 from store import events as events_store
@@ -273,8 +273,9 @@ def record_events(conn: Connection, batch: Sequence[intake.Recorded], now: datet
     user row locks the chunks take. Raises InputError (nothing written: the caller rolls
     back) for an unknown user or a key already recorded with other content (KEY_REUSED).
 
-    Signals fold in bulk (one read, one write for the batch); every other kind goes
-    through ``apply_events`` in the order sent.
+    Signals fold and money arrives in bulk (a few statements for the whole batch; no
+    later event of a batch depends on a balance, since deduction runs only at night);
+    every other kind goes through ``apply_events`` in the order sent.
     """
     user_ids = sorted({r.event.user for r in batch})
     repo.lock_users(conn, user_ids)
@@ -288,9 +289,10 @@ def record_events(conn: Connection, batch: Sequence[intake.Recorded], now: datet
             raise InputError(f"events[{r.index}].key", f"KEY_REUSED: {r.key!r} was recorded "
                                                       "before with other content")
     fresh = [r for r in batch if r.key not in known]
-    signals = [r for r in fresh if r.event.kind in intake.SIGNAL_KINDS]
-    _fold_signals(conn, signals)
-    ordered = [r for r in fresh if r.event.kind not in intake.SIGNAL_KINDS]
+    _fold_signals(conn, [r for r in fresh if r.event.kind in intake.SIGNAL_KINDS])
+    _money_in(conn, [r for r in fresh if isinstance(r.event, MoneyEvent)])
+    ordered = [r for r in fresh if r.event.kind not in intake.SIGNAL_KINDS
+               and not isinstance(r.event, MoneyEvent)]
     refused = apply_events(conn, [(f"rec:{r.key}", r.event) for r in ordered], config)
     why = {str(x["key"])[4:]: str(x["reason"]) for x in refused}
     events_store.insert_keys(conn, [
@@ -299,6 +301,41 @@ def record_events(conn: Connection, batch: Sequence[intake.Recorded], now: datet
     return Recorded(len(fresh) - len(refused), len(batch) - len(fresh),
                     [{**{k: v for k, v in x.items() if k != "message"},
                       "key": str(x["key"]).removeprefix("rec:")} for x in refused])
+
+
+def _insert_events(conn: Connection, records: Sequence[intake.Recorded]) -> None:
+    events_store.insert_events(conn, [
+        {"day": x.event.date, "user_id": x.event.user, "kind": x.event.kind,
+         "key": f"rec:{x.key}", "payload": x.event.model_dump(mode="json")} for x in records])
+
+
+def _money_in(conn: Connection, records: Sequence[intake.Recorded]) -> None:
+    """Top-ups and deposits of a batch: the journals of ``_apply`` (same keys), in bulk."""
+    if not records:
+        return
+    users = repo.load_users(conn, {x.event.user for x in records})
+    journals: list[Journal] = []
+    cards: dict[str, int] = {}
+    for x in records:
+        e = x.event
+        if not isinstance(e, MoneyEvent):
+            raise AssertionError(f"{e.kind} is not money")
+        if e.kind == "card_deposit":
+            cards[e.user] = cards.get(e.user, 0) + e.amount
+            continue
+        user = users[e.user]
+        if e.kind == "wallet_topup":
+            user.wallet += e.amount
+        else:
+            user.fund += e.amount
+        user.dirty = True
+        account = ledger.wallet(e.user) if e.kind == "wallet_topup" else ledger.fund(e.user)
+        journals.append(lending.external_in(f"{e.kind}:rec:{x.key}", e.user, account,
+                                            e.amount, e.date, e.kind))
+    repo.insert_journals(conn, journals)
+    repo.save_users(conn, users.values())
+    events_store.add_to_cards(conn, cards)
+    _insert_events(conn, records)
 
 
 def _fold_signals(conn: Connection, signals: Sequence[intake.Recorded]) -> None:
@@ -313,9 +350,7 @@ def _fold_signals(conn: Connection, signals: Sequence[intake.Recorded]) -> None:
                                on if next_recalc is None or next_recalc > on else next_recalc)
     repo.update_users(conn, [{"id": uid, "activity": a.to_json(), "next_recalc": n}
                              for uid, (a, n) in sorted(state.items())])
-    events_store.insert_events(conn, [
-        {"day": x.event.date, "user_id": x.event.user, "kind": x.event.kind,
-         "key": f"rec:{x.key}", "payload": x.event.model_dump(mode="json")} for x in signals])
+    _insert_events(conn, signals)
 
 
 def upsert_users(conn: Connection, users: Sequence[intake.UserRecord], today: date,

@@ -232,13 +232,20 @@ def test_a_batch_of_a_thousand_signals_is_written_with_a_handful_of_statements(
     users = [{"id": f"u{k:04d}"} for k in range(1000)]
     api.run_here("creditcycle.users.upsert", users=users)
     config, now = ProductConfig(), datetime.now(ZONE)
-    raw = [{"key": f"s{k}", "kind": ("payment", "flagged_contact")[k % 2],
-            "user": f"u{k:04d}"} for k in range(1000)]
+    kinds = ("payment", "flagged_contact", "wallet_topup", "card_deposit", "fund_deposit")
+    raw = [{"key": f"s{k}", "kind": kinds[k % 5], "user": f"u{k // 2:04d}",
+            **({"amount": 100 + k} if k % 5 > 1 else {})} for k in range(1000)]
     batch = intake.parse_records(raw, now=now, zone=config.time_zone, late_event_days=7)
     with count_statements(db) as log, db.begin() as conn:
         out = ingest.record_events(conn, batch, now, config)
     assert out.applied == 1000
-    assert log.count <= 12, log.statements
+    assert log.count <= 16, log.statements
+    assert _ledger_holds(db)
+    with db.connect() as conn:
+        wallets = sum(conn.execute(select(s.users.c.wallet)).scalars())
+        cards = sum(conn.execute(select(s.sim_bank_accounts.c.balance)).scalars())
+    assert (wallets, cards) == (sum(100 + k for k in range(1000) if k % 5 == 2),
+                                sum(100 + k for k in range(1000) if k % 5 == 3))
 
 
 def _cli(*args: str, url: str) -> tuple[int, str, str]:
