@@ -38,12 +38,11 @@ def _deep(task: str, clean: dict[str, Any]) -> None:
     """The batches are checked item by item here too, so that ``submit`` names the bad
     event before anything reaches the broker (the worker checks again, with its clock)."""
     if task == "creditcycle.events.record":
-        from datetime import datetime
-
+        from schedules import business_date
         from workers import runtime
 
         config = runtime.config()
-        intake.parse_records(clean["events"], now=datetime.now().astimezone(),
+        intake.parse_records(clean["events"], now=business_date.now(config.time_zone),
                              zone=config.time_zone, late_event_days=config.late_event_days)
     elif task == "creditcycle.users.upsert":
         intake.parse_users(clean["users"])

@@ -392,7 +392,8 @@ def record_events(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, A
     """Record a batch of up to 1,000 events, each idempotent by its ``key``; one bad
     event rejects the batch naming it and nothing changes."""
     p = self.validate(payloads.EventsRecord, kwargs, args)
-    config, now = runtime.config(), repo.now()
+    config = runtime.config()
+    now = business_date.now(config.time_zone)  # the drills' fixed clock, if set
     try:
         batch = intake.parse_records(p.events, now=now, zone=config.time_zone,
                                      late_event_days=config.late_event_days)
