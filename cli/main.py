@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from cli import cycle_cmds, db_cmds, drill_cmds, ingest_cmds, look_cmds, ops_cmds, run_cmds
+from cli import (
+    cycle_cmds,
+    db_cmds,
+    drill_cmds,
+    import_cmds,
+    ingest_cmds,
+    look_cmds,
+    ops_cmds,
+    run_cmds,
+)
 from cli.common import Main, env_settings
 
 
@@ -23,6 +32,7 @@ COMMANDS = (
     drill_cmds.demo, drill_cmds.bench_command, drill_cmds.chaos_command,
     look_cmds.scenario, look_cmds.explain, look_cmds.report,
     ingest_cmds.events, ingest_cmds.users,
+    import_cmds.import_book,
 )
 for _command in COMMANDS:
     main.add_command(_command)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from domain import activity as act
 from domain import applications, eligibility, intake, ledger, lending, prepayment
+from domain import book as book_rules
 from domain.commands import (
     Apply,
     Audit,
@@ -398,3 +399,52 @@ def _changed(u: intake.UserRecord) -> dict[str, object]:
     sent = u.model_fields_set - {"consent", *intake.CREATION_ONLY}
     return {"id": u.id, **{k: getattr(u, k) for k in sorted(sent) if k != "id"},
             **_consent(u)}
+
+
+# ---------------------------------------------------------------- a whole book (SPEC 13)
+def import_book(conn: Connection, book: book_rules.Book, first_open_day: date,
+                config: ProductConfig) -> dict[str, int]:
+    """Bring in a validated book under the users' locks: users, loans with their paid
+    installments and opening balances, each opening amount an opening journal. What is
+    stored already (a user, a loan) is left as it is, so importing twice changes nothing."""
+    ids = sorted({u.id for u in book.users})
+    repo.lock_users(conn, ids)
+    present = users_store.existing(conn, ids)
+    new_users = [u for u in book.users if u.id not in present]
+    loan_rows = conn.execute(select(s.loans.c.id).where(
+        repo.in_ids(conn, s.loans.c.id, [x.id for x in book.loans]))).scalars()
+    stored_loans = set(loan_rows)
+    new_loans = [x for x in book.loans if x.id not in stored_loans]
+    created = {u.id for u in new_users}
+    balances = {b.user: b for b in book.balances if b.user in created}
+    loans, journals = [], []
+    for x in new_loans:
+        loan = lending.new_loan(x.id, x.user, x.principal, x.annual_rate_bp, x.term_months,
+                                x.disbursed)
+        paid_before = loan.installments[x.installments_paid].due_date
+        journals.append(lending.bring_in(loan, first_open_day, paid_before))
+        loans.append(loan)
+    last_disbursed: dict[str, date] = {}
+    for x in book.loans:
+        last_disbursed[x.user] = max(x.disbursed, last_disbursed.get(x.user, x.disbursed))
+    before = first_open_day - timedelta(days=1)
+    rows = []
+    for u in new_users:
+        b = balances.get(u.id)
+        rows.append({**u.model_dump(exclude={"limit", "card_token"}),
+                     "card_token": u.card_token or None, "credit_limit": u.limit,
+                     "wallet": b.wallet if b else 0, "fund": b.fund if b else 0,
+                     "last_recalc": before, "last_base": config.base_limit(u.score),
+                     "next_recalc": before + timedelta(days=config.limit_recalc_interval_days),
+                     "last_disbursed": last_disbursed.get(u.id)})
+        for account, amount in ((ledger.wallet(u.id), b.wallet if b else 0),
+                                (ledger.fund(u.id), b.fund if b else 0)):
+            if amount:
+                journals.append(lending.opening_balance(u.id, account, amount, first_open_day))
+    users_store.insert_users(conn, rows)
+    users_store.open_bank_accounts(conn, {u.id: balances[u.id].card if u.id in balances else 0
+                                          for u in new_users})
+    repo.insert_loans(conn, loans)
+    repo.insert_journals(conn, journals)
+    return {"users": len(new_users), "loans": len(loans),
+            "already_stored": len(book.users) - len(new_users) + len(book.loans) - len(loans)}
