@@ -24,7 +24,6 @@ from sqlalchemy import (
     case,
     extract,
     func,
-    insert,
     or_,
     select,
     update,
@@ -253,7 +252,7 @@ def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
     """Insert new loans with their installments."""
     if not loans:
         return
-    conn.execute(insert(s.loans), [
+    insert_many(conn, s.loans, [  # COPY for many rows (an import, a seed)
         {"id": x.id, "user_id": x.user_id, "principal": x.principal,
          "annual_rate_bp": x.annual_rate_bp, "term_months": x.term_months,
          "disbursed": x.disbursed, "status": x.status, "dpd": x.dpd, "bucket": x.bucket,
@@ -262,7 +261,7 @@ def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
          "accrual_anchor": x.accrual_anchor, "accrual_acc": x.accrual_acc,
          "written_off_on": x.written_off_on, "next_due": x.next_due_date()}
         for x in loans])
-    conn.execute(insert(s.installments), [
+    insert_many(conn, s.installments, [
         {"loan_id": i.loan_id, "no": i.no, "due_date": i.due_date,
          "period_start": i.period_start, **{c: getattr(i, c) for c in INSTALLMENT_COLUMNS}}
         for x in loans for i in x.installments])
