@@ -411,23 +411,21 @@ def _night(pg: PostgresServer, db: str, chunk_size: int, concurrency: int,
 EVENTS: list[tuple[int, float]] = []
 
 
-def _users_of(engine: Any) -> int:
+def _users_of(engine: Any) -> list[str]:
     with engine.connect() as conn:
-        return len(conn.execute(select(s.users.c.id)).all())
+        return list(conn.execute(select(s.users.c.id).order_by(s.users.c.id)).scalars())
 
 
-def day_events(users: int, seed: int = 20260615) -> list[dict[str, Any]]:
+def day_events(users: list[str], seed: int = 20260615) -> list[dict[str, Any]]:
     """The platform's day before the night (issue 12 item 6): activity for 30% of the
     users, a risk signal for 2%, a wallet top-up for 5%, each with its key."""
     import random
 
-    from drills.seed import user_id
-
     rng = random.Random(seed)  # noqa: S311 - a repeatable portfolio, not a secret
     at = f"{NIGHT.isoformat()}T12:00:00+08:00"
     out: list[dict[str, Any]] = []
-    for n in range(users):
-        u, roll = user_id(n), rng.random()
+    for u in users:
+        roll = rng.random()
         if roll < 0.30:
             out.append({"key": f"act-{u}", "kind": "payment", "user": u, "occurred_at": at})
         if roll < 0.02:
@@ -439,9 +437,11 @@ def day_events(users: int, seed: int = 20260615) -> list[dict[str, Any]]:
     return out
 
 
-def record_day_events(engine: Any, users: int, timeout: float = 3600) -> tuple[int, float]:
+def record_day_events(engine: Any, users: list[str], timeout: float = 600
+                      ) -> tuple[int, float]:
     """Send the day's events through ``creditcycle.events.record`` on the workers, in
-    batches of 1,000, and wait until every key is recorded: (events, seconds)."""
+    batches of 1,000, and wait until every key is recorded: (events, seconds). A batch
+    the workers reject stops the wait with its reason (RuntimeError)."""
     from sqlalchemy import func
 
     from workers.celery_app import app
@@ -456,8 +456,15 @@ def record_day_events(engine: Any, users: int, timeout: float = 3600) -> tuple[i
         with engine.connect() as conn:
             done = int(conn.execute(select(func.count()).select_from(s.recorded_keys))
                        .scalar_one())
-        if done >= len(events) or time.monotonic() > deadline:
+            rejected = conn.execute(select(s.rejections.c.field, s.rejections.c.reason)
+                                    .where(s.rejections.c.task == "creditcycle.events.record")
+                                    ).first()
+        if rejected is not None:
+            raise RuntimeError(f"events.record rejected a batch: {rejected[0]}: {rejected[1]}")
+        if done >= len(events):
             return done, time.perf_counter() - t
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{done} of {len(events)} events recorded in {timeout}s")
         time.sleep(0.05)
 
 
