@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from domain import intake
 from domain.commands import InputError, first_error
 from workers import payloads
 
@@ -30,7 +31,23 @@ TASKS: dict[str, type[BaseModel]] = {
     "creditcycle.limit.recalc": payloads.LimitRecalc,
     "creditcycle.agencies.add": payloads.Agency,
     "creditcycle.agencies.retire": payloads.Agency,
+    "creditcycle.events.record": payloads.EventsRecord,
+    "creditcycle.users.upsert": payloads.UsersUpsert,
 }
+
+
+def _deep(task: str, clean: dict[str, Any]) -> None:
+    """The batches are checked item by item here too, so that ``submit`` names the bad
+    event before anything reaches the broker (the worker checks again, with its clock)."""
+    if task == "creditcycle.events.record":
+        from schedules import business_date
+        from workers import runtime
+
+        config = runtime.config()
+        intake.parse_records(clean["events"], now=business_date.now(config.time_zone),
+                             zone=config.time_zone, late_event_days=config.late_event_days)
+    elif task == "creditcycle.users.upsert":
+        intake.parse_users(clean["users"])
 
 
 def validate(task: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -39,9 +56,11 @@ def validate(task: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     if model is None:
         raise InputError("task", f"unknown task {task!r}; one of {', '.join(sorted(TASKS))}")
     try:
-        return model.model_validate(kwargs).model_dump(exclude_none=True)
+        clean = model.model_validate(kwargs).model_dump(exclude_none=True)
     except ValidationError as exc:
         raise first_error(exc, "") from None
+    _deep(task, clean)
+    return clean
 
 
 def submit(task: str, /, **kwargs: Any) -> str:

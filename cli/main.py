@@ -9,6 +9,8 @@ from cli import (
     cycle_cmds,
     db_cmds,
     drill_cmds,
+    import_cmds,
+    ingest_cmds,
     look_cmds,
     ops_cmds,
     outbox_cmds,
@@ -33,6 +35,8 @@ COMMANDS = (
     look_cmds.scenario, look_cmds.explain, look_cmds.report,
     bank_cmds.bank_sim,
     outbox_cmds.outbox,
+    ingest_cmds.events, ingest_cmds.users,
+    import_cmds.import_book,
 )
 for _command in COMMANDS:
     main.add_command(_command)

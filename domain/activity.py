@@ -93,18 +93,24 @@ def prune(activity: Activity, on: date) -> Activity:
     return activity
 
 
+def _through(days: list[date], on: date, width: int) -> list[date]:
+    """The days of the window ending on ``on``: an event recorded during the night of
+    ``on`` that occurred the day after must not count in that night's steps (SPEC 13)."""
+    return [d for d in _window(days, on, width) if d <= on]
+
+
 def active_days(activity: Activity, on: date) -> int:
-    return len(_window(activity.active_days, on, ACTIVITY_WINDOW))
+    return len(_through(activity.active_days, on, ACTIVITY_WINDOW))
 
 
 def inquiries(activity: Activity, on: date) -> int:
-    return len(_window(activity.inquiries, on, INQUIRY_WINDOW))
+    return len(_through(activity.inquiries, on, INQUIRY_WINDOW))
 
 
 def churn(activity: Activity, on: date) -> int:
-    return len(_window(activity.churn, on, CHURN_WINDOW))
+    return len(_through(activity.churn, on, CHURN_WINDOW))
 
 
 def capacity_declined(activity: Activity, on: date) -> bool:
     cap = activity.capacity_decline_on
-    return cap is not None and (on - cap).days < CAPACITY_WINDOW
+    return cap is not None and 0 <= (on - cap).days < CAPACITY_WINDOW

@@ -7,16 +7,19 @@ payload, so a bad field is reported the same way everywhere: by its name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, time
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -42,7 +45,9 @@ SIMPLE_KINDS = (
 )
 MONEY_KINDS = ("wallet_topup", "card_deposit", "fund_deposit")
 LOAN_KINDS = ("collection_hold", "collection_release")
-EVENT_KINDS = (*SIMPLE_KINDS, *MONEY_KINDS, *LOAN_KINDS, "repay", "draw", "card_timeout")
+APPLICATION_KINDS = ("apply", "audit", "identity_renewed")
+EVENT_KINDS = (*SIMPLE_KINDS, *MONEY_KINDS, *LOAN_KINDS, "repay", "draw", "card_timeout",
+               *APPLICATION_KINDS)
 
 
 class InputError(ValueError):
@@ -98,12 +103,66 @@ class CardTimeout(_Base):
     resolves: Literal["debited", "failed"] = "debited"
 
 
-Event = SimpleEvent | MoneyEvent | LoanEvent | Repay | Draw | CardTimeout
+def _hhmm(value: Any) -> Any:
+    """A local time of day written "HH:MM" (JSON has no times)."""
+    if isinstance(value, str):
+        hh, sep, mm = value.partition(":")
+        if not (sep and len(hh) == 2 and len(mm) == 2 and hh.isdigit() and mm.isdigit()
+                and int(hh) < 24 and int(mm) < 60):
+            raise PydanticCustomError("time_hhmm", "must be a local time HH:MM (00:00-23:59)")
+        return time(int(hh), int(mm))
+    return value
+
+
+LocalTime = Annotated[time, BeforeValidator(_hhmm)]
+_Date = date  # the field ``date`` hides the type inside the event classes
+
+
+class Apply(_Base):
+    """A loan application (SPEC 12); ``at`` is its local time on ``date``."""
+
+    kind: Literal["apply"] = "apply"
+    loan: Id
+    principal: Fen
+    annual_rate_bp: Annotated[int, Field(ge=0, le=100_000)]
+    term_months: Annotated[int, Field(ge=1, le=360)]
+    at: LocalTime = time(12, 0)
+
+
+class Audit(_Base):
+    """The video audit of the application for ``loan`` at local time ``at`` on ``date``."""
+
+    kind: Literal["audit"] = "audit"
+    loan: Id
+    outcome: Literal["approved", "rejected"]
+    at: LocalTime
+
+
+class IdentityRenewed(_Base):
+    """A renewed identity document valid through ``expires`` (after the event's date)."""
+
+    kind: Literal["identity_renewed"] = "identity_renewed"
+    expires: date
+
+    @field_validator("expires")
+    @classmethod
+    def _after_its_date(cls, value: _Date, info: ValidationInfo) -> _Date:
+        on = info.data.get("date")
+        if isinstance(on, _Date) and value <= on:
+            raise PydanticCustomError("expires_not_after",
+                                      "must be after the event's date (a renewed document)")
+        return value
+
+
+Event = (SimpleEvent | MoneyEvent | LoanEvent | Repay | Draw | CardTimeout | Apply | Audit
+         | IdentityRenewed)
 _BY_KIND: dict[str, type[BaseModel]] = {
     **dict.fromkeys(SIMPLE_KINDS, SimpleEvent), **dict.fromkeys(MONEY_KINDS, MoneyEvent),
     **dict.fromkeys(LOAN_KINDS, LoanEvent), "repay": Repay, "draw": Draw,
-    "card_timeout": CardTimeout,
+    "card_timeout": CardTimeout, "apply": Apply, "audit": Audit,
+    "identity_renewed": IdentityRenewed,
 }
+_DATE_FIELDS = frozenset({"date", "expires"})
 
 
 def field_path(prefix: str, loc: tuple[int | str, ...]) -> str:
@@ -127,7 +186,7 @@ def parse_event(data: Any, prefix: str = "event") -> Event:
     if not isinstance(kind, str) or kind not in _BY_KIND:
         raise InputError(f"{prefix}.kind", f"unknown event kind {kind!r}; one of "
                                            + ", ".join(sorted(_BY_KIND)))
-    payload = {k: (date.fromisoformat(v) if k == "date" and isinstance(v, str)
+    payload = {k: (date.fromisoformat(v) if k in _DATE_FIELDS and isinstance(v, str)
                    and _iso(v) else v) for k, v in data.items()}
     try:
         return _BY_KIND[kind].model_validate(payload)  # type: ignore[return-value]

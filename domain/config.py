@@ -112,6 +112,9 @@ class ProductConfig(BaseModel):
     due_soon_days: int = Field(default=3, ge=0)
     application_audit_hours: int = Field(default=48, ge=1)
     outbox_max_attempts: int = Field(default=10, ge=1, le=1000)
+    eligible_age: list[int] = Field(default_factory=lambda: [18, 60])
+    audit_hours: list[str] = Field(default_factory=lambda: ["08:00", "24:00"])
+    late_event_days: int = Field(default=7, ge=0, le=366)
     chunk_size: int = Field(default=5000, ge=1, le=1_000_000)
 
     @field_validator("penalty_multiplier", "limit_increase_cap", mode="before")
@@ -177,6 +180,22 @@ class ProductConfig(BaseModel):
     def _window(cls, value: list[str]) -> list[str]:
         if len(value) != 2 or value[0] >= value[1]:
             raise ValueError('must be ["HH:MM", "HH:MM"], the start before the end')
+        return value
+
+    @field_validator("eligible_age")
+    @classmethod
+    def _ages(cls, value: list[int]) -> list[int]:
+        if len(value) != 2 or not 0 <= value[0] <= value[1] <= 150:
+            raise ValueError("must be [min_age, max_age] in whole years, the minimum first")
+        return value
+
+    @field_validator("audit_hours")
+    @classmethod
+    def _audit_hours(cls, value: list[str]) -> list[str]:
+        if (len(value) != 2 or not _TIME.match(value[0])
+                or not (_TIME.match(value[1]) or value[1] == "24:00") or value[0] >= value[1]):
+            raise ValueError('must be ["HH:MM", "HH:MM"] (the end may be "24:00"), '
+                             "the start before the end")
         return value
 
     @field_validator("bucket_bounds")

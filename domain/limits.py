@@ -32,6 +32,8 @@ class LimitState:
     last_increase: date | None
     last_base: int | None
     overdue_history_pending: bool
+    # SPEC 12: an expired identity document freezes the limit like an overdue.
+    identity_expired: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,7 @@ def _recalculate(s: LimitState, on: date, config: ProductConfig, m: dict[str, Fr
     last_increase = s.last_increase
     if num < old * den:
         new = num // (den * ROUNDING) * ROUNDING
-    elif num > old * den and not s.frozen and (
+    elif num > old * den and not (s.frozen or s.identity_expired) and (
             last_increase is None
             or (on - last_increase).days >= config.limit_increase_interval_days):
         # step = max(old * cap, floor); raised = round_down(min(target, old + step))
@@ -123,6 +125,8 @@ def _recalculate(s: LimitState, on: date, config: ProductConfig, m: dict[str, Fr
     if new > old:
         last_increase = on
     reasons = _reasons(new - old, caps, 30 + days - 60, base, s.last_base, halved)
+    if new < old and s.identity_expired:
+        reasons = (*reasons, "IDENTITY_EXPIRED")
     pending = s.overdue_history_pending and not halved
     return LimitDecision(s.user_id, old, new, reasons, last_increase, base, pending)
 

@@ -115,6 +115,8 @@ class Run:
     floor_s: float = 0.0
     captured_rows: int = 0
     peak_rss_mb: float = 0.0
+    events: int = 0
+    events_per_s: float = 0.0
     nights_s: list[float] = field(default_factory=list)
     steps: list[StepFigure] = field(default_factory=list)
     bank: BankSplit | None = None
@@ -260,6 +262,10 @@ def _night(pg: PostgresServer, db: str, chunk_size: int, concurrency: int,
         worker = st.start_worker(concurrency, log=log)
         time.sleep(1.0)
         engine = make_engine(url)
+        EVENTS.append(record_day_events(engine, _users_of(engine)))
+        with psycopg.connect(_psql(url), autocommit=True) as conn:  # the night's rows only
+            _settle(conn)
+            xid = int(conn.execute("SELECT txid_current()").fetchone()[0]) % (1 << 32)  # type: ignore[index]
         t = time.perf_counter()
         api.submit("creditcycle.cycle.run", date=NIGHT.isoformat())
         wait_closed(engine, NIGHT, timeout=7200)
@@ -269,6 +275,67 @@ def _night(pg: PostgresServer, db: str, chunk_size: int, concurrency: int,
     split = bank_split(samples)
     shutil.rmtree(samples, ignore_errors=True)
     return wall, rss, xid, split
+
+
+# (events, seconds) of each night's recording, read back by ``run_one``.
+EVENTS: list[tuple[int, float]] = []
+
+
+def _users_of(engine: Any) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(s.users.c.id).order_by(s.users.c.id)).scalars())
+
+
+def day_events(users: list[str], seed: int = 20260615) -> list[dict[str, Any]]:
+    """The platform's day before the night (issue 12 item 6): activity for 30% of the
+    users, a risk signal for 2%, a wallet top-up for 5%, each with its key."""
+    import random
+
+    rng = random.Random(seed)  # noqa: S311 - a repeatable portfolio, not a secret
+    at = f"{NIGHT.isoformat()}T12:00:00+08:00"
+    out: list[dict[str, Any]] = []
+    for u in users:
+        roll = rng.random()
+        if roll < 0.30:
+            out.append({"key": f"act-{u}", "kind": "payment", "user": u, "occurred_at": at})
+        if roll < 0.02:
+            out.append({"key": f"sig-{u}", "kind": "multi_borrowing_inquiry", "user": u,
+                        "occurred_at": at})
+        if 0.30 <= roll < 0.35:
+            out.append({"key": f"top-{u}", "kind": "wallet_topup", "user": u,
+                        "amount": 10_000, "occurred_at": at})
+    return out
+
+
+def record_day_events(engine: Any, users: list[str], timeout: float = 600
+                      ) -> tuple[int, float]:
+    """Send the day's events through ``creditcycle.events.record`` on the workers, in
+    batches of 1,000, and wait until every key is recorded: (events, seconds). A batch
+    the workers reject stops the wait with its reason (RuntimeError)."""
+    from sqlalchemy import func
+
+    from workers.celery_app import app
+
+    events = day_events(users)
+    t = time.perf_counter()
+    for i in range(0, len(events), 1000):
+        app.send_task("creditcycle.events.record", kwargs={"events": events[i:i + 1000]},
+                      queue="cycle")
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            done = int(conn.execute(select(func.count()).select_from(s.recorded_keys))
+                       .scalar_one())
+            rejected = conn.execute(select(s.rejections.c.field, s.rejections.c.reason)
+                                    .where(s.rejections.c.task == "creditcycle.events.record")
+                                    ).first()
+        if rejected is not None:
+            raise RuntimeError(f"events.record rejected a batch: {rejected[0]}: {rejected[1]}")
+        if done >= len(events):
+            return done, time.perf_counter() - t
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{done} of {len(events)} events recorded in {timeout}s")
+        time.sleep(0.05)
 
 
 def run_one(pg: PostgresServer, users: int, *, history_days: int = 0, label: str = "main",
@@ -299,6 +366,9 @@ def run_one(pg: PostgresServer, users: int, *, history_days: int = 0, label: str
         log = log_dir / f"worker-{label}-{k}.log" if log_dir else None
         results.append((*_night(pg, db, chunk_size, concurrency, log), db))
     run.nights_s = [round(r[0], 2) for r in results]
+    run.events, seconds = EVENTS[-1]
+    run.events_per_s = round(run.events / seconds, 1) if seconds else 0.0
+    EVENTS.clear()
     wall, _, xid, run.bank, db = sorted(results)[len(results) // 2]
     run.wall_s, run.peak_rss_mb = wall, max(r[1] for r in results)
     run.steps = _step_figures(pg.url_for(db), NIGHT)
@@ -395,4 +465,5 @@ def _plot(runs: list[Run], path: Path) -> None:
 def summary_line(run: Run) -> str:
     """The one-line ``bench:`` summary of a run."""
     return (f"bench: users={run.users} wall_s={run.wall_s:.2f} floor_s={run.floor_s:.2f} "
-            f"ratio={run.ratio:.2f} peak_rss_mb={run.peak_rss_mb:.0f}")
+            f"ratio={run.ratio:.2f} peak_rss_mb={run.peak_rss_mb:.0f} "
+            f"events={run.events} events_per_s={run.events_per_s:.0f}")

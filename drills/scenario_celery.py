@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
@@ -26,7 +28,7 @@ from schedules.business_date import CLOCK_VARIABLE
 from store import cycle as cyc
 from store import schema as s
 from store.engine import make_engine, migrate, require_empty
-from workers.ingest import apply_events
+from workers.ingest import apply_events, expire_applications
 from workers.scenario import parse, result, seed
 
 
@@ -66,12 +68,16 @@ def run_scenario_via_celery(data: Any, database_url: str | None = None,
                 st.start_worker(concurrency, log=Path(tmp) / "worker.log")
                 for day in date_range(sc.run.start, sc.run.end):
                     with engine.begin() as conn:
-                        apply_events(conn, by_day.get(day, []))
+                        apply_events(conn, by_day.get(day, []), sc.config)
                     for at in sc.config.deduct_attempt_times:
                         api.submit("creditcycle.deduct.attempt", at=at, date=day.isoformat())
                         _wait_step(engine, day, StepKey(Step.DEDUCT, attempt_code(at)).label)
                     api.submit("creditcycle.cycle.run", date=day.isoformat())
                     wait_closed(engine, day, timeout=600)
+                    with engine.begin() as conn:  # the hourly expiry at the day's end
+                        expire_applications(conn, datetime.combine(
+                            day + timedelta(days=1), clock_time(0, 0),
+                            tzinfo=ZoneInfo(sc.config.time_zone)), sc.config)
             return result(engine)
         finally:
             engine.dispose()

@@ -11,12 +11,14 @@ recalculation run on the next recalculation date with nothing new.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from domain.config import ProductConfig
 from domain.explain import Explanation, render
 from reports.explain_state import remedies, state
-from reports.explain_timeline import timeline
+from reports.explain_timeline import RANK, applications, timeline
+from store import applications as applications_store
 from store import cycle_reads
 from store import history as history_rows
 from store.engine import Engine
@@ -39,9 +41,16 @@ def build_for(engine: Engine, user_id: str, config: ProductConfig,
     with engine.connect() as conn:
         history = history_rows.user_history(conn, user_id)
         as_of = cycle_reads.last_closed_day(conn)
+        apps = applications_store.of_user(conn, user_id)
     if history is None:
         raise UnknownUser(user_id)
-    return build(history, as_of, config, since)
+    ex = build(history, as_of, config, since)
+    extra = tuple(applications(history, apps, config, since or date.min))
+    if not extra:
+        return ex
+    lines = sorted((*ex.timeline, *extra), key=lambda x: (x.day or date.min,
+                                                          RANK.get(x.kind, 99)))
+    return replace(ex, timeline=tuple(lines))
 
 
 def build(h: UserHistory, as_of: date | None, config: ProductConfig,

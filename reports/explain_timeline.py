@@ -11,7 +11,7 @@ from typing import Any
 
 from domain import activity as act
 from domain.config import ProductConfig
-from domain.explain import Codes, Days, Frag, Line, Loans, Parts, Yuan
+from domain.explain import Codes, Days, Frag, Line, Loans, Parts, Value, Yuan
 from domain.model import PAID_OFF
 from reports.explain_state import SOURCES
 from store.history import UserHistory
@@ -19,6 +19,7 @@ from store.history import UserHistory
 # Order of facts within one day: money in, then what the night did, in step order.
 RANK = {
     "money_in": 0, "signal": 1, "hold": 1, "release": 1, "loan_opened": 2, "draw_refused": 3,
+    "application_refused": 3, "audit_refused": 3, "application_cancelled": 3,
     "repaid": 4, "repaid_to_wallet": 4, "recovery": 4, "repay_refused": 4, "card_pending": 5,
     "collected": 6, "card_failed": 6, "card_failed_many": 6, "penalty_reversed": 7,
     "paid_off": 8, "overdue_started": 9, "bucket": 10, "overdue_cleared": 10, "penalty": 11,
@@ -99,6 +100,8 @@ def _events(h: UserHistory) -> list[Line]:
             kind = "hold" if r.kind == "collection_hold" else "release"
             out.append(Line(kind, {"loan": p.get("loan")}, r.day))
     for r in h.refusals:
+        if r.kind in ("apply", "audit"):
+            continue  # in ``applications``
         if r.kind == "draw":
             principal = draws.get((r.day, r.loan_id), {}).get("principal")
             out.append(Line("draw_refused", {
@@ -107,6 +110,33 @@ def _events(h: UserHistory) -> list[Line]:
         else:
             out.append(Line("repay_refused", {"loan": r.loan_id or "",
                                               "reason": Codes((r.reason,))}, r.day))
+    return out
+
+
+def applications(h: UserHistory, apps: list[Any], config: ProductConfig,
+                 since: date) -> list[Line]:
+    """Why an application was refused or cancelled, and what to do about it (SPEC 12)."""
+    from zoneinfo import ZoneInfo
+
+    asked = {a.id: a for a in apps}
+    out = []
+    for r in h.refusals:
+        if r.kind not in ("apply", "audit") or r.day < since:
+            continue
+        values: dict[str, Value] = {"loan": r.loan_id or "", "reason": Codes((r.reason,)),
+                                    "fix": Frag(f"fix_app_{r.reason}")}
+        if r.kind == "apply":
+            principal = getattr(asked.get(r.loan_id), "principal", None) or 0
+            out.append(Line("application_refused", {**values, "amount": Yuan(int(principal))},
+                            r.day))
+        else:
+            out.append(Line("audit_refused", values, r.day))
+    zone = ZoneInfo(config.time_zone)
+    for a in apps:
+        day = a.closed_at.astimezone(zone).date() if a.closed_at else None
+        if a.status == "cancelled" and day is not None and day >= since:
+            out.append(Line("application_cancelled", {
+                "loan": a.id, "hours": config.application_audit_hours}, day))
     return out
 
 

@@ -10,12 +10,12 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.sql import ColumnElement
 
 from domain.model import LIVE_STATUSES, Installment, Loan
 from store import schema as s
-from store.bulk import bulk_update, in_ids
+from store.bulk import bulk_update, in_ids, insert_many
 from store.users import lock_users
 
 LOAN_COLUMNS = ("status", "dpd", "bucket", "collection_stage", "agency", "on_hold",
@@ -152,7 +152,7 @@ def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
     """Insert new loans with their installments."""
     if not loans:
         return
-    conn.execute(insert(s.loans), [
+    insert_many(conn, s.loans, [  # COPY for many rows (an import, a seed)
         {"id": x.id, "user_id": x.user_id, "principal": x.principal,
          "annual_rate_bp": x.annual_rate_bp, "term_months": x.term_months,
          "disbursed": x.disbursed, "status": x.status, "dpd": x.dpd, "bucket": x.bucket,
@@ -161,7 +161,7 @@ def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
          "accrual_anchor": x.accrual_anchor, "accrual_acc": x.accrual_acc,
          "written_off_on": x.written_off_on, "next_due": x.next_due_date()}
         for x in loans])
-    conn.execute(insert(s.installments), [
+    insert_many(conn, s.installments, [
         {"loan_id": i.loan_id, "no": i.no, "due_date": i.due_date,
          "period_start": i.period_start, **{c: getattr(i, c) for c in INSTALLMENT_COLUMNS}}
         for x in loans for i in x.installments])
@@ -217,3 +217,11 @@ def refresh_next_due(conn: Connection, loan_ids: Sequence[str], *,
     oldest = (q if after is None else q.where(i.due_date > after)).scalar_subquery()
     conn.execute(update(s.loans).where(in_ids(conn, s.loans.c.id, loan_ids))
                  .values(next_due=oldest))
+
+
+def existing_ids(conn: Connection, loan_ids: Collection[str]) -> set[str]:
+    """The ids among ``loan_ids`` that are loans already."""
+    if not loan_ids:
+        return set()
+    ln = s.loans.c
+    return set(conn.execute(select(ln.id).where(in_ids(conn, ln.id, loan_ids))).scalars())

@@ -97,6 +97,9 @@ users = Table(
     Column("overdue_history_pending", Boolean, nullable=False, server_default="0"),
     Column("last_recalc", Date),
     Column("next_recalc", Date),
+    Column("identity_verified", Boolean, nullable=False, server_default="1"),
+    Column("identity_expires", Date),
+    Column("card_token", String(100)),
     CheckConstraint("wallet >= 0", name="wallet_not_negative"),
     CheckConstraint("fund >= 0", name="fund_not_negative"),
     CheckConstraint("credit_limit >= 0", name="limit_not_negative"),
@@ -387,7 +390,23 @@ loan_applications = Table(
     Column("submitted_at", Instant, nullable=False),
     Column("status", String(24), nullable=False),
     Column("closed_at", Instant),
+    Column("principal", Money),
+    Column("annual_rate_bp", Integer),
+    Column("term_months", Integer),
+    Column("reason", String(40)),
     Index("ix_loan_applications_status", "status", "submitted_at"),
+)
+
+# The caller's key of every event recorded through ``events.record``, with a digest of
+# the content sent under it: the same key again is a no-op, other content is KEY_REUSED.
+recorded_keys = Table(
+    "recorded_keys", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("at", Instant, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("outcome", String(40), nullable=False),
 )
 
 cycle_runs = Table(

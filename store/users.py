@@ -1,7 +1,8 @@
 """Users: the borrower rows (score, limit, balances, consents, activity, next
-recalculation), read and written set-based for a chunk, and the row lock every writer of a
-user takes.
-"""
+recalculation), read and written set-based for a chunk, the row lock every writer of a
+user takes, users as the platform sends them (``users.upsert``: a batch read with a couple
+of statements and written with one bulk insert and one bulk update) and as eligibility
+reads them."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.sql import ColumnElement
 
 from domain.activity import Activity
-from domain.model import User
+from domain.eligibility import Applicant
+from domain.model import LIVE_STATUSES, OVERDUE, User
 from store import schema as s
-from store.bulk import bulk_update, in_ids
+from store.bulk import bulk_update, in_ids, insert_many
 
 
 def lock_users(conn: Connection, user_ids: Collection[str]) -> None:
@@ -91,11 +93,6 @@ def save_users(conn: Connection, users: Iterable[User]) -> int:
     return bulk_update(conn, s.users, ["id"], rows)
 
 
-def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk update of arbitrary user columns; every row has the same keys and ``id``."""
-    bulk_update(conn, s.users, ["id"], rows)
-
-
 def activity_of(row: Any) -> Activity:
     """A user row's activity, stored as JSON text or a JSON value."""
     raw = row.activity
@@ -119,3 +116,52 @@ def set_activity(conn: Connection, user_id: str, activity: Any, next_recalc: dat
     """Store a user's folded activity (JSON-ready) and next recalculation date."""
     conn.execute(update(s.users).where(s.users.c.id == user_id)
                  .values(activity=activity, next_recalc=next_recalc))
+
+
+def existing(conn: Connection, user_ids: Collection[str]) -> set[str]:
+    """The ids among ``user_ids`` that are users already."""
+    if not user_ids:
+        return set()
+    u = s.users.c
+    return set(conn.execute(select(u.id).where(in_ids(conn, u.id, user_ids))).scalars())
+
+
+def insert_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new users; every row has the same columns."""
+    insert_many(conn, s.users, rows)
+
+
+def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Update users, grouped by the set of columns each row carries (one statement per
+    shape, not per user)."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    for group in shapes.values():
+        bulk_update(conn, s.users, ["id"], group)
+
+
+def open_bank_accounts(conn: Connection, balances: dict[str, int]) -> None:
+    """The simulated card balance of users created with one (SPEC 11 ``card``)."""
+    insert_many(conn, s.sim_bank_accounts, [
+        {"user_id": k, "balance": v, "invalid": False} for k, v in sorted(balances.items())])
+
+
+def applicants(conn: Connection, user_ids: Collection[str]) -> dict[str, Applicant]:
+    """What eligibility needs of each user: three statements for the whole batch."""
+    if not user_ids:
+        return {}
+    u, ln, i = s.users.c, s.loans.c, s.installments.c
+    users = conn.execute(select(u.id, u.closed, u.birth_date, u.identity_verified,
+                                u.identity_expires, u.credit_limit)
+                         .where(in_ids(conn, u.id, user_ids))).all()
+    owed = dict(conn.execute(
+        select(ln.user_id, func.sum(i.principal - i.paid_principal))
+        .join(s.installments, i.loan_id == ln.id)
+        .where(in_ids(conn, ln.user_id, user_ids), ln.status.in_(LIVE_STATUSES))
+        .group_by(ln.user_id)).all())
+    overdue = set(conn.execute(select(ln.user_id).where(
+        in_ids(conn, ln.user_id, user_ids), ln.status == OVERDUE).distinct()).scalars())
+    return {r.id: Applicant(r.id, bool(r.closed), r.id in overdue, r.birth_date,
+                            bool(r.identity_verified), r.identity_expires,
+                            int(r.credit_limit) - int(owed.get(r.id) or 0)) for r in users}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -90,3 +90,15 @@ class Agency(Payload):
 
 class Empty(Payload):
     pass
+
+
+class EventsRecord(Payload):
+    """A batch of recorded events; each item is checked whole by ``domain.intake``."""
+
+    events: Annotated[list[Any], Field(min_length=1, max_length=1000)]
+
+
+class UsersUpsert(Payload):
+    """A batch of users; each item is checked whole by ``domain.intake``."""
+
+    users: Annotated[list[Any], Field(min_length=1, max_length=1000)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -30,17 +30,20 @@ from domain.commands import (
     parse_event,
 )
 from domain.config import ConfigError, ProductConfig
+from domain.eligibility import identity_expired
 from domain.model import User
 from domain.money import date_range
 from store import agencies as agency_rows
+from store import applications as application_rows
 from store import cards, ledger_checks, results
 from store import journals as journal_rows
 from store import loans as loan_rows
 from store import users as user_rows
 from store.cycle import mark_closed_before
+from store.cycle_reads import last_closed_day
 from store.engine import Engine, make_engine, migrate, require_empty
 from workers.bank import SimulatedBank
-from workers.ingest import apply_events
+from workers.ingest import apply_events, expire_applications
 from workers.local import Progress, close_date
 
 
@@ -66,6 +69,8 @@ class UserSpec(_Strict):
     name: Annotated[Text, Field(max_length=200)] = ""  # the users.name column
     phone: Annotated[str, Field(pattern=r"^\+?[0-9]{0,20}$")] = ""
     birth_date: date | None = None
+    identity_verified: bool = True
+    identity_expires: date | None = None
     score: Annotated[int, Field(ge=0, le=2000)] = 600
     limit: NonNeg = 0
     wallet: NonNeg = 0
@@ -110,7 +115,8 @@ class Scenario(BaseModel):
 def _dates(value: Any) -> Any:
     """JSON has no dates: ISO strings become dates before strict validation."""
     if isinstance(value, dict):
-        return {k: (_to_date(v) if k in {"birth_date", "disbursed", "from", "to", "date"}
+        return {k: (_to_date(v) if k in {"birth_date", "disbursed", "from", "to", "date",
+                                                "identity_expires"}
                     else _dates(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_dates(v) for v in value]
@@ -247,6 +253,7 @@ def seed(engine: Engine, sc: Scenario) -> None:
     with engine.begin() as conn:
         user_rows.insert_new(conn, [{
             "id": u.id, "name": u.name, "phone": u.phone, "birth_date": u.birth_date,
+            "identity_verified": u.identity_verified, "identity_expires": u.identity_expires,
             "score": u.score, "credit_limit": u.limit, "wallet": u.wallet, "fund": u.fund,
             "consent_wallet": u.consent.wallet, "consent_card": u.consent.card,
             "consent_fund": u.consent.fund, "last_recalc": before,
@@ -282,8 +289,12 @@ def _run(sc: Scenario, url: str, progress: Progress | None) -> dict[str, Any]:
             by_day.setdefault(e.date, []).append((f"scenario:{i}", e))
         for day in date_range(sc.run.start, sc.run.end):
             with engine.begin() as conn:
-                apply_events(conn, by_day.get(day, []))
+                apply_events(conn, by_day.get(day, []), sc.config)
             close_date(engine, day, sc.config, bank, progress=progress)
+            with engine.begin() as conn:  # the hourly expiry, run at the end of the day
+                expire_applications(conn, datetime.combine(
+                    day + timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(sc.config.time_zone)),
+                    sc.config)
         return result(engine, sc.config.time_zone)
     finally:
         engine.dispose()
@@ -295,12 +306,15 @@ def result(engine: Engine, time_zone: str = "Asia/Shanghai") -> dict[str, Any]:
     zone = ZoneInfo(time_zone)
     with engine.connect() as conn:
         state = results.final_state(conn)
+        last = last_closed_day(conn)
+        decisions = application_rows.every_decision(conn)
         balanced = not ledger_checks.check_all(conn)
     bank = state.cards
     people = {}
     for r in state.users:
+        expired = last is not None and identity_expired(r.identity_expires, last)
         people[r.id] = {"score": r.score, "limit": r.credit_limit,
-                        "limit_frozen": r.limit_frozen, "closed": r.closed,
+                        "limit_frozen": r.limit_frozen or expired, "closed": r.closed,
                         "wallet": r.wallet, "card": bank.get(r.id, 0), "fund": r.fund}
     loans = {}
     for x in state.loans:
@@ -338,6 +352,7 @@ def result(engine: Engine, time_zone: str = "Asia/Shanghai") -> dict[str, Any]:
         {"date": r.day.isoformat(), "kind": r.kind, "user": r.user_id, "loan": r.loan_id,
          "reason": r.reason}
         for r in state.refusals]
+    out["applications"] = {r.id: {"status": r.status, "reason": r.reason} for r in decisions}
     out["ledger_balanced"] = balanced
     return out
 

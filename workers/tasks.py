@@ -20,6 +20,7 @@ from celery import Task
 from celery.exceptions import Reject
 from pydantic import BaseModel, ValidationError
 
+from domain import intake
 from domain.commands import InputError, first_error
 from domain.commands import Repay as RepayEvent
 from schedules import business_date
@@ -27,7 +28,7 @@ from store import agencies, debits, task_records
 from store import cycle_reads as watch
 from store import users as user_rows
 from store.engine import DBAPIError, OperationalError, now
-from workers import cycle, faults, hooks, logs, metrics, payloads, runtime, settings, steps
+from workers import cycle, faults, hooks, ingest, logs, metrics, payloads, runtime, settings, steps
 from workers.bank import PENDING, ChannelTimeout
 from workers.celery_app import CYCLE_QUEUE, TASK_TIME_LIMIT, app
 from workers.ingest import apply_events
@@ -275,8 +276,8 @@ def reconcile_pending(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[st
 def expire_applications(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Cancel the applications that have expired."""
     self.validate(payloads.Empty, kwargs, args)
-    n = steps.expire_applications(runtime.engine(), datetime.now().astimezone(),
-                                  runtime.config())
+    with runtime.engine().begin() as conn:
+        n = ingest.expire_applications(conn, datetime.now().astimezone(), runtime.config())
     return {"cancelled": n}
 
 
@@ -354,3 +355,50 @@ def retire_agency(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, A
     return {"agency": p.name, "status": "retired", "changed": changed}
 
 
+# ---------------------------------------------------------------- the way in (SPEC 13)
+def _apply_batch(task: CreditTask, work: Any) -> Any:
+    """Run ``work(conn)`` in one transaction; an InputError rolls it back and rejects the
+    task only then (on SQLite the rejection row needs the write lock released)."""
+    failed: InputError | None = None
+    with runtime.engine().connect() as conn, conn.begin() as tx:
+        try:
+            out = work(conn)
+        except InputError as exc:
+            tx.rollback()
+            failed = exc
+    if failed is not None:
+        task._reject(failed.field, failed.message)
+    return out
+
+
+@hooks.task(app, "creditcycle.events.record", CreditTask)
+def record_events(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Record a batch of up to 1,000 events, each idempotent by its ``key``; one bad
+    event rejects the batch naming it and nothing changes."""
+    p = self.validate(payloads.EventsRecord, kwargs, args)
+    config = runtime.config()
+    now = business_date.now(config.time_zone)  # the drills' fixed clock, if set
+    try:
+        batch = intake.parse_records(p.events, now=now, zone=config.time_zone,
+                                     late_event_days=config.late_event_days)
+    except InputError as exc:
+        self._reject(exc.field, exc.message)
+    done: ingest.Recorded = _apply_batch(
+        self, lambda conn: ingest.record_events(conn, batch, now, config))
+    log.info("recorded %s events (%s already), %s refused", done.applied, done.already,
+             len(done.refused))
+    return done.summary()
+
+
+@hooks.task(app, "creditcycle.users.upsert", CreditTask)
+def upsert_users(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Create or update a batch of up to 1,000 users (score and limit on creation only)."""
+    p = self.validate(payloads.UsersUpsert, kwargs, args)
+    try:
+        users = intake.parse_users(p.users)
+    except InputError as exc:
+        self._reject(exc.field, exc.message)
+    config = runtime.config()
+    out: dict[str, Any] = _apply_batch(
+        self, lambda conn: ingest.upsert_users(conn, users, business_today(), config))
+    return out

@@ -51,4 +51,5 @@ def test_a_small_benchmark_runs_end_to_end_and_writes_its_results(tmp_path: Path
     assert results["runs"][0]["users"] == 20_000
     assert (tmp_path / "bench.png").stat().st_size > 10_000
     assert re.fullmatch(r"bench: users=20000 wall_s=[\d.]+ floor_s=[\d.]+ ratio=[\d.]+ "
-                        r"peak_rss_mb=\d+", summary_line(main))
+                        r"peak_rss_mb=\d+ events=\d+ events_per_s=\d+", summary_line(main))
+    assert main.events > 6_000  # 30% active, 2% signals, 5% top-ups: all recorded

@@ -172,6 +172,12 @@ def bad_agency(json_only: bool) -> st.SearchStrategy[Any]:
     )
 
 
+def _bad_batch(json_only: bool) -> st.SearchStrategy[Any]:
+    """Not a list of 1 to 1,000 items (the field named is the list's own)."""
+    return (values(json_only).filter(lambda v: not isinstance(v, list))
+            | st.just([]) | st.integers(1001, 1200).map(lambda n: [{}] * n))
+
+
 # (valid strategy, invalid strategy factory(json_only), required)
 Field = tuple[st.SearchStrategy[Any], Any, bool]
 FIELDS: dict[str, dict[str, Field]] = {
@@ -202,6 +208,10 @@ FIELDS: dict[str, dict[str, Field]] = {
     },
     "Agency": {"name": (VALID_AGENCY, bad_agency, True)},
     "Empty": {},
+    # The batches: here only the list itself is broken (its items: tests/badinput/batches.py).
+    "EventsRecord": {"events": (st.just([{"key": "k1", "kind": "payment", "user": "u1"}]),
+                                _bad_batch, True)},
+    "UsersUpsert": {"users": (st.just([{"id": "u1"}]), _bad_batch, True)},
 }
 for _task, _model in api.TASKS.items():
     assert _model.__name__ in FIELDS, f"no strategies for the payload of {_task}"

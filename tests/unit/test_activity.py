@@ -38,3 +38,19 @@ def test_flagged_contacts_accumulate_and_the_record_round_trips_through_json():
     assert a.flagged_contacts == 3 and a.active_days == [D]
     assert act.Activity.from_json(a.to_json()) == a
     assert act.Activity.from_json(None) == act.Activity()
+
+
+def test_a_signal_that_occurred_after_the_step_s_date_does_not_count_in_it() -> None:
+    from datetime import date as _d
+
+    from domain import activity as act
+
+    a = act.Activity()
+    for kind in ("payment", "multi_borrowing_inquiry", "phone_change", "job_loss"):
+        act.fold(a, kind, _d(2026, 3, 2))
+    on = _d(2026, 3, 1)
+    assert (act.active_days(a, on), act.inquiries(a, on), act.churn(a, on),
+            act.capacity_declined(a, on)) == (0, 0, 0, False)
+    later = _d(2026, 3, 2)
+    assert (act.active_days(a, later), act.inquiries(a, later), act.churn(a, later),
+            act.capacity_declined(a, later)) == (1, 1, 1, True)

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, and_, select
 
 from domain import flags, limits
 from domain.config import ProductConfig
+from domain.eligibility import identity_expired
 from domain.steps import Step, StepKey
 from store import bulk, selection
 from store import cycle as cyc
@@ -35,7 +36,7 @@ def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
 
 
 LIMIT_COLUMNS = ("score", "credit_limit", "limit_frozen", "closed", "activity", "last_disbursed",
-                 "last_increase", "last_base", "overdue_history_pending")
+                 "last_increase", "last_base", "overdue_history_pending", "identity_expires")
 
 
 def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
@@ -55,7 +56,8 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
         user_id=r.id, score=r.score, limit=r.credit_limit, frozen=r.limit_frozen,
         closed=r.closed or r.id in closing, activity=user_rows.activity_of(r),
         last_disbursed=r.last_disbursed, last_increase=r.last_increase,
-        last_base=r.last_base, overdue_history_pending=r.overdue_history_pending)
+        last_base=r.last_base, overdue_history_pending=r.overdue_history_pending,
+        identity_expired=identity_expired(r.identity_expires, on))
         for r in (rows[x] for x in user_ids)]
     decisions = limits.recalculate(states, on, config)
     insert_ignore_many(conn, s.limit_events, [

@@ -13,7 +13,8 @@ from workers.scenario import run_scenario
 EXAMPLES = ROOT / "examples"
 
 
-@pytest.mark.parametrize("name", ["card-timeout-debited", "late-after-grace"])
+@pytest.mark.parametrize("name", ["card-timeout-debited", "late-after-grace",
+                                  "application-expired"])
 def test_a_scenario_through_celery_workers_gives_the_in_process_result(
         name: str, redis_url: str, fresh_postgres_url: str) -> None:
     data = json.loads((EXAMPLES / f"{name}.json").read_text())
