@@ -21,6 +21,7 @@ import atexit
 import json
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -38,7 +39,7 @@ from domain.outbox import RELAYS
 from store import outboxes
 from workers.relays.sinks import ENV, SECRET_ENV
 
-SECRET = "chaos-sink-secret"  # noqa: S105 - the drill's own receiver
+SECRET = secrets.token_hex(16)  # the drill's own receiver, new each run
 DOWN_S = 10.0  # the sink is down this long at the start
 SLOW_MS, SLOW_S = 11_000, 25.0  # then slower than the 10 s read timeout for a while
 DRAIN_S = 180.0

@@ -26,7 +26,7 @@ USERS, CHUNK = 300, 50  # enough broke users for several loans past 90 days late
 NATIONAL_ID = re.compile(r"(?<![0-9])[1-9][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])"
                          r"(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])")
 HANDOFF_COLUMNS = {"day", "loan_id", "agency", "masked_name", "masked_phone", "contact_token",
-                   "amount_owed", "dpd"}
+                   "amount_owed", "dpd", "out_key"}  # out_key: the relay batch that carried it
 LATIN_NAMES = ["Zhang Sanfeng", "Ouyang Nana", "Li Xiaolong", "Wang Jianguo"]
 
 

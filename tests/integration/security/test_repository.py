@@ -90,8 +90,10 @@ URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:([^@\s/'\"]+)@")
 
 
 def placeholder(value: str) -> bool:
-    """An environment reference, a template or an obvious stand-in, not a secret."""
+    """An environment reference, a variable's name (CREDITCYCLE_SINK_SECRET), a template or
+    an obvious stand-in, not a secret."""
     return bool(value.startswith("$") or "{" in value or "<" in value or value.strip(".*") == ""
+                or re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+", value)
                 or value.lower() in {"password", "user:password", "secret", "changeme-in-env"})
 
 
