@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.sql import ColumnElement
 
 from domain.activity import Activity
+from domain.flags import Flags
 from domain.model import User
 from store import schema as s
 from store.bulk import bulk_update, in_ids
@@ -119,3 +120,21 @@ def set_activity(conn: Connection, user_id: str, activity: Any, next_recalc: dat
     """Store a user's folded activity (JSON-ready) and next recalculation date."""
     conn.execute(update(s.users).where(s.users.c.id == user_id)
                  .values(activity=activity, next_recalc=next_recalc))
+
+
+# ---------------------------------------------------------------- the steps' user reads
+def stored_flags(conn: Connection, user_ids: Collection[str]) -> list[Flags]:
+    """The flags (frozen, overdue history pending, next recalculation) of ``user_ids``, in
+    one read (run also for none)."""
+    u = s.users.c
+    return [Flags(r.id, r.limit_frozen, r.overdue_history_pending, r.next_recalc)
+            for r in conn.execute(select(u.id, u.limit_frozen, u.overdue_history_pending,
+                                         u.next_recalc).where(u.id.in_(sorted(user_ids))))]
+
+
+def lock_users_by_id(conn: Connection, user_ids: Collection[str],
+                     columns: Sequence[str]) -> dict[str, Row[Any]]:
+    """The users ``user_ids`` locked and read (``columns`` with ``id``) in one statement."""
+    if not user_ids:
+        return {}
+    return lock_user_rows(conn, in_ids(conn, s.users.c.id, user_ids), columns)
