@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from store import schema as s
+from store.selection import in_range, not_held
 
 
 def recorded_keys(conn: Connection, keys: Collection[str]) -> set[str]:
@@ -33,3 +34,11 @@ def record_refusal(conn: Connection, row: dict[str, Any]) -> None:
 def event_recorded(conn: Connection, key: str) -> bool:
     """Whether an event submitted with idempotency key ``key`` has been applied."""
     return conn.execute(select(s.events.c.key).where(s.events.c.key == key)).first() is not None
+
+
+def users_with_external_overdue(conn: Connection, on: date, lo: str, hi: str) -> list[str]:
+    """The users ``lo``..``hi`` (not held) reported overdue elsewhere on ``on``, once each."""
+    ev = s.events.c
+    return list(conn.execute(select(ev.user_id).distinct().where(
+        ev.day == on, ev.kind == "external_overdue", in_range(ev.user_id, lo, hi),
+        not_held(ev.user_id, on))).scalars())
