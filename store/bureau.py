@@ -25,7 +25,8 @@ def loan_states(conn: Connection, disbursed_by: date, lo: str | None = None,
     return [bureau.LoanState(r.id, r.user_id, r.status, r.dpd) for r in conn.execute(q)]
 
 
-def loan_states_of(conn: Connection, loan_ids: Collection[str]) -> dict[str, bureau.LoanState]:
+def loan_states_of(conn: Connection, loan_ids: Collection[str | None]
+                   ) -> dict[str, bureau.LoanState]:
     """The loans ``loan_ids`` by id, in one read."""
     x = s.loans.c
     return {r.id: bureau.LoanState(r.id, r.user_id, r.status, r.dpd) for r in conn.execute(
