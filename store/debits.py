@@ -11,16 +11,21 @@ nothing). Asking twice with the same key never takes twice: the first outcome st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select, update
 
 from domain.bank import DEBITED, FAILED, PENDING, UNKNOWN, DebitRequest, DebitResult
+from domain.waterfall import CardIntent
 from store import schema as s
-from store.bulk import bulk_update, in_ids, insert_many
+from store.bulk import bulk_update, in_ids, insert_ignore_many, insert_many
+from store.selection import in_range, not_held
 
-__all__ = ["SimulatedBank", "card_balances", "pending_debits"]
+__all__ = ["SimulatedBank", "card_balances", "insert_intents", "open_debit_users", "open_intents",
+           "pending_debits", "pending_of_users", "still_intents", "still_pending",
+           "update_debits"]
 
 
 class SimulatedBank:
@@ -134,3 +139,63 @@ def pending_debits(conn: Connection, status: str, limit: int = 5000) -> list[Any
     b = s.bank_debits.c
     return list(conn.execute(select(s.bank_debits).where(b.status == status)
                              .order_by(b.user_id).limit(limit)).all())
+
+
+# ---------------------------------------------------------------- the steps' debit rows
+INTENT = "intent"
+
+
+def open_debit_users(conn: Connection, user_ids: Collection[str]) -> set[str]:
+    """The users of ``user_ids`` with a card debit still open (an intent or pending)."""
+    if not user_ids:
+        return set()
+    b = s.bank_debits.c
+    return set(conn.execute(select(b.user_id).where(
+        in_ids(conn, b.user_id, user_ids), b.status.in_((INTENT, PENDING)))).scalars())
+
+
+def update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:
+    """Write the bank's answers to their debit rows (``b_key`` names the row), one bulk
+    UPDATE."""
+    bulk_update(conn, s.bank_debits, ["key"],
+                [{("key" if k == "b_key" else k): v for k, v in u.items()} for u in updates])
+
+
+def insert_intents(conn: Connection, intents: Iterable[CardIntent]) -> None:
+    """Record card debit intents before the bank is asked; a repeated key is ignored."""
+    insert_ignore_many(conn, s.bank_debits, [
+        {"key": i.key, "user_id": i.user_id, "day": i.day, "attempt": i.attempt,
+         "amount": i.amount, "status": INTENT} for i in intents])
+
+
+def open_intents(conn: Connection, on: date, lo: str, hi: str) -> list[DebitRequest]:
+    """The intents of ``on`` of users ``lo``..``hi`` (not held) not yet resolved, of any
+    attempt, by user and key."""
+    b = s.bank_debits.c
+    rows = conn.execute(select(s.bank_debits).where(
+        b.day == on, b.status == INTENT, in_range(b.user_id, lo, hi),
+        not_held(b.user_id, on)).order_by(b.user_id, b.key)).all()
+    return [DebitRequest(r.key, r.user_id, r.amount, r.day) for r in rows]
+
+
+def still_intents(conn: Connection, keys: Collection[str]) -> set[str]:
+    """Those of ``keys`` whose debit is still an intent."""
+    if not keys:
+        return set()
+    b = s.bank_debits.c
+    return set(conn.execute(select(b.key).where(
+        in_ids(conn, b.key, keys), b.status == INTENT)).scalars())
+
+
+def pending_of_users(conn: Connection, on: date, lo: str, hi: str) -> list[Row[Any]]:
+    """The pending debits of users ``lo``..``hi`` not held on ``on`` (whole rows)."""
+    b = s.bank_debits.c
+    return list(conn.execute(select(s.bank_debits).where(
+        b.status == PENDING, in_range(b.user_id, lo, hi), not_held(b.user_id, on))).all())
+
+
+def still_pending(conn: Connection, keys: Sequence[str]) -> set[str]:
+    """Those of ``keys`` whose debit is still pending."""
+    b = s.bank_debits.c
+    return set(conn.execute(select(b.key).where(
+        b.key.in_(list(keys)), b.status == PENDING)).scalars())

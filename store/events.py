@@ -14,6 +14,7 @@ from sqlalchemy import Connection, insert, select
 
 from store import schema as s
 from store.bulk import bulk_update, in_ids, insert_many
+from store.selection import in_range, not_held
 
 
 def recorded_keys(conn: Connection, keys: Collection[str]) -> set[str]:
@@ -88,3 +89,9 @@ def add_to_cards(conn: Connection, amounts: dict[str, int]) -> None:
         if u not in balances])
     bulk_update(conn, s.sim_bank_accounts, ["user_id"], [
         {"user_id": u, "balance": balances.get(u, 0) + n} for u, n in sorted(amounts.items())])
+def users_with_external_overdue(conn: Connection, on: date, lo: str, hi: str) -> list[str]:
+    """The users ``lo``..``hi`` (not held) reported overdue elsewhere on ``on``, once each."""
+    ev = s.events.c
+    return list(conn.execute(select(ev.user_id).distinct().where(
+        ev.day == on, ev.kind == "external_overdue", in_range(ev.user_id, lo, hi),
+        not_held(ev.user_id, on))).scalars())

@@ -10,12 +10,13 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.sql import ColumnElement
 
 from domain.model import LIVE_STATUSES, Installment, Loan
+from domain.overdue import PenaltyAccrual
 from store import schema as s
-from store.bulk import bulk_update, in_ids, insert_many
+from store.bulk import bulk_update, in_ids, insert_ignore_many, insert_many
 from store.users import lock_users
 
 LOAN_COLUMNS = ("status", "dpd", "bucket", "collection_stage", "agency", "on_hold",
@@ -225,3 +226,52 @@ def existing_ids(conn: Connection, loan_ids: Collection[str]) -> set[str]:
         return set()
     ln = s.loans.c
     return set(conn.execute(select(ln.id).where(in_ids(conn, ln.id, loan_ids))).scalars())
+# ---------------------------------------------------------------- penalty accruals
+Accrual = tuple[str, int, date, int, int, bool]  # loan id, no, day, principal base, amount, booked
+
+
+def accruals_since(conn: Connection, loan_ids: Sequence[str], day: date) -> list[Accrual]:
+    """The penalty accruals of ``loan_ids`` from ``day`` on (none for no loans), in one read."""
+    pa = s.penalty_accruals.c
+    return [(r.loan_id, r.no, r.day, r.principal_base, r.amount, r.booked)
+            for r in conn.execute(select(s.penalty_accruals).where(
+                pa.loan_id.in_(list(loan_ids)) if loan_ids else pa.loan_id.is_(None),
+                pa.day >= day))]
+
+
+def revalue_accruals(conn: Connection, accruals: Sequence[Accrual]) -> None:
+    """Write the principal base and amount of accruals (named by loan, no and day), one
+    bulk UPDATE."""
+    if not accruals:
+        return
+    pa = s.penalty_accruals.c
+    conn.execute(update(s.penalty_accruals).where(
+        pa.loan_id == bindparam("b_loan"), pa.no == bindparam("b_no"),
+        pa.day == bindparam("b_day")).values(principal_base=bindparam("base"),
+                                              amount=bindparam("amt")),
+        [{"b_loan": a[0], "b_no": a[1], "b_day": a[2], "base": a[3], "amt": a[4]}
+         for a in accruals])
+
+
+def write_accruals(conn: Connection, booked: Sequence[tuple[str, int]],
+                   dropped: Sequence[tuple[str, int]],
+                   accruals: Sequence[PenaltyAccrual]) -> None:
+    """Book the pending accruals ``booked`` and drop ``dropped`` (each by loan and
+    installment no, one statement each), then insert ``accruals`` (a repeated one is
+    ignored)."""
+    p = s.penalty_accruals.c
+    if booked:
+        conn.execute(update(s.penalty_accruals).where(
+            tuple_(p.loan_id, p.no).in_(booked), p.booked.is_(False)).values(booked=True))
+    if dropped:
+        conn.execute(delete(s.penalty_accruals).where(
+            tuple_(p.loan_id, p.no).in_(dropped), p.booked.is_(False)))
+    insert_ignore_many(conn, s.penalty_accruals, [
+        {"loan_id": a.loan_id, "no": a.installment_no, "day": a.day,
+         "principal_base": a.principal_base, "amount": a.amount, "booked": a.booked}
+        for a in accruals])
+
+
+def loans_by_ids(conn: Connection, loan_ids: Collection[str]) -> list[Loan]:
+    """The loans ``loan_ids`` with their installments, in id order."""
+    return load_loans(conn, s.loans.c.id.in_(list(loan_ids)))

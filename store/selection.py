@@ -19,6 +19,7 @@ from domain.model import LIVE_STATUSES, PAID_OFF, Loan
 from store import schema as s
 from store.bulk import in_ids
 from store.loans import _installment, load_loans_locked, owes
+from store.users import lock_user_rows
 
 
 def in_range(column: ColumnElement[Any], lo: str, hi: str) -> ColumnElement[bool]:
@@ -116,3 +117,12 @@ def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
                  or_(s.loans.c.dpd > 0, falls_due_on(due_soon))),
             s.loans.c.collection_stage.in_(("internal", "agency"))),
         not_held(s.loans.c.user_id, on)), installments=installments)
+
+
+def lock_users_due_recalc(conn: Connection, lo: str, hi: str, on: date,
+                          columns: Sequence[str]) -> dict[str, Any]:
+    """The users ``lo``..``hi`` (not held) whose limit recalculation is due by ``on``,
+    locked and read (``columns`` with ``id``) in one statement, in id order."""
+    u = s.users.c
+    return lock_user_rows(conn, and_(in_range(u.id, lo, hi), u.next_recalc <= on,
+                                     not_held(u.id, on)), columns)

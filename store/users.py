@@ -16,6 +16,7 @@ from sqlalchemy.sql import ColumnElement
 
 from domain.activity import Activity
 from domain.eligibility import Applicant
+from domain.flags import Flags
 from domain.model import LIVE_STATUSES, OVERDUE, User
 from store import schema as s
 from store.bulk import bulk_update, in_ids, insert_many
@@ -165,3 +166,19 @@ def applicants(conn: Connection, user_ids: Collection[str]) -> dict[str, Applica
     return {r.id: Applicant(r.id, bool(r.closed), r.id in overdue, r.birth_date,
                             bool(r.identity_verified), r.identity_expires,
                             int(r.credit_limit) - int(owed.get(r.id) or 0)) for r in users}
+# ---------------------------------------------------------------- the steps' user reads
+def stored_flags(conn: Connection, user_ids: Collection[str]) -> list[Flags]:
+    """The flags (frozen, overdue history pending, next recalculation) of ``user_ids``, in
+    one read (run also for none)."""
+    u = s.users.c
+    return [Flags(r.id, r.limit_frozen, r.overdue_history_pending, r.next_recalc)
+            for r in conn.execute(select(u.id, u.limit_frozen, u.overdue_history_pending,
+                                         u.next_recalc).where(u.id.in_(sorted(user_ids))))]
+
+
+def lock_users_by_id(conn: Connection, user_ids: Collection[str],
+                     columns: Sequence[str]) -> dict[str, Row[Any]]:
+    """The users ``user_ids`` locked and read (``columns`` with ``id``) in one statement."""
+    if not user_ids:
+        return {}
+    return lock_user_rows(conn, in_ids(conn, s.users.c.id, user_ids), columns)

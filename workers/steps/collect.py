@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
-
 from domain import cases, collection, flags
 from domain.config import ProductConfig
 from domain.model import Loan
 from domain.steps import Step, StepKey
+from store import collection as collection_rows
 from store import cycle as cyc
 from store import journals as journal_rows
 from store import loans as loan_rows
-from store import schema as s
 from store import selection
 from store import users as user_rows
-from store.bulk import insert_ignore_many
+from store.engine import Connection, Engine
 from workers.steps.common import chunk_tx
 
 
@@ -32,15 +30,12 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         # or write-off needs them: a night's cost follows its escalations.
         loans = selection.loans_needing_collection(conn, lo, hi, on, soon, installments=False)
         full_ids = [x.id for x in loans if collection.needs_installments(x, config)]
-        full = {x.id: x for x in loan_rows.load_loans(conn, s.loans.c.id.in_(full_ids))} \
-            if full_ids else {}
+        full = {x.id: x for x in loan_rows.loans_by_ids(conn, full_ids)} if full_ids else {}
         loans = [full.get(x.id, x) for x in loans]
         due_soon = selection.loans_due_soon(conn, loans, soon)
         out = collection.collect(loans, on, config, due_soon=due_soon)
         start, end = collection.reminder_window(on, config)
-        insert_ignore_many(conn, s.notifications, [
-            {"day": n.day, "user_id": n.user_id, "loan_id": n.loan_id, "kind": n.kind,
-             "send_from": start, "send_until": end} for n in out.notifications])
+        collection_rows.insert_notifications(conn, out.notifications, start, end)
         journal_rows.insert_journals(conn, out.journals)
         _cases(conn, loans, out, on)
         user_rows.update_users(conn, [
@@ -53,20 +48,7 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
 
 def _cases(conn: Connection, loans: list[Loan], out: collection.CollectionOutcome,
            on: date) -> None:
-    c = s.collection_cases
-    closing = cases.closing(out)
-    open_cases = [cases.OpenCase(r.id, r.loan_id, r.stage, r.paid_at_open)
-                  for r in conn.execute(select(c).where(c.c.loan_id.in_(closing),
-                                                        c.c.closed_on.is_(None)))
-                  ] if closing else []
+    open_cases = collection_rows.open_cases_of(conn, cases.closing(out))
     closures, opened = cases.changes(open_cases, {x.id: x for x in loans}, out, on)
-    if closures:
-        conn.execute(update(c).where(c.c.id == bindparam("b_id")).values(
-            closed_on=bindparam("closed_on"), outcome=bindparam("outcome"),
-            recovered=bindparam("recovered")),
-            [{"b_id": x.case_id, "closed_on": x.closed_on, "outcome": x.outcome,
-              "recovered": x.recovered} for x in closures])
-    if opened:
-        conn.execute(c.insert(), [
-            {"loan_id": n.loan_id, "user_id": n.user_id, "stage": n.stage, "agency": None,
-             "opened_on": n.opened_on, "paid_at_open": n.paid_at_open} for n in opened])
+    collection_rows.close_cases(conn, closures)
+    collection_rows.open_cases(conn, opened)

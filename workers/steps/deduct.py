@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Connection, Engine, select
-
 from domain import waterfall
 from domain.config import ProductConfig
 from domain.deduction import CLOSE_OF_BUSINESS
 from domain.steps import Step, StepKey
-from store import bulk, selection
 from store import cycle as cyc
+from store import debits as debit_rows
 from store import journals as journal_rows
 from store import loans as loan_rows
-from store import schema as s
+from store import selection
 from store import users as user_rows
-from store.bulk import insert_ignore_many
+from store.engine import Connection, Engine
 from workers.bank import DEBITED, FAILED, BankChannel, DebitRequest, believed
-from workers.steps.common import pending_users, update_debits
 
 
 def deduct_key(attempt: str) -> StepKey:
@@ -63,13 +60,12 @@ def _wallet_and_intents(conn: Connection, user_ids: list[str], how: waterfall.At
     users = user_rows.load_users(conn, user_ids, lock=True)
     loans = loan_rows.live_loans_of(conn, user_ids, due_by=how.on)
     journals, intents = waterfall.wallet_and_card(users, loan_rows.loans_by_user(loans), user_ids,
-                                                  pending_users(conn, user_ids), how)
+                                                  debit_rows.open_debit_users(conn, user_ids),
+                                                  how)
     journal_rows.insert_journals(conn, journals)
     user_rows.save_users(conn, users.values())
     loan_rows.save_loans(conn, loans)
-    insert_ignore_many(conn, s.bank_debits, [
-        {"key": i.key, "user_id": i.user_id, "day": i.day, "attempt": i.attempt,
-         "amount": i.amount, "status": "intent"} for i in intents])
+    debit_rows.insert_intents(conn, intents)
     return len(journals) + len(intents)
 
 
@@ -77,12 +73,8 @@ def _open_intents(engine: Engine, on: date, lo: str, hi: str) -> list[DebitReque
     """The chunk's intents of ``on`` not yet resolved, of any attempt of the day: an intent
     whose own chunk died after the bank call and was quarantined is picked up by the next
     attempt (or the release), which asks the bank; the key makes it safe."""
-    b = s.bank_debits.c
     with engine.connect() as conn:
-        rows = conn.execute(select(s.bank_debits).where(
-            b.day == on, b.status == "intent", selection.in_range(b.user_id, lo, hi),
-            selection.not_held(b.user_id, on)).order_by(b.user_id, b.key)).all()
-    return [DebitRequest(r.key, r.user_id, r.amount, r.day) for r in rows]
+        return debit_rows.open_intents(conn, on, lo, hi)
 
 
 def _call_bank(channel: BankChannel, intents: list[DebitRequest]
@@ -109,19 +101,17 @@ def _card_answers_and_fund(conn: Connection, answers: dict[str, waterfall.CardAn
     if not user_ids:
         return 0
     users = user_rows.load_users(conn, user_ids, lock=True)
-    b = s.bank_debits.c
-    still_open = set(conn.execute(select(b.key).where(
-        bulk.in_ids(conn, b.key, answers), b.status == "intent")).scalars()) if answers else set()
+    still_open = debit_rows.still_intents(conn, answers)
     answered = [(i.key, i.user_id) for i in intents if i.key in still_open]
     paid = {uid for k, uid in answered if waterfall.debited(answers[k])}
     funded = [u for u in due_users if waterfall.fund_may_pay(users[u])]
     loans = loan_rows.live_loans_of(conn, paid | set(funded), due_by=how.on)
     by_user = loan_rows.loans_by_user(loans)
     journals, updates = waterfall.card_answers(users, by_user, answered, answers, how.on)
-    update_debits(conn, [{"b_key": u.key, "status": u.status, "taken": u.taken,
+    debit_rows.update_debits(conn, [{"b_key": u.key, "status": u.status, "taken": u.taken,
                           "reason": u.reason, "resolved_on": u.resolved_on} for u in updates])
     # A debit still pending (this one or an earlier one) stops the waterfall before the fund.
-    pending = pending_users(conn, funded)
+    pending = debit_rows.open_debit_users(conn, funded)
     funded = [u for u in funded if u not in pending]
     redemptions = waterfall.fund_redemptions(users, by_user, funded,
                                              journal_rows.fund_redeemed(conn, funded, how.on),

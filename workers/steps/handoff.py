@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Engine, bindparam, select, update
-
 from domain import collection
 from domain.steps import Step, StepKey
 from store import agencies
+from store import collection as collection_rows
 from store import cycle as cyc
 from store import loans as loan_rows
-from store import schema as s
 from store import users as user_rows
-from store.bulk import insert_ignore_many
+from store.engine import Engine
 from workers import settings
 
 HANDOFF_HELD = "held"
@@ -32,17 +30,12 @@ def handoff_pass(engine: Engine, on: date, *, key: StepKey | None = None) -> int
     in ``last_error``) and its cases wait, unassigned, for a pass that finds one. Cases
     of earlier dates still waiting go with this date's.
     """
-    c = s.collection_cases.c
     step = (key or StepKey(Step.HANDOFF)).label
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, 0) is None:
             return 0
-        q = select(c.id, c.loan_id, c.user_id).where(
-            c.stage == "agency", c.agency.is_(None), c.closed_on.is_(None), c.opened_on <= on
-        ).order_by(c.loan_id)
         # A held pass retried beside the night's own: each case is assigned once.
-        pending = conn.execute(q.with_for_update() if conn.dialect.name == "postgresql"
-                               else q).all()
+        pending = collection_rows.waiting_handoffs(conn, on)
         if not pending:
             cyc.complete_chunk(conn, on, step, 0, 0)
             return 0
@@ -53,12 +46,10 @@ def handoff_pass(engine: Engine, on: date, *, key: StepKey | None = None) -> int
             return 0
         assigned = dict(collection.assign_agencies([p.loan_id for p in pending], counts))
         user_rows.lock_users(conn, {p.user_id for p in pending})
-        loans = {x.id: x for x in loan_rows.load_loans(conn, s.loans.c.id.in_(list(assigned)))}
+        loans = {x.id: x for x in loan_rows.loans_by_ids(conn, assigned)}
         people = user_rows.load_user_rows(conn, {p.user_id for p in pending})
         handoffs, secret = [], settings.get().contact_secret_or_dev()
-        conn.execute(update(s.collection_cases).where(c.id == bindparam("b_id"))
-                     .values(agency=bindparam("agency")),
-                     [{"b_id": p.id, "agency": assigned[p.loan_id]} for p in pending])
+        collection_rows.assign_agencies(conn, [(p.id, assigned[p.loan_id]) for p in pending])
         for p in pending:
             agency, loan, person = assigned[p.loan_id], loans[p.loan_id], people[p.user_id]
             loan.collection_stage, loan.agency, loan.dirty = "agency", agency, True
@@ -68,7 +59,7 @@ def handoff_pass(engine: Engine, on: date, *, key: StepKey | None = None) -> int
                 "masked_phone": collection.mask_phone(person.phone),
                 "contact_token": collection.contact_token(person.id, secret),
                 "amount_owed": collection.amount_owed(loan, on), "dpd": loan.dpd})
-        insert_ignore_many(conn, s.handoffs, handoffs)
+        collection_rows.insert_handoffs(conn, handoffs)
         loan_rows.save_loans(conn, loans.values())
         cyc.complete_chunk(conn, on, step, 0, len(handoffs))
         return len(handoffs)

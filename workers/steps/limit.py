@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select
-
 from domain import flags, limits
 from domain.config import ProductConfig
 from domain.eligibility import identity_expired
 from domain.steps import Step, StepKey
-from store import bulk, selection
 from store import cycle as cyc
-from store import schema as s
+from store import decisions as decision_rows
+from store import selection
 from store import users as user_rows
-from store.bulk import insert_ignore_many
+from store.engine import Connection, Engine
 from workers.steps.common import chunk_tx
 
 
@@ -26,10 +24,7 @@ def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
-        u = s.users.c
-        rows = user_rows.lock_user_rows(conn, and_(
-            selection.in_range(u.id, lo, hi), u.next_recalc <= on, selection.not_held(u.id, on)),
-            LIMIT_COLUMNS)
+        rows = selection.lock_users_due_recalc(conn, lo, hi, on, LIMIT_COLUMNS)
         decisions = recalculate_limits(conn, list(rows), on, config, rows=rows)
         cyc.complete_chunk(conn, on, step.label, chunk_no, len(decisions))
         return len(decisions)
@@ -48,10 +43,7 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
         return []
     if rows is None:
         rows = user_rows.load_user_rows(conn, user_ids, LIMIT_COLUMNS)
-    le = s.loan_events.c
-    closing = set(conn.execute(select(le.user_id).where(
-        le.day == on, le.kind == "WRITE_OFF_DUE",
-        bulk.in_ids(conn, le.user_id, user_ids))).scalars())
+    closing = decision_rows.users_with_loan_event(conn, on, "WRITE_OFF_DUE", user_ids)
     states = [limits.LimitState(
         user_id=r.id, score=r.score, limit=r.credit_limit, frozen=r.limit_frozen,
         closed=r.closed or r.id in closing, activity=user_rows.activity_of(r),
@@ -60,9 +52,7 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
         identity_expired=identity_expired(r.identity_expires, on))
         for r in (rows[x] for x in user_ids)]
     decisions = limits.recalculate(states, on, config)
-    insert_ignore_many(conn, s.limit_events, [
-        {"day": on, "user_id": d.user_id, "old": d.old, "new": d.new,
-         "reasons": ",".join(d.reasons)} for d in decisions if d.changed])
+    decision_rows.insert_limit_events(conn, on, decisions)
     nxt = flags.next_recalculation(on, config)
     user_rows.update_users(conn, [
         {"id": d.user_id, "credit_limit": d.new, "last_increase": d.last_increase,

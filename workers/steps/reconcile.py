@@ -6,20 +6,19 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, select, update
-
 from domain import deduction, overdue
 from domain.config import ProductConfig
 from domain.steps import Step, StepKey
 from store import cycle as cyc
+from store import debits as debit_rows
 from store import journals as journal_rows
-from store import ledger_checks, selection
+from store import ledger_checks
 from store import loans as loan_rows
-from store import schema as s
 from store import users as user_rows
+from store.engine import Connection, Engine
 from workers import metrics
-from workers.bank import DEBITED, FAILED, PENDING, UNKNOWN, BankChannel, believed
-from workers.steps.common import chunk_tx, update_debits
+from workers.bank import DEBITED, FAILED, UNKNOWN, BankChannel, believed
+from workers.steps.common import chunk_tx
 
 
 def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
@@ -27,13 +26,10 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
                     key: StepKey | None = None) -> int:
     """Resolve pending card debits of the chunk's users."""
     step = key or StepKey(Step.RECONCILE)
-    b = s.bank_debits.c
     with engine.connect() as conn:
         if cyc.chunk_done(conn, on, step.label, chunk_no):
             return 0
-        pending = conn.execute(select(s.bank_debits).where(
-            b.status == PENDING, selection.in_range(b.user_id, lo, hi),
-            selection.not_held(b.user_id, on))).all()
+        pending = debit_rows.pending_of_users(conn, on, lo, hi)
     results = {r.key: r for r in channel.query([p.key for p in pending])}
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
@@ -43,13 +39,11 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         return rows
 
 
-def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
+def resolve_pending(conn: Connection, on: date, pending: Sequence[Any],
                     results: dict[str, Any],
                     config: ProductConfig) -> int:
     """Apply the bank's final answers to pending debits (value-dated); returns the debits."""
-    b = s.bank_debits.c
-    open_keys = set(conn.execute(select(b.key).where(
-        b.key.in_([p.key for p in pending]), b.status == PENDING)).scalars())
+    open_keys = debit_rows.still_pending(conn, [p.key for p in pending])
     # unknown: the bank never received the key, released as not taken; an answer out of
     # the protocol (taken above the amount, ...) is refused, logged and left pending.
     todo = [p for p in pending if p.key in open_keys and p.key in results
@@ -61,17 +55,13 @@ def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
     users = user_rows.load_users(conn, user_ids, lock=True)
     loans = loan_rows.live_loans_of(conn, user_ids)
     by_user = loan_rows.loans_by_user(loans)
-    pa = s.penalty_accruals.c
     journals, updates, accrual_updates = [], [], []
     for p in todo:
         res = results[p.key]
         user = users[p.user_id]
         if res.status == DEBITED and res.taken > 0:
             mine = by_user.get(user.id, [])
-            accruals = [(r.loan_id, r.no, r.day, r.principal_base, r.amount, r.booked)
-                        for r in conn.execute(select(s.penalty_accruals).where(
-                            pa.loan_id.in_([x.id for x in mine]) if mine else pa.loan_id.is_(None),
-                            pa.day >= p.day))]
+            accruals = loan_rows.accruals_since(conn, [x.id for x in mine], p.day)
             js, updated = deduction.apply_value_dated_debit(
                 user, mine, p.key, res.taken, p.day, on, accruals,
                 lambda base, rate: overdue.daily_penalty(base, rate, config))
@@ -82,14 +72,8 @@ def resolve_pending(conn: Connection, on: date, pending: Sequence[Row[Any]],
     journal_rows.insert_journals(conn, journals)
     user_rows.save_users(conn, users.values())
     loan_rows.save_loans(conn, loans)
-    update_debits(conn, updates)
-    if accrual_updates:
-        conn.execute(update(s.penalty_accruals).where(
-            pa.loan_id == bindparam("b_loan"), pa.no == bindparam("b_no"),
-            pa.day == bindparam("b_day")).values(principal_base=bindparam("base"),
-                                                  amount=bindparam("amt")),
-            [{"b_loan": a[0], "b_no": a[1], "b_day": a[2], "base": a[3], "amt": a[4]}
-             for a in accrual_updates])
+    debit_rows.update_debits(conn, updates)
+    loan_rows.revalue_accruals(conn, accrual_updates)
     return len(updates)
 
 

@@ -137,13 +137,6 @@ RULES = {
     "schedules": SQL,
     "store": ABOVE_STORE,
 }
-# The step modules still build their reads and writes with SQLAlchemy (issue 11 item 2 is
-# open for them: their SQL moves into store/ aggregate modules). A listed file that no
-# longer breaks a rule (or no longer exists) fails test_every_pending_move_is_still_pending,
-# so the set shrinks with each move and cannot outlive it.
-PENDING_MOVES = {f"workers/steps/{name}.py" for name in (
-    "applications", "bureau", "collect", "common", "deduct", "handoff", "limit", "overdue",
-    "reconcile", "score")}
 
 
 def _imported_names(path: Path, source: str | None = None) -> list[tuple[int, str]]:
@@ -193,17 +186,9 @@ def test_every_layer_has_python_files_to_check() -> None:
     assert empty == [], f"no .py files under {empty}: the layering checks would prove nothing"
 
 
-def test_no_layer_imports_what_it_may_not_except_the_pending_moves() -> None:
+def test_no_layer_imports_what_it_may_not() -> None:
     found = _layer_violations()
-    bad = [line for path, lines in sorted(found.items()) if path not in PENDING_MOVES
-           for line in lines]
-    assert bad == []
-
-
-def test_every_pending_move_is_still_pending() -> None:
-    found = _layer_violations()
-    done = sorted(path for path in PENDING_MOVES if path not in found)
-    assert done == [], f"{done} no longer break a layer rule: take them out of PENDING_MOVES"
+    assert [line for _, lines in sorted(found.items()) for line in lines] == []
 
 
 def test_the_layer_checker_sees_sql_and_upward_imports() -> None:
