@@ -47,7 +47,8 @@ def bank_sim(host: str, port: int, db: str, secret: str | None, cards_from_datab
     """Run the bank simulator: the workers' CREDITCYCLE_BANK_URL, signed with
     CREDITCYCLE_BANK_SECRET; cards come from the portfolio (--cards-from-database) or
     its admin endpoint PUT /admin/cards."""
-    from adapters.bank_sim import Faults, run
+    from adapters.bank_sim import run
+    from adapters.bank_sim_store import Faults
 
     given = env_settings().bank_secret
     key = secret or (given.get_secret_value() if given is not None else "")
@@ -71,7 +72,7 @@ def seed_bank(database_url: str, sim_db: str, *, replace: bool = True) -> int:
     """Build the simulator's cards from the portfolio's (``sim_bank_accounts``: each user's
     card token, its balance, an invalid card), in one read and one bulk write; with
     ``replace=False`` only the cards it does not know yet."""
-    from adapters.bank_sim import Store
+    from adapters.bank_sim_store import Store
     from store.debits import card_balances
     from store.engine import make_engine
 

@@ -31,7 +31,7 @@ def import_book(directory: Path, day: str | None, database_url: str | None) -> N
     from store import users as users_store
     from store.cycle_reads import last_closed_day
     from store.engine import make_engine
-    from workers import ingest
+    from workers import ingest_batches
     from workers.runtime import load_config
 
     texts = {}
@@ -58,7 +58,7 @@ def import_book(directory: Path, day: str | None, database_url: str | None) -> N
             fail(InputError("--date", f"{first} is on or before the last closed business "
                                       f"date {closed}"))
         with engine.begin() as conn:
-            out = ingest.import_book(conn, book, first, load_config())
+            out = ingest_batches.import_book(conn, book, first, load_config())
             if closed is None:  # the cycle starts at the first open day
                 cyc.start_step(conn, first - timedelta(days=1), "close", 1)
                 cyc.finish_step(conn, first - timedelta(days=1), "close", detail="imported")

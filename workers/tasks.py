@@ -28,7 +28,19 @@ from store import agencies, debits, task_records
 from store import cycle_reads as watch
 from store import users as user_rows
 from store.engine import DBAPIError, OperationalError, now
-from workers import cycle, faults, hooks, ingest, logs, metrics, payloads, runtime, settings, steps
+from workers import (
+    cycle,
+    faults,
+    hooks,
+    ingest,
+    ingest_batches,
+    logs,
+    metrics,
+    payloads,
+    runtime,
+    settings,
+    steps,
+)
 from workers.bank import PENDING, ChannelTimeout
 from workers.celery_app import CYCLE_QUEUE, TASK_TIME_LIMIT, app
 from workers.ingest import apply_events
@@ -383,8 +395,8 @@ def record_events(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, A
                                      late_event_days=config.late_event_days)
     except InputError as exc:
         self._reject(exc.field, exc.message)
-    done: ingest.Recorded = _apply_batch(
-        self, lambda conn: ingest.record_events(conn, batch, now, config))
+    done: ingest_batches.Recorded = _apply_batch(
+        self, lambda conn: ingest_batches.record_events(conn, batch, now, config))
     log.info("recorded %s events (%s already), %s refused", done.applied, done.already,
              len(done.refused))
     return done.summary()
@@ -400,5 +412,5 @@ def upsert_users(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, An
         self._reject(exc.field, exc.message)
     config = runtime.config()
     out: dict[str, Any] = _apply_batch(
-        self, lambda conn: ingest.upsert_users(conn, users, business_today(), config))
+        self, lambda conn: ingest_batches.upsert_users(conn, users, business_today(), config))
     return out

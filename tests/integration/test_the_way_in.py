@@ -22,7 +22,7 @@ from domain.config import ProductConfig
 from store import schema as s
 from store.ledger_checks import check_all
 from tests.support.helpers import changed_tables, count_statements, migrated_engine, snapshot
-from workers import ingest, runtime
+from workers import ingest_batches, runtime
 
 ZONE = ZoneInfo("Asia/Shanghai")
 ADULT = {"id": "u1", "name": "Zhang San", "phone": "13800000000", "birth_date": "1990-05-01",
@@ -236,7 +236,7 @@ def test_a_batch_of_a_thousand_signals_is_written_with_a_handful_of_statements(
             **({"amount": 100 + k} if k % 5 > 1 else {})} for k in range(1000)]
     batch = intake.parse_records(raw, now=now, zone=config.time_zone, late_event_days=7)
     with count_statements(db) as log, db.begin() as conn:
-        out = ingest.record_events(conn, batch, now, config)
+        out = ingest_batches.record_events(conn, batch, now, config)
     assert out.applied == 1000
     assert log.count <= 16, log.statements
     assert _ledger_holds(db)

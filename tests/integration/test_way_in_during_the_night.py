@@ -24,7 +24,7 @@ from domain.activity import Activity
 from store import schema as s
 from store.ledger_checks import check_all
 from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
-from workers import ingest, steps
+from workers import ingest_batches, steps
 from workers.bank import SimulatedBank
 
 D = date(2026, 2, 15)  # L1's first installment is due
@@ -44,7 +44,7 @@ def _record_when_the_chunk_locks(engine: Engine, other: Engine, config: Any) -> 
              "occurred_at": (now - timedelta(hours=1)).isoformat()}],
             now=now, zone=config.time_zone, late_event_days=7)
         with other.begin() as conn:
-            ingest.record_events(conn, batch, now, config)
+            ingest_batches.record_events(conn, batch, now, config)
 
     event.listen(engine, "before_cursor_execute", before)
     return fired
@@ -99,7 +99,7 @@ def test_a_batch_that_arrives_while_a_chunk_holds_the_lock_waits_and_applies_aft
 
         def record() -> None:
             with other.begin() as conn:
-                ingest.record_events(conn, batch, now, config)
+                ingest_batches.record_events(conn, batch, now, config)
             seen["done_at"] = time.monotonic()
 
         def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:

@@ -1,0 +1,220 @@
+"""The way in by batch (SPEC 13): ``events.record`` and ``users.upsert`` batches and a whole
+book's import, validated before, written set-based under the chunks' user row locks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from domain import activity as act
+from domain import book as book_rules
+from domain import intake, ledger, lending
+from domain.commands import (
+    InputError,
+    MoneyEvent,
+)
+from domain.config import ProductConfig
+from domain.model import Journal
+from store import events as event_rows
+from store import journals as journal_rows
+from store import loans as loan_rows
+from store import users as user_rows
+from store.engine import Connection
+from workers import ingest
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a batch did: applied, already recorded (the same key and content before) and
+    the refusals by the rules (an ineligible draw, an audit outside the hours)."""
+
+    applied: int
+    already: int
+    refused: list[dict[str, object]]
+
+    def summary(self) -> dict[str, object]:
+        """The counts and refusals as JSON-ready data (what the task returns)."""
+        return {"applied": self.applied, "already_recorded": self.already,
+                "refused": [{k: (v.isoformat() if isinstance(v, date) else v)
+                             for k, v in r.items() if k != "field"} for r in self.refused]}
+
+
+def record_events(conn: Connection, batch: Sequence[intake.Recorded], now: datetime,
+                  config: ProductConfig) -> Recorded:
+    """Apply a validated ``events.record`` batch in the caller's transaction, under the
+    user row locks the chunks take. Raises InputError (nothing written: the caller rolls
+    back) for an unknown user or a key already recorded with other content (KEY_REUSED).
+
+    Signals fold and money arrives in bulk (a few statements for the whole batch; no
+    later event of a batch depends on a balance, since deduction runs only at night);
+    every other kind goes through ``apply_events`` in the order sent.
+    """
+    user_ids = sorted({r.event.user for r in batch})
+    user_rows.lock_users(conn, user_ids)
+    known_users = user_rows.existing(conn, user_ids)
+    for r in batch:
+        if r.event.user not in known_users:
+            raise InputError(f"events[{r.index}].user", f"unknown user {r.event.user!r}")
+    known = event_rows.known_keys(conn, [r.key for r in batch])
+    for r in batch:
+        if known.get(r.key, r.digest) != r.digest:
+            raise InputError(f"events[{r.index}].key", f"KEY_REUSED: {r.key!r} was recorded "
+                                                      "before with other content")
+    fresh = [r for r in batch if r.key not in known]
+    _fold_signals(conn, [r for r in fresh if r.event.kind in intake.SIGNAL_KINDS])
+    _money_in(conn, [r for r in fresh if isinstance(r.event, MoneyEvent)])
+    ordered = [r for r in fresh if r.event.kind not in intake.SIGNAL_KINDS
+               and not isinstance(r.event, MoneyEvent)]
+    refused = ingest.apply_events(conn, [(f"rec:{r.key}", r.event) for r in ordered], config)
+    why = {str(x["key"])[4:]: str(x["reason"]) for x in refused}
+    event_rows.insert_keys(conn, [
+        {"key": r.key, "digest": r.digest, "at": now, "user_id": r.event.user,
+         "kind": r.event.kind, "outcome": why.get(r.key, "applied")} for r in fresh])
+    return Recorded(len(fresh) - len(refused), len(batch) - len(fresh),
+                    [{**{k: v for k, v in x.items() if k != "message"},
+                      "key": str(x["key"]).removeprefix("rec:")} for x in refused])
+
+
+def _insert_events(conn: Connection, records: Sequence[intake.Recorded]) -> None:
+    event_rows.insert_events(conn, [
+        {"day": x.event.date, "user_id": x.event.user, "kind": x.event.kind,
+         "key": f"rec:{x.key}", "payload": x.event.model_dump(mode="json")} for x in records])
+
+
+def _money_in(conn: Connection, records: Sequence[intake.Recorded]) -> None:
+    """Top-ups and deposits of a batch: the journals of ``_apply`` (same keys), in bulk."""
+    if not records:
+        return
+    users = user_rows.load_users(conn, {x.event.user for x in records})
+    journals: list[Journal] = []
+    cards: dict[str, int] = {}
+    for x in records:
+        e = x.event
+        if not isinstance(e, MoneyEvent):
+            raise AssertionError(f"{e.kind} is not money")
+        if e.kind == "card_deposit":
+            cards[e.user] = cards.get(e.user, 0) + e.amount
+            continue
+        user = users[e.user]
+        if e.kind == "wallet_topup":
+            user.wallet += e.amount
+        else:
+            user.fund += e.amount
+        user.dirty = True
+        account = ledger.wallet(e.user) if e.kind == "wallet_topup" else ledger.fund(e.user)
+        journals.append(lending.external_in(f"{e.kind}:rec:{x.key}", e.user, account,
+                                            e.amount, e.date, e.kind))
+    journal_rows.insert_journals(conn, journals)
+    user_rows.save_users(conn, users.values())
+    event_rows.add_to_cards(conn, cards)
+    _insert_events(conn, records)
+
+
+def _fold_signals(conn: Connection, signals: Sequence[intake.Recorded]) -> None:
+    if not signals:
+        return
+    rows = {r.id: r for r in event_rows.activity_rows(conn, {x.event.user for x in signals})}
+    state = {uid: (user_rows.activity_of(r), r.next_recalc) for uid, r in rows.items()}
+    for x in sorted(signals, key=lambda x: x.event.date):
+        activity, next_recalc = state[x.event.user]
+        on = x.event.date
+        state[x.event.user] = (act.fold(activity, x.event.kind, on),
+                               on if next_recalc is None or next_recalc > on else next_recalc)
+    user_rows.update_users(conn, [{"id": uid, "activity": a.to_json(), "next_recalc": n}
+                             for uid, (a, n) in sorted(state.items())])
+    _insert_events(conn, signals)
+
+
+def upsert_users(conn: Connection, users: Sequence[intake.UserRecord], today: date,
+                 config: ProductConfig) -> dict[str, int]:
+    """Create or update a validated batch of users under their row locks. Score, limit and
+    opening balances apply on creation only (the opening balances as opening journals)."""
+    ids = sorted(u.id for u in users)
+    user_rows.lock_users(conn, ids)
+    present = user_rows.existing(conn, ids)
+    new = [u for u in users if u.id not in present]
+    before = today - timedelta(days=1)
+    user_rows.insert_users(conn, [_created(u, before, config) for u in new])
+    user_rows.open_bank_accounts(conn, {u.id: u.card or 0 for u in new})
+    journal_rows.insert_journals(conn, [
+        lending.opening_balance(u.id, account(u.id), amount, today)
+        for u in new for account, amount in ((ledger.wallet, u.wallet), (ledger.fund, u.fund))
+        if amount])
+    changes = [_changed(u) for u in users if u.id in present]
+    user_rows.update_users(conn, [c for c in changes if len(c) > 1])
+    return {"created": len(new), "updated": len(users) - len(new)}
+
+
+def _consent(u: intake.UserRecord) -> dict[str, bool]:
+    c = u.consent
+    if c is None:
+        return {}
+    return {f"consent_{k}": v for k, v in (("wallet", c.wallet), ("card", c.card),
+                                            ("fund", c.fund)) if v is not None}
+
+
+def _created(u: intake.UserRecord, before: date, config: ProductConfig) -> dict[str, object]:
+    score = 600 if u.score is None else u.score
+    return {"id": u.id, "name": u.name or "", "phone": u.phone or "",
+            "birth_date": u.birth_date,
+            "identity_verified": True if u.identity_verified is None else u.identity_verified,
+            "identity_expires": u.identity_expires, "card_token": u.card_token,
+            "score": score, "credit_limit": u.limit or 0, "wallet": u.wallet or 0,
+            "fund": u.fund or 0, "consent_wallet": True, "consent_card": True,
+            "consent_fund": True, **_consent(u), "last_recalc": before,
+            "last_base": config.base_limit(score),
+            "next_recalc": before + timedelta(days=config.limit_recalc_interval_days)}
+
+
+def _changed(u: intake.UserRecord) -> dict[str, object]:
+    sent = u.model_fields_set - {"consent", *intake.CREATION_ONLY}
+    return {"id": u.id, **{k: getattr(u, k) for k in sorted(sent) if k != "id"},
+            **_consent(u)}
+
+
+# ---------------------------------------------------------------- a whole book (SPEC 13)
+def import_book(conn: Connection, book: book_rules.Book, first_open_day: date,
+                config: ProductConfig) -> dict[str, int]:
+    """Bring in a validated book under the users' locks: users, loans with their paid
+    installments and opening balances, each opening amount an opening journal. What is
+    stored already (a user, a loan) is left as it is, so importing twice changes nothing."""
+    ids = sorted({u.id for u in book.users})
+    user_rows.lock_users(conn, ids)
+    present = user_rows.existing(conn, ids)
+    new_users = [u for u in book.users if u.id not in present]
+    stored_loans = loan_rows.existing_ids(conn, [x.id for x in book.loans])
+    new_loans = [x for x in book.loans if x.id not in stored_loans]
+    created = {u.id for u in new_users}
+    balances = {b.user: b for b in book.balances if b.user in created}
+    loans, journals = [], []
+    for x in new_loans:
+        loan = lending.new_loan(x.id, x.user, x.principal, x.annual_rate_bp, x.term_months,
+                                x.disbursed)
+        paid_before = loan.installments[x.installments_paid].due_date
+        journals.append(lending.bring_in(loan, first_open_day, paid_before))
+        loans.append(loan)
+    last_disbursed: dict[str, date] = {}
+    for x in book.loans:
+        last_disbursed[x.user] = max(x.disbursed, last_disbursed.get(x.user, x.disbursed))
+    before = first_open_day - timedelta(days=1)
+    rows = []
+    for u in new_users:
+        b = balances.get(u.id)
+        rows.append({**u.model_dump(exclude={"limit", "card_token"}),
+                     "card_token": u.card_token or None, "credit_limit": u.limit,
+                     "wallet": b.wallet if b else 0, "fund": b.fund if b else 0,
+                     "last_recalc": before, "last_base": config.base_limit(u.score),
+                     "next_recalc": before + timedelta(days=config.limit_recalc_interval_days),
+                     "last_disbursed": last_disbursed.get(u.id)})
+        for account, amount in ((ledger.wallet(u.id), b.wallet if b else 0),
+                                (ledger.fund(u.id), b.fund if b else 0)):
+            if amount:
+                journals.append(lending.opening_balance(u.id, account, amount, first_open_day))
+    user_rows.insert_users(conn, rows)
+    user_rows.open_bank_accounts(conn, {u.id: balances[u.id].card if u.id in balances else 0
+                                          for u in new_users})
+    loan_rows.insert_loans(conn, loans)
+    journal_rows.insert_journals(conn, journals)
+    return {"users": len(new_users), "loans": len(loans),
+            "already_stored": len(book.users) - len(new_users) + len(book.loans) - len(loans)}
