@@ -13,7 +13,7 @@ import logging
 import time
 import traceback
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 from typing import Any, TypeVar
 
 from celery import Task
@@ -286,10 +286,12 @@ def reconcile_pending(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[st
 
 @hooks.task(app, "creditcycle.applications.expire", CreditTask)
 def expire_applications(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Cancel the applications that have expired."""
+    """Cancel the applications that have expired (by the business clock, CREDITCYCLE_NOW
+    in a drill, as events.record reads it)."""
     self.validate(payloads.Empty, kwargs, args)
+    config = runtime.config()
     with runtime.engine().begin() as conn:
-        n = ingest.expire_applications(conn, datetime.now().astimezone(), runtime.config())
+        n = ingest.expire_applications(conn, business_date.now(config.time_zone), config)
     return {"cancelled": n}
 
 

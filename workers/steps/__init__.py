@@ -17,7 +17,6 @@ from domain.deduction import CLOSE_OF_BUSINESS
 from domain.steps import RELEASE_RUN, Step, StepKey
 from store.engine import Engine
 from workers.bank import BankChannel
-from workers.steps.applications import expire_applications
 from workers.steps.bureau import bureau_month_correction, bureau_month_file
 from workers.steps.collect import collect_chunk
 from workers.steps.common import chunk_tx
@@ -56,7 +55,7 @@ def run(engine: Engine, on: date, key: StepKey, chunk_no: int, lo: str, hi: str,
 
 __all__ = [
     "HANDOFF_HELD", "LIMIT_COLUMNS", "bureau_month_correction", "bureau_month_file", "chunk_tx",
-    "collect_chunk", "deduct", "deduct_key", "expire_applications",
+    "collect_chunk", "deduct", "deduct_key",
     "handoff_pass", "limit_chunk", "no_agency", "overdue_chunk", "recalculate_limits",
     "reconcile_chunk", "reconcile_close", "resolve_pending", "run", "score_chunk",
 ]
