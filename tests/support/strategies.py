@@ -331,6 +331,18 @@ def _bad_bounds() -> st.SearchStrategy[Any]:
     )
 
 
+def _bad_ages() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        not_str(False).filter(lambda v: not isinstance(v, list)),
+        st.lists(st.integers(0, 150), max_size=4).filter(lambda v: len(v) != 2),
+        st.tuples(st.integers(1, 150), st.integers(0, 149)).filter(lambda v: v[0] > v[1])
+        .map(list),
+        st.tuples(st.integers(max_value=-1), st.integers(0, 150)).map(list),
+        st.tuples(st.integers(0, 150), st.integers(min_value=151)).map(list),
+        st.lists(not_int(False), min_size=2, max_size=2),
+    )
+
+
 def _bad_reason_map(reasons: tuple[str, ...], number: bool) -> st.SearchStrategy[Any]:
     wrong_value = (st.booleans() | st.none() | st.text(ANY_CHAR, max_size=5).filter(
         lambda s: not _numeric(s)) | st.lists(st.integers(), max_size=2))
@@ -401,6 +413,9 @@ CONFIG_KEYS: dict[str, st.SearchStrategy[Any]] = {
     "due_soon_days": _int_key(0, None),
     "application_audit_hours": _int_key(1, None),
     "outbox_max_attempts": _int_key(1, 1000),
+    "eligible_age": _bad_ages(),
+    "audit_hours": _bad_times(window=True),
+    "late_event_days": _int_key(0, 366),
     "chunk_size": _int_key(1, 1_000_000),
 }
 
