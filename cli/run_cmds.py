@@ -148,13 +148,14 @@ def up(database_url: str | None, concurrency: int, flower_port: int) -> None:
         if st.bank is not None and st.bank.proc is not None:
             children["bank-sim"] = st.bank.proc
             logs["bank-sim"] = Path(st.bank.log_path)
-        click.echo(f"REDIS_URL={st.env['REDIS_URL']}\nDATABASE_URL={url}\n"
-                   f"CREDITCYCLE_BANK_URL={st.env.get('CREDITCYCLE_BANK_URL', '')}\n"
-                   f"Flower: http://127.0.0.1:{flower_port}/  logs: {workdir}\n"
-                   "Ctrl-C stops everything.")
-        # SIGTERM (docker stop, systemd, kill) stops the children too, as Ctrl-C does.
+        # SIGTERM (docker stop, systemd, kill) stops the children too, as Ctrl-C does;
+        # in place before the line that says so, which is what a supervisor waits for.
         signal.signal(signal.SIGTERM, _interrupt)
         try:
+            click.echo(f"REDIS_URL={st.env['REDIS_URL']}\nDATABASE_URL={url}\n"
+                       f"CREDITCYCLE_BANK_URL={st.env.get('CREDITCYCLE_BANK_URL', '')}\n"
+                       f"Flower: http://127.0.0.1:{flower_port}/  logs: {workdir}\n"
+                       "Ctrl-C stops everything.")
             name, code = first_exit(children)
         except KeyboardInterrupt:
             return
