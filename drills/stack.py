@@ -51,12 +51,13 @@ class Stack:
             raise RuntimeError("this stack started no bank simulator")
         return SimAdmin(self.bank.url, self.bank.secret)
 
-    def restart_bank(self, down_s: float = 0.0) -> None:
-        """Kill the simulator (SIGKILL: what it answered is on disk) and start it again on
-        the same port, after ``down_s`` seconds of being unreachable."""
+    def restart_bank(self, down_s: float = 0.0, *, kill: bool = True) -> None:
+        """Stop the simulator (SIGKILL, or SIGTERM with ``kill=False``: it stops listening and
+        ends between two calls; what it answered is on disk either way) and start it again
+        on the same port, after ``down_s`` seconds of being unreachable."""
         if self.bank is None:
             raise RuntimeError("this stack started no bank simulator")
-        self.bank.stop(kill=True)
+        self.bank.stop(kill=kill)
         time.sleep(down_s)
         self.bank.start()
 
