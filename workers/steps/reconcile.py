@@ -55,13 +55,18 @@ def resolve_pending(conn: Connection, on: date, pending: Sequence[Any],
     users = user_rows.load_users(conn, user_ids, lock=True)
     loans = loan_rows.live_loans_of(conn, user_ids)
     by_user = loan_rows.loans_by_user(loans)
+    # One read of the accruals for every debit of the chunk (each then takes those of its
+    # user's loans from its own value date); none is written before the loop ends.
+    every_accrual = loan_rows.accruals_since(conn, [x.id for x in loans],
+                                             min(p.day for p in todo))
     journals, updates, accrual_updates = [], [], []
     for p in todo:
         res = results[p.key]
         user = users[p.user_id]
         if res.status == DEBITED and res.taken > 0:
             mine = by_user.get(user.id, [])
-            accruals = loan_rows.accruals_since(conn, [x.id for x in mine], p.day)
+            ids = {x.id for x in mine}
+            accruals = [a for a in every_accrual if a[0] in ids and a[2] >= p.day]
             js, updated = deduction.apply_value_dated_debit(
                 user, mine, p.key, res.taken, p.day, on, accruals,
                 lambda base, rate: overdue.daily_penalty(base, rate, config))
