@@ -32,7 +32,6 @@ import hashlib
 import json
 import logging
 import os
-import signal
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -52,7 +51,7 @@ from adapters.bank_wire import (
     sign,
     signature_ok,
 )
-from adapters.child import ChildServer
+from adapters.child import ChildServer, serve_until_stopped
 
 log = logging.getLogger("creditcycle.bank_sim")
 
@@ -316,17 +315,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Faults]:
 
 async def serve(args: argparse.Namespace, faults: Faults) -> None:
     bank = Bank(Store(args.db), args.secret.encode(), faults)
-    server = tornado.httpserver.HTTPServer(make_app(bank))
-    sockets = tornado.netutil.bind_sockets(args.port, args.host)
-    server.add_sockets(sockets)
-    args.port = sockets[0].getsockname()[1]  # --port 0: a free one, printed below
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"{SimProcess.banner}http://{args.host}:{args.port}", flush=True)
-    await stop.wait()
-    server.stop()
+    await serve_until_stopped(make_app(bank), args.host, args.port, SimProcess.banner)
     bank.store.db.close()
 
 

@@ -8,7 +8,7 @@ port and reads it back).
 from __future__ import annotations
 
 import subprocess
-from typing import Self
+from typing import Any, Self
 
 
 class ChildServer:
@@ -58,3 +58,27 @@ class ChildServer:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.proc = None
+
+
+async def serve_until_stopped(app: Any, host: str, port: int, banner: str,
+                              **server_options: Any) -> Any:
+    """Serve the tornado ``app`` on ``host``:``port`` (0: a free one) until SIGTERM or
+    SIGINT, printing ``banner`` and the URL once it listens (what ``ChildServer`` waits
+    for); returns the stopped server."""
+    import asyncio
+    import signal
+
+    import tornado.httpserver
+    import tornado.netutil
+
+    server = tornado.httpserver.HTTPServer(app, **server_options)
+    sockets = tornado.netutil.bind_sockets(port, host)
+    server.add_sockets(sockets)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"{banner}http://{host}:{sockets[0].getsockname()[1]}", flush=True)
+    await stop.wait()
+    server.stop()
+    return server

@@ -24,7 +24,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from collections import Counter
@@ -38,7 +37,7 @@ import tornado.netutil
 import tornado.web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.child import ChildServer
+from adapters.child import ChildServer, serve_until_stopped
 from adapters.signing import SIGNATURE_HEADER, sign, signature_ok
 from adapters.sinks import IDEMPOTENCY_HEADER, KeyConflict, write_batch_file
 from domain.outbox import decode_batch, key_problem
@@ -301,18 +300,8 @@ async def serve(args: argparse.Namespace) -> None:
     root.mkdir(parents=True, exist_ok=True)
     receiver = Receiver(root, args.secret.encode())
     receiver.set_mode(args.mode, {"slow_for"} if args.slow_for is not None else set())
-    server = tornado.httpserver.HTTPServer(make_app(receiver),
-                                           max_body_size=args.max_body_mb * 2**20)
-    sockets = tornado.netutil.bind_sockets(args.port, args.host)
-    server.add_sockets(sockets)
-    args.port = sockets[0].getsockname()[1]  # --port 0: a free one, printed below
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"{BANNER}http://{args.host}:{args.port}", flush=True)
-    await stop.wait()
-    server.stop()
+    await serve_until_stopped(make_app(receiver), args.host, args.port, BANNER,
+                              max_body_size=args.max_body_mb * 2**20)
     log.info("stopping: %s", dict(receiver.counts))
 
 
