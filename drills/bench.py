@@ -15,13 +15,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,8 +28,17 @@ import psycopg
 from sqlalchemy import select
 
 from cli import api
-from domain import steps as step_table
 from domain.config import ProductConfig
+from drills.bench_figures import (
+    BankSplit,
+    Run,
+    _peak_rss_mb,
+    _step_figures,
+    _worker_pids,
+    bank_split,
+)
+from drills.bench_floor import _settle, apply_floor, capture
+from drills.bench_report import _plot, _report
 from drills.bench_seed import _psql, seed_sql
 from drills.servers import PostgresServer, start_postgres
 from drills.stack import local_stack
@@ -41,6 +48,10 @@ from store import schema as s
 from store.cycle import mark_closed_before
 from store.engine import make_engine, migrate
 
+# What others import from here (drills.chaos and tests take _worker_pids and bank_split).
+__all__ = ["NIGHT", "Run", "_worker_pids", "bank_split", "bench", "day_events",
+           "record_day_events", "run_one", "summary_line"]
+
 NIGHT = date(2026, 6, 15)
 # Users per chunk: with two worker processes an even number of chunks per step keeps
 # both busy to the step's end, at 100,000 users (8 chunks) as at 1,000,000 (80).
@@ -48,201 +59,6 @@ CHUNK_SIZE = 12_500
 # The 1/10 and history runs are short (seconds): their night is closed this many
 # times, each on a fresh copy of the pre-night database, and the median kept.
 SMALL_REPEATS = 3
-STEPS = tuple(step.value for step, _ in step_table.NIGHT)  # a night that is no month end
-
-
-@dataclass
-class StepFigure:
-    step: str
-    rows: int
-    seconds: float
-
-    @property
-    def rows_per_s(self) -> float:
-        """Rows written per second of the step."""
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True, order=True)
-class BankSplit:
-    """The deduct step's time in its chunks, and the part of it spent in calls to the bank
-    over HTTP (every bank call of the bench's night is the deduct's: nothing is pending,
-    so reconcile asks nothing), summed over the worker processes."""
-
-    chunk_s: float = 0.0
-    bank_s: float = 0.0
-    calls: int = 0
-
-    @property
-    def rest_s(self) -> float:
-        """The deduct's chunk time outside the bank calls."""
-        return max(self.chunk_s - self.bank_s, 0.0)
-
-    @property
-    def bank_share(self) -> float:
-        """The bank calls' share of the deduct's chunk time."""
-        return self.bank_s / self.chunk_s if self.chunk_s else 0.0
-
-
-def bank_split(directory: Path) -> BankSplit:
-    """The split, from the samples the workers wrote to ``directory`` (prometheus_client's
-    multiprocess files: creditcycle_chunk_duration_seconds, ..._bank_call_...)."""
-    from prometheus_client import CollectorRegistry, multiprocess
-
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(directory))
-    chunk_s = bank_s = 0.0
-    calls = 0
-    for family in registry.collect():
-        for sample in family.samples:
-            if sample.name == "creditcycle_chunk_duration_seconds_sum" and \
-                    sample.labels.get("step") == "deduct":
-                chunk_s += sample.value
-            elif sample.name == "creditcycle_bank_call_duration_seconds_sum":
-                bank_s += sample.value
-            elif sample.name == "creditcycle_bank_call_duration_seconds_count":
-                calls += int(sample.value)
-    return BankSplit(round(chunk_s, 3), round(bank_s, 3), calls)
-
-
-@dataclass
-class Run:
-    label: str
-    users: int
-    history_days: int
-    seed_s: float = 0.0
-    wall_s: float = 0.0
-    floor_s: float = 0.0
-    captured_rows: int = 0
-    peak_rss_mb: float = 0.0
-    events: int = 0
-    events_per_s: float = 0.0
-    nights_s: list[float] = field(default_factory=list)
-    steps: list[StepFigure] = field(default_factory=list)
-    bank: BankSplit | None = None
-
-    @property
-    def ratio(self) -> float:
-        """The night's wall time over its floor."""
-        return self.wall_s / self.floor_s if self.floor_s else float("inf")
-
-    @property
-    def us_per_loan(self) -> float:
-        """Wall time per loan (one per user), in microseconds."""
-        return self.wall_s / self.users * 1e6
-
-    def as_dict(self) -> dict[str, Any]:
-        """The run as JSON-ready data, derived figures included."""
-        d = asdict(self)
-        d["steps"] = [{**asdict(x), "rows_per_s": round(x.rows_per_s, 1)} for x in self.steps]
-        d.update(ratio=round(self.ratio, 2), us_per_loan=round(self.us_per_loan, 2))
-        if self.bank is not None:
-            d["bank"]["share"] = round(self.bank.bank_share, 3)
-        return d
-
-
-# ---------------------------------------------------------------- the night and its floor
-def _worker_pids(root: int) -> list[int]:
-    pids = [root]
-    kids: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            kids.setdefault(int(stat[1]), []).append(int(entry.name))
-    i = 0
-    while i < len(pids):
-        pids.extend(kids.get(pids[i], []))
-        i += 1
-    return pids
-
-
-def _peak_rss_mb(pids: list[int]) -> float:
-    peak = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except OSError:
-            continue
-    return peak / 1024
-
-
-def _tables_with_keys() -> list[tuple[str, list[str], list[str]]]:
-    out = []
-    for table in s.metadata.sorted_tables:
-        pk = [c.name for c in table.primary_key.columns]
-        cols = [c.name for c in table.columns]
-        out.append((table.name, pk, cols))
-    return out
-
-
-def capture(dsn: str, since_xid: int) -> dict[str, bytes]:
-    """Every row the night inserted or updated, per table, as COPY text."""
-    captured: dict[str, bytes] = {}
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        for name, _, _ in _tables_with_keys():
-            buf = io.BytesIO()
-            with cur.copy(f"COPY (SELECT * FROM {name} WHERE xmin::text::bigint >= "
-                          f"{since_xid}) TO STDOUT") as cp:
-                for chunk in cp:
-                    buf.write(chunk)
-            if buf.tell():
-                captured[name] = buf.getvalue()
-    return captured
-
-
-def apply_floor(dsn: str, captured: dict[str, bytes]) -> float:
-    """Apply the captured rows to the pre-night copy: COPY + one statement per table."""
-    keys = {name: (pk, cols) for name, pk, cols in _tables_with_keys()}
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        t = time.perf_counter()
-        for name, data in captured.items():
-            pk, cols = keys[name]
-            tmp = f"floor_{name}"
-            cur.execute(f"CREATE TEMP TABLE {tmp} (LIKE {name}) ON COMMIT DROP")
-            with cur.copy(f"COPY {tmp} FROM STDIN") as cp:
-                cp.write(data)
-            rest = [c for c in cols if c not in pk]
-            action = ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
-                      if rest else "DO NOTHING")
-            cur.execute(f"INSERT INTO {name} SELECT * FROM {tmp} "
-                        f"ON CONFLICT ({', '.join(pk)}) {action}")
-        conn.commit()
-        return time.perf_counter() - t
-
-
-def _step_figures(url: str, night: date) -> list[StepFigure]:
-    engine = make_engine(url)
-    c, k = s.cycle_runs.c, s.chunk_runs.c
-    figures = []
-    with engine.connect() as conn:
-        runs = {r.step: r for r in conn.execute(select(s.cycle_runs).where(c.day == night))}
-        rows: dict[str, int] = {}
-        for step, n in conn.execute(select(k.step, k.rows).where(k.day == night)):
-            rows[step] = rows.get(step, 0) + (n or 0)
-    engine.dispose()
-    for step in STEPS:
-        r = runs.get(step)
-        if r is None or r.finished_at is None:
-            continue
-        figures.append(StepFigure(step, rows.get(step, 0),
-                                  (r.finished_at - r.started_at).total_seconds()))
-    return figures
-
-
-def _settle(conn: psycopg.Connection[Any]) -> None:
-    """A fresh copy as a database stands before its night: vacuumed and analyzed (as
-    autovacuum leaves it), in the cache (as a day's traffic leaves it), and with the
-    benchmark's own writes (seeding, gigabytes of copies, WAL-logged by CREATE
-    DATABASE) checkpointed and flushed, so that neither the night nor its floor pays
-    for them. Each starts from such a copy."""
-    conn.execute("VACUUM (ANALYZE)")
-    conn.execute("CHECKPOINT")
-    os.sync()
 
 
 def _night(pg: PostgresServer, db: str, chunk_size: int, concurrency: int,
@@ -275,6 +91,7 @@ def _night(pg: PostgresServer, db: str, chunk_size: int, concurrency: int,
     split = bank_split(samples)
     shutil.rmtree(samples, ignore_errors=True)
     return wall, rss, xid, split
+
 
 
 # (events, seconds) of each night's recording, read back by ``run_one``.
@@ -419,47 +236,6 @@ def bench(users: int, *, scaling: bool = True, out_dir: Path = Path("bench-resul
     (out_dir / "bench.json").write_text(json.dumps(results, indent=2))
     _plot(runs, out_dir / "bench.png")
     return runs
-
-
-def _report(run: Run) -> Run:
-    print(f"\n== {run.label}: {run.users:,} users, {run.history_days}-day history "
-          f"(seeded in {run.seed_s:.1f}s)")
-    print(f"{'step':<16}{'rows':>10}{'seconds':>10}{'rows/s':>12}")
-    for f in run.steps:
-        print(f"{f.step:<16}{f.rows:>10,}{f.seconds:>10.2f}{f.rows_per_s:>12,.0f}")
-    if run.bank is not None:
-        b = run.bank
-        print(f"deduct chunks {b.chunk_s:.2f}s: bank calls {b.bank_s:.2f}s "
-              f"({b.bank_share:.0%}, {b.calls:,} calls over HTTP), the rest {b.rest_s:.2f}s")
-    if len(run.nights_s) > 1:
-        print(f"nights (s): {', '.join(f'{x:.2f}' for x in run.nights_s)}; median kept")
-    print(f"night wall {run.wall_s:.2f}s; floor {run.floor_s:.2f}s for {run.captured_rows:,} "
-          f"changed rows; ratio {run.ratio:.2f}; peak worker RSS {run.peak_rss_mb:.0f} MB; "
-          f"{run.us_per_loan:.1f} us per loan", flush=True)
-    return run
-
-
-def _plot(runs: list[Run], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
-    main = runs[0]
-    a.barh([f.step for f in main.steps], [f.seconds for f in main.steps], color="#3b6ea5")
-    a.axvline(main.floor_s, color="#c0392b", linestyle="--", label=f"floor {main.floor_s:.1f}s")
-    a.set_title(f"{main.users:,} users: seconds per step (night {main.wall_s:.1f}s)")
-    a.invert_yaxis()
-    a.legend()
-    labels = [f"{r.label}\n{r.users:,}" for r in runs]
-    b.bar(labels, [r.us_per_loan for r in runs], color=["#3b6ea5", "#7fa7d6", "#e0a458"][
-        :len(runs)])
-    b.set_ylabel("microseconds per loan")
-    b.set_title("cost per loan: size and history")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def summary_line(run: Run) -> str:
