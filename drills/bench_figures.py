@@ -86,6 +86,8 @@ class Run:
     nights_s: list[float] = field(default_factory=list)
     steps: list[StepFigure] = field(default_factory=list)
     bank: BankSplit | None = None
+    local_bank_s: float | None = None  # the night with the bank inside the database
+    profile: str | None = None  # the profile's file in the results directory
 
     @property
     def ratio(self) -> float:
