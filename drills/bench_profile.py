@@ -159,7 +159,8 @@ Snapshot = dict[int, tuple[int, float, int, float, str]]
 
 
 def _short(query: str, width: int = 110) -> str:
-    one = re.sub(r"\s+", " ", query).strip()
+    """One line of ``query``; a chunk's own temporary table (bulk_users_57) as one name."""
+    one = re.sub(r"\b(bulk_[a-z_]+?)_\d+\b", r"\1_N", re.sub(r"\s+", " ", query).strip())
     return one if len(one) <= width else one[:width - 3] + "..."
 
 
@@ -179,6 +180,7 @@ class NightProfiler:
         self.admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         self.steps: dict[str, StepProfile] = {}
         self.step: str | None = None
+        self._settled_counters()
         self.tables_before = self._tables()
         self.admin.execute("SELECT pg_stat_statements_reset()")
         self.mark = self._mark()
@@ -198,6 +200,22 @@ class NightProfiler:
         with psycopg.connect(self.night_dsn) as conn:
             return {r[0]: (int(r[1]), int(r[2]), int(r[3]))
                     for r in conn.execute(_TABLES).fetchall()}
+
+    def _settled_counters(self, timeout: float = 15.0) -> None:
+        """Wait until the workers' backends have reported the day's events to the table
+        counters (an idle backend reports up to 10 s late), so that the night's row
+        changes are counted from where the events left them."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.night_dsn, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                row = conn.execute("SELECT (SELECT count(*) FROM recorded_keys), n_tup_ins "
+                                   "FROM pg_stat_user_tables WHERE relname = 'recorded_keys'"
+                                   ).fetchone()
+                if row is None or int(row[1]) >= int(row[0]):
+                    return
+                time.sleep(0.2)
 
     def sample(self, step: str | None) -> None:
         """The step running now (None between steps): a change charges the last one."""

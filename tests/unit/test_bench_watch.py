@@ -135,3 +135,13 @@ def test_a_profile_reads_as_a_table_of_steps_tables_and_statements() -> None:
     assert data["steps"][0]["statements"][0]["mean_ms"] == pytest.approx(0.044, abs=1e-3)
     assert data["tables"][0]["hot_share"] == pytest.approx(0.029, abs=1e-3)
     assert data["bank"]["share"] == pytest.approx(0.333, abs=1e-3)
+
+
+def test_a_statement_reads_on_one_line_and_each_chunks_temporary_table_as_one_name() -> None:
+    from drills.bench_profile import _short
+
+    assert _short("COPY bulk_users_58 (id,\n   credit_limit) FROM STDIN") == \
+        "COPY bulk_users_N (id, credit_limit) FROM STDIN"
+    assert _short("INSERT INTO limit_events SELECT * FROM bulk_limit_events_6") == \
+        "INSERT INTO limit_events SELECT * FROM bulk_limit_events_N"
+    assert len(_short("SELECT " + "x, " * 100)) == 110
