@@ -14,6 +14,7 @@ STAMP  := $(VENV)/.installed
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 USERS  ?= 1000000
 PYTEST_ARGS ?=
+ARGS   ?=  # extra options of `make bench` (ARGS=--profile), see `creditcycle bench --help`
 
 .PHONY: venv services test test-fast lint typecheck pytest demo bench chaos clean distclean
 
@@ -57,7 +58,7 @@ demo: venv services
 	$(BIN)/creditcycle demo
 
 bench: venv services
-	USERS="$(USERS)" $(BIN)/creditcycle bench
+	USERS="$(USERS)" $(BIN)/creditcycle bench $(ARGS)
 
 chaos: venv services
 	$(BIN)/creditcycle chaos

@@ -41,7 +41,7 @@ def _scenario_demo(examples_dir: Path) -> None:
 
 
 @click.command("bench")
-@click.option("--users", type=click.IntRange(1000, 20_000_000),
+@click.option("--users", type=click.IntRange(1000, 5_000_000),
               default=lambda: int(os.environ.get("USERS", "1000000")),
               show_default="$USERS or 1000000")
 @click.option("--chunk-size", type=click.IntRange(100, 100_000), default=12_500,
@@ -49,16 +49,25 @@ def _scenario_demo(examples_dir: Path) -> None:
 @click.option("--repeats", type=click.IntRange(1, 9), default=3, show_default=True,
               help="Nights closed for the 1/10 and history runs (the median is kept).")
 @click.option("--no-scaling", is_flag=True, help="Only the main run (no 1/10 and history runs).")
+@click.option("--size", "sizes", type=click.IntRange(1000, 5_000_000), multiple=True,
+              help="One night more at this many users, for the cost per loan across sizes "
+                   "(repeatable: --size 5000000).")
+@click.option("--profile", is_flag=True,
+              help="Per step, PostgreSQL's time (pg_stat_statements) against the workers' CPU, "
+                   "the bank calls' share of deduct, HOT updates: profile-<run>.txt/.json.")
+@click.option("--local-bank", is_flag=True,
+              help="Close the main night once more with the bank inside the database.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("bench-results"), show_default=True)
 def bench_command(users: int, chunk_size: int, repeats: int, no_scaling: bool,
+                  sizes: tuple[int, ...], profile: bool, local_bank: bool,
                   out_dir: Path) -> None:
     """Close one business date over a synthetic portfolio in PostgreSQL; compare with the floor."""
     need_drills("bench")
     from drills.bench import bench, summary_line
 
     runs = bench(users, scaling=not no_scaling, out_dir=out_dir, chunk_size=chunk_size,
-                 repeats=repeats)
+                 repeats=repeats, profile=profile, sizes=sizes, local_bank=local_bank)
     click.echo(f"results: {out_dir / 'bench.json'}, plot: {out_dir / 'bench.png'}")
     click.echo(summary_line(runs[0]))
 

@@ -15,14 +15,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +31,31 @@ import psycopg
 from sqlalchemy import select
 
 from cli import api
-from domain import steps as step_table
 from domain.config import ProductConfig
+from drills.bench_figures import (
+    STEPS,
+    BankSplit,
+    Run,
+    _peak_rss_mb,
+    _step_figures,
+    _worker_pids,
+    bank_split,
+)
+from drills.bench_floor import _settle, apply_floor, capture
+from drills.bench_profile import PG_SETTINGS, NightProfiler, Profile, postmaster_pid
+from drills.bench_progress import Phase, Phases, watch_night
+from drills.bench_report import _plot, _report
 from drills.bench_seed import _psql, seed_sql
 from drills.servers import PostgresServer, start_postgres
-from drills.stack import local_stack
-from drills.testing import wait_closed
+from drills.stack import BankMode, local_stack
 from schedules.business_date import CLOCK_VARIABLE
 from store import schema as s
 from store.cycle import mark_closed_before
 from store.engine import make_engine, migrate
+
+# What others import from here (drills.chaos and tests take _worker_pids and bank_split).
+__all__ = ["NIGHT", "Run", "_worker_pids", "bank_split", "bench", "day_events",
+           "record_day_events", "run_one", "summary_line"]
 
 NIGHT = date(2026, 6, 15)
 # Users per chunk: with two worker processes an even number of chunks per step keeps
@@ -48,233 +64,86 @@ CHUNK_SIZE = 12_500
 # The 1/10 and history runs are short (seconds): their night is closed this many
 # times, each on a fresh copy of the pre-night database, and the median kept.
 SMALL_REPEATS = 3
-STEPS = tuple(step.value for step, _ in step_table.NIGHT)  # a night that is no month end
+MIN_USERS, MAX_USERS = 1000, 5_000_000  # 5M: the largest portfolio issue 14 asks for
 
 
 @dataclass
-class StepFigure:
-    step: str
-    rows: int
-    seconds: float
-
-    @property
-    def rows_per_s(self) -> float:
-        """Rows written per second of the step."""
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True, order=True)
-class BankSplit:
-    """The deduct step's time in its chunks, and the part of it spent in calls to the bank
-    over HTTP (every bank call of the bench's night is the deduct's: nothing is pending,
-    so reconcile asks nothing), summed over the worker processes."""
-
-    chunk_s: float = 0.0
-    bank_s: float = 0.0
-    calls: int = 0
-
-    @property
-    def rest_s(self) -> float:
-        """The deduct's chunk time outside the bank calls."""
-        return max(self.chunk_s - self.bank_s, 0.0)
-
-    @property
-    def bank_share(self) -> float:
-        """The bank calls' share of the deduct's chunk time."""
-        return self.bank_s / self.chunk_s if self.chunk_s else 0.0
-
-
-def bank_split(directory: Path) -> BankSplit:
-    """The split, from the samples the workers wrote to ``directory`` (prometheus_client's
-    multiprocess files: creditcycle_chunk_duration_seconds, ..._bank_call_...)."""
-    from prometheus_client import CollectorRegistry, multiprocess
-
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(directory))
-    chunk_s = bank_s = 0.0
-    calls = 0
-    for family in registry.collect():
-        for sample in family.samples:
-            if sample.name == "creditcycle_chunk_duration_seconds_sum" and \
-                    sample.labels.get("step") == "deduct":
-                chunk_s += sample.value
-            elif sample.name == "creditcycle_bank_call_duration_seconds_sum":
-                bank_s += sample.value
-            elif sample.name == "creditcycle_bank_call_duration_seconds_count":
-                calls += int(sample.value)
-    return BankSplit(round(chunk_s, 3), round(bank_s, 3), calls)
-
-
-@dataclass
-class Run:
-    label: str
-    users: int
-    history_days: int
-    seed_s: float = 0.0
-    wall_s: float = 0.0
-    floor_s: float = 0.0
-    captured_rows: int = 0
-    peak_rss_mb: float = 0.0
-    events: int = 0
-    events_per_s: float = 0.0
-    nights_s: list[float] = field(default_factory=list)
-    steps: list[StepFigure] = field(default_factory=list)
-    bank: BankSplit | None = None
-
-    @property
-    def ratio(self) -> float:
-        """The night's wall time over its floor."""
-        return self.wall_s / self.floor_s if self.floor_s else float("inf")
-
-    @property
-    def us_per_loan(self) -> float:
-        """Wall time per loan (one per user), in microseconds."""
-        return self.wall_s / self.users * 1e6
-
-    def as_dict(self) -> dict[str, Any]:
-        """The run as JSON-ready data, derived figures included."""
-        d = asdict(self)
-        d["steps"] = [{**asdict(x), "rows_per_s": round(x.rows_per_s, 1)} for x in self.steps]
-        d.update(ratio=round(self.ratio, 2), us_per_loan=round(self.us_per_loan, 2))
-        if self.bank is not None:
-            d["bank"]["share"] = round(self.bank.bank_share, 3)
-        return d
-
-
-# ---------------------------------------------------------------- the night and its floor
-def _worker_pids(root: int) -> list[int]:
-    pids = [root]
-    kids: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            kids.setdefault(int(stat[1]), []).append(int(entry.name))
-    i = 0
-    while i < len(pids):
-        pids.extend(kids.get(pids[i], []))
-        i += 1
-    return pids
-
-
-def _peak_rss_mb(pids: list[int]) -> float:
-    peak = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except OSError:
-            continue
-    return peak / 1024
-
-
-def _tables_with_keys() -> list[tuple[str, list[str], list[str]]]:
-    out = []
-    for table in s.metadata.sorted_tables:
-        pk = [c.name for c in table.primary_key.columns]
-        cols = [c.name for c in table.columns]
-        out.append((table.name, pk, cols))
-    return out
-
-
-def capture(dsn: str, since_xid: int) -> dict[str, bytes]:
-    """Every row the night inserted or updated, per table, as COPY text."""
-    captured: dict[str, bytes] = {}
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        for name, _, _ in _tables_with_keys():
-            buf = io.BytesIO()
-            with cur.copy(f"COPY (SELECT * FROM {name} WHERE xmin::text::bigint >= "
-                          f"{since_xid}) TO STDOUT") as cp:
-                for chunk in cp:
-                    buf.write(chunk)
-            if buf.tell():
-                captured[name] = buf.getvalue()
-    return captured
-
-
-def apply_floor(dsn: str, captured: dict[str, bytes]) -> float:
-    """Apply the captured rows to the pre-night copy: COPY + one statement per table."""
-    keys = {name: (pk, cols) for name, pk, cols in _tables_with_keys()}
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        t = time.perf_counter()
-        for name, data in captured.items():
-            pk, cols = keys[name]
-            tmp = f"floor_{name}"
-            cur.execute(f"CREATE TEMP TABLE {tmp} (LIKE {name}) ON COMMIT DROP")
-            with cur.copy(f"COPY {tmp} FROM STDIN") as cp:
-                cp.write(data)
-            rest = [c for c in cols if c not in pk]
-            action = ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
-                      if rest else "DO NOTHING")
-            cur.execute(f"INSERT INTO {name} SELECT * FROM {tmp} "
-                        f"ON CONFLICT ({', '.join(pk)}) {action}")
-        conn.commit()
-        return time.perf_counter() - t
-
-
-def _step_figures(url: str, night: date) -> list[StepFigure]:
-    engine = make_engine(url)
-    c, k = s.cycle_runs.c, s.chunk_runs.c
-    figures = []
-    with engine.connect() as conn:
-        runs = {r.step: r for r in conn.execute(select(s.cycle_runs).where(c.day == night))}
-        rows: dict[str, int] = {}
-        for step, n in conn.execute(select(k.step, k.rows).where(k.day == night)):
-            rows[step] = rows.get(step, 0) + (n or 0)
-    engine.dispose()
-    for step in STEPS:
-        r = runs.get(step)
-        if r is None or r.finished_at is None:
-            continue
-        figures.append(StepFigure(step, rows.get(step, 0),
-                                  (r.finished_at - r.started_at).total_seconds()))
-    return figures
-
-
-def _settle(conn: psycopg.Connection[Any]) -> None:
-    """A fresh copy as a database stands before its night: vacuumed and analyzed (as
-    autovacuum leaves it), in the cache (as a day's traffic leaves it), and with the
-    benchmark's own writes (seeding, gigabytes of copies, WAL-logged by CREATE
-    DATABASE) checkpointed and flushed, so that neither the night nor its floor pays
-    for them. Each starts from such a copy."""
-    conn.execute("VACUUM (ANALYZE)")
-    conn.execute("CHECKPOINT")
-    os.sync()
+class Night:
+    wall_s: float
+    rss_mb: float
+    xid: int  # the transaction id the night's rows are newer than
+    bank: BankSplit
+    db: str
+    profile: Profile | None = None
 
 
 def _night(pg: PostgresServer, db: str, chunk_size: int, concurrency: int,
-           log: Path | None) -> tuple[float, float, int, BankSplit]:
+           log: Path | None, *, phases: Phases, name: str, users: int = 0,
+           profile: bool = False, bank: BankMode = "sim") -> Night:
     """Close NIGHT on database ``db`` through real workers, debiting the bank simulator
-    over HTTP: (wall seconds, peak worker RSS in MB, the transaction id the night's rows
-    are newer than, the deduct's split between bank calls and the rest)."""
+    over HTTP (``bank="local"``: the simulator in the database, as before issue 13), the
+    day's events recorded first; with ``profile`` the night's profile too."""
     url = pg.url_for(db)
     with psycopg.connect(_psql(url), autocommit=True) as conn:
         _settle(conn)
-        xid = int(conn.execute("SELECT txid_current()").fetchone()[0]) % (1 << 32)  # type: ignore[index]
     env = {"CREDITCYCLE_CHUNK_SIZE": str(chunk_size), "CREDITCYCLE_TASK_TIME_LIMIT": "600",
            CLOCK_VARIABLE: f"{NIGHT + timedelta(days=1)}T00:30"}
     samples = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
     env["PROMETHEUS_MULTIPROC_DIR"] = str(samples)  # the workers' metrics, for the split
-    with local_stack(url, extra_env=env) as st:
+    profiler: NightProfiler | None = None
+    with local_stack(url, extra_env=env, bank=bank) as st:
         worker = st.start_worker(concurrency, log=log)
         time.sleep(1.0)
         engine = make_engine(url)
-        EVENTS.append(record_day_events(engine, _users_of(engine)))
+        with phases.phase(f"events {name}") as ph:
+            EVENTS.append(_record_events(engine, ph))
         with psycopg.connect(_psql(url), autocommit=True) as conn:  # the night's rows only
             _settle(conn)
             xid = int(conn.execute("SELECT txid_current()").fetchone()[0]) % (1 << 32)  # type: ignore[index]
-        t = time.perf_counter()
-        api.submit("creditcycle.cycle.run", date=NIGHT.isoformat())
-        wait_closed(engine, NIGHT, timeout=7200)
-        wall = time.perf_counter() - t
+        if profile:
+            sim = st.bank.proc if st.bank is not None else None
+            profiler = NightProfiler(pg.url_for("postgres", "postgresql"), _psql(url), db,
+                                     worker_pid=worker.pid, pg_pid=postmaster_pid(pg.data_dir),
+                                     bank_pid=sim.pid if sim is not None else None)
+        with phases.phase(f"night {name}", total=len(STEPS)) as ph:
+            t = time.perf_counter()
+            api.submit("creditcycle.cycle.run", date=NIGHT.isoformat())
+            watch_night(engine, NIGHT, ph, STEPS, sample=profiler.sample if profiler else None)
+            wall = time.perf_counter() - t
+            ph.end(f"closed, {wall:.2f}s from the run to the close")
+        steps = profiler.finish(STEPS) if profiler else []
         rss = _peak_rss_mb(_worker_pids(worker.pid))
         engine.dispose()
     split = bank_split(samples)
     shutil.rmtree(samples, ignore_errors=True)
-    return wall, rss, xid, split
+    night = Night(wall, rss, xid, split, db)
+    if profiler is not None:
+        night.profile = Profile(name, users, steps, profiler.table_changes(), split)
+        profiler.close()
+    return night
+
+
+def _record_events(engine: Any, phase: Phase) -> tuple[int, float]:
+    """``record_day_events`` for every user, its count drawn on a terminal."""
+    users = _users_of(engine)
+    if phase.phases.bar is None:
+        n, seconds = record_day_events(engine, users)
+    else:
+        with ThreadPoolExecutor(1) as pool:
+            job = pool.submit(record_day_events, engine, users)
+            while not job.done():
+                phase.update(f"{_recorded(engine):,} recorded")
+                time.sleep(0.5)
+            n, seconds = job.result()
+    phase.end(f"{n:,} events through events.record, {n / max(seconds, 1e-9):,.0f}/s")
+    return n, seconds
+
+
+def _recorded(engine: Any) -> int:
+    from sqlalchemy import func
+
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(s.recorded_keys)).scalar_one())
 
 
 # (events, seconds) of each night's recording, read back by ``run_one``.
@@ -340,126 +209,132 @@ def record_day_events(engine: Any, users: list[str], timeout: float = 600
 
 def run_one(pg: PostgresServer, users: int, *, history_days: int = 0, label: str = "main",
             chunk_size: int = CHUNK_SIZE, concurrency: int = 2, log_dir: Path | None = None,
-            repeats: int = 1) -> Run:
+            repeats: int = 1, phases: Phases | None = None, profile: bool = False,
+            local_bank: bool = False) -> Run:
     """Seed once; close the night ``repeats`` times, each on a fresh copy of the
-    pre-night database, and keep the median night (its steps, its floor)."""
+    pre-night database, and keep the median night (its steps, its floor). With
+    ``profile`` the kept night's profile goes to ``log_dir``; with ``local_bank`` one more
+    night on a fresh copy debits the simulator inside the database (``local_bank_s``)."""
+    phases = phases or Phases(show=False)
     config = ProductConfig(chunk_size=chunk_size)
     run = Run(label=label, users=users, history_days=history_days)
     pre = f"bench_{label}_pre"
     nights = [f"bench_{label}_{k}" for k in range(repeats)]
+    local_db = [f"bench_{label}_local"] if local_bank else []
     floor_db = f"bench_{label}_floor"
-    every = [pre, *nights, floor_db]
+    every = [pre, *nights, *local_db, floor_db]
     for name in every:
         pg.execute_autocommit(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     url = pg.create_database(pre)
     migrate(url)
-    t = time.perf_counter()
-    seed_sql(_psql(url), users, NIGHT, history_days, config)
-    engine = make_engine(url)
-    mark_closed_before(engine, NIGHT)
-    engine.dispose()
-    run.seed_s = time.perf_counter() - t
-    for name in (*nights, floor_db):
-        pg.execute_autocommit(f"CREATE DATABASE {name} TEMPLATE {pre}")
-    results = []
+    with phases.phase(f"seed {label} ({users:,} users)") as ph:
+        seed_sql(_psql(url), users, NIGHT, history_days, config, step=ph.update)
+        engine = make_engine(url)
+        mark_closed_before(engine, NIGHT)
+        engine.dispose()
+        run.seed_s = ph.end("seeded")
+    copies = (*nights, *local_db, floor_db)
+    with phases.phase(f"copies {label}", total=len(copies)) as ph:
+        for k, name in enumerate(copies):
+            ph.update(name, completed=k)
+            pg.execute_autocommit(f"CREATE DATABASE {name} TEMPLATE {pre}")
+        ph.end(f"{len(copies)} copies of the pre-night database")
+    results: list[Night] = []
     for k, db in enumerate(nights):
         log = log_dir / f"worker-{label}-{k}.log" if log_dir else None
-        results.append((*_night(pg, db, chunk_size, concurrency, log), db))
-    run.nights_s = [round(r[0], 2) for r in results]
-    run.events, seconds = EVENTS[-1]
+        results.append(_night(pg, db, chunk_size, concurrency, log, phases=phases,
+                              name=f"{label} {k + 1}/{repeats}", users=users, profile=profile))
+    for db in local_db:
+        log = log_dir / f"worker-{label}-local.log" if log_dir else None
+        local = _night(pg, db, chunk_size, concurrency, log, phases=phases,
+                       name=f"{label} in-process bank", bank="local")
+        run.local_bank_s = round(local.wall_s, 2)
+    run.nights_s = [round(r.wall_s, 2) for r in results]
+    run.events, seconds = EVENTS[0]
     run.events_per_s = round(run.events / seconds, 1) if seconds else 0.0
     EVENTS.clear()
-    wall, _, xid, run.bank, db = sorted(results)[len(results) // 2]
-    run.wall_s, run.peak_rss_mb = wall, max(r[1] for r in results)
-    run.steps = _step_figures(pg.url_for(db), NIGHT)
-    captured = capture(_psql(pg.url_for(db)), xid)
-    run.captured_rows = sum(data.count(b"\n") for data in captured.values())
-    with psycopg.connect(_psql(pg.url_for(floor_db)), autocommit=True) as conn:
-        _settle(conn)
-    run.floor_s = apply_floor(_psql(pg.url_for(floor_db)), captured)
+    kept = sorted(results, key=lambda r: r.wall_s)[len(results) // 2]
+    run.wall_s, run.bank = kept.wall_s, kept.bank
+    run.peak_rss_mb = max(r.rss_mb for r in results)
+    run.steps = _step_figures(pg.url_for(kept.db), NIGHT)
+    if kept.profile is not None and log_dir is not None:
+        kept.profile.label = label
+        run.profile = kept.profile.write(log_dir)[1].name
+    with phases.phase(f"floor {label}") as ph:
+        ph.update("capturing the night's rows")
+        captured = capture(_psql(pg.url_for(kept.db)), kept.xid)
+        run.captured_rows = sum(data.count(b"\n") for data in captured.values())
+        ph.update(f"applying {run.captured_rows:,} rows to a settled copy")
+        with psycopg.connect(_psql(pg.url_for(floor_db)), autocommit=True) as conn:
+            _settle(conn)
+        run.floor_s = apply_floor(_psql(pg.url_for(floor_db)), captured)
+        ph.end(f"{run.captured_rows:,} rows applied in {run.floor_s:.2f}s")
     for name in every:
         pg.execute_autocommit(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     return run
 
 
 def bench(users: int, *, scaling: bool = True, out_dir: Path = Path("bench-results"),
-          chunk_size: int = CHUNK_SIZE, repeats: int = SMALL_REPEATS) -> list[Run]:
-    """Run the bench at ``users`` (with ``scaling``, also smaller and older portfolios).
+          chunk_size: int = CHUNK_SIZE, repeats: int = SMALL_REPEATS, profile: bool = False,
+          sizes: tuple[int, ...] = (), local_bank: bool = False,
+          show: bool = True) -> list[Run]:
+    """Run the bench at ``users`` (with ``scaling``, also smaller and older portfolios;
+    ``sizes``: one night more at each of these sizes, for the cost per loan across
+    sizes). ``profile``: where each night's time goes (``drills.bench_profile``);
+    ``local_bank``: the main night once more with the bank inside the database.
 
-    Writes bench.json and bench.png to ``out_dir``.
+    Writes bench.json and bench.png (and profile-<label>.json/.txt) to ``out_dir``.
     """
+    for n in (users, *sizes):
+        if not MIN_USERS <= n <= MAX_USERS:
+            raise ValueError(f"users: {n:,} is outside {MIN_USERS:,}..{MAX_USERS:,}")
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {"synchronous_commit": "off", "shared_buffers": "2GB", "work_mem": "64MB",
                 "maintenance_work_mem": "1GB", "max_wal_size": "16GB",
-                "checkpoint_timeout": "30min", "max_connections": "200"}
+                "checkpoint_timeout": "30min", "max_connections": "200",
+                **(PG_SETTINGS if profile else {})}
     runs: list[Run] = []
-    with start_postgres(fast=False, settings=settings) as pg:
-        runs.append(_report(run_one(pg, users, label="main", chunk_size=chunk_size,
-                                    log_dir=out_dir)))
+    with start_postgres(fast=False, settings=settings) as pg, Phases(show=show) as phases:
+        one = partial(run_one, pg, chunk_size=chunk_size, log_dir=out_dir, phases=phases,
+                      profile=profile)
+        runs.append(_report(one(users, label="main", local_bank=local_bank)))
         if scaling:
             small = max(users // 10, 1000)
-            runs.append(_report(run_one(pg, small, label="scale_small", chunk_size=chunk_size,
-                                        log_dir=out_dir, repeats=repeats)))
-            runs.append(_report(run_one(pg, small, label="history_700d", history_days=700,
-                                        chunk_size=chunk_size, log_dir=out_dir,
-                                        repeats=repeats)))
+            runs.append(_report(one(small, label="scale_small", repeats=repeats)))
+            runs.append(_report(one(small, label="history_700d", history_days=700,
+                                    repeats=repeats)))
+        for n in sizes:
+            runs.append(_report(one(n, label=f"size_{n}")))
     results: dict[str, Any] = {"night": NIGHT.isoformat(), "cores": os.cpu_count(),
-               "runs": [r.as_dict() for r in runs]}
-    if scaling and len(runs) == 3:
-        main_run, small_run, old_run = runs
-        small_us, main_us, old_us = (r.us_per_loan for r in (small_run, main_run, old_run))
-        results["scaling"] = {
+                               "bank": "simulator over HTTP (adapters.bank_sim)",
+                               "runs": [r.as_dict() for r in runs]}
+    results["scaling"] = _scaling(runs)
+    (out_dir / "bench.json").write_text(json.dumps(results, indent=2))
+    _plot(runs, out_dir / "bench.png")
+    return runs
+
+
+def _scaling(runs: list[Run]) -> dict[str, Any]:
+    """Cost per loan across sizes (every run of new loans) and across history."""
+    by_label = {r.label: r for r in runs}
+    out: dict[str, Any] = {}
+    sized = sorted((r for r in runs if r.history_days == 0), key=lambda r: r.users)
+    if len(sized) > 1:
+        us = [r.us_per_loan for r in sized]
+        out["us_per_loan_by_users"] = {str(r.users): round(r.us_per_loan, 2) for r in sized}
+        out["sizes_within_pct"] = round((max(us) / min(us) - 1) * 100, 1)
+    main, small, old = (by_label.get(k) for k in ("main", "scale_small", "history_700d"))
+    if main and small and old:
+        small_us, main_us, old_us = (r.us_per_loan for r in (small, main, old))
+        out.update({
             "us_per_loan_small": round(small_us, 2),
             "us_per_loan_main": round(main_us, 2),
             "linear_within_pct": round(abs(main_us / small_us - 1) * 100, 1),
             "us_per_loan_new": round(small_us, 2),
             "us_per_loan_700d": round(old_us, 2),
             "flat_within_pct": round(abs(old_us / small_us - 1) * 100, 1),
-        }
-    (out_dir / "bench.json").write_text(json.dumps(results, indent=2))
-    _plot(runs, out_dir / "bench.png")
-    return runs
-
-
-def _report(run: Run) -> Run:
-    print(f"\n== {run.label}: {run.users:,} users, {run.history_days}-day history "
-          f"(seeded in {run.seed_s:.1f}s)")
-    print(f"{'step':<16}{'rows':>10}{'seconds':>10}{'rows/s':>12}")
-    for f in run.steps:
-        print(f"{f.step:<16}{f.rows:>10,}{f.seconds:>10.2f}{f.rows_per_s:>12,.0f}")
-    if run.bank is not None:
-        b = run.bank
-        print(f"deduct chunks {b.chunk_s:.2f}s: bank calls {b.bank_s:.2f}s "
-              f"({b.bank_share:.0%}, {b.calls:,} calls over HTTP), the rest {b.rest_s:.2f}s")
-    if len(run.nights_s) > 1:
-        print(f"nights (s): {', '.join(f'{x:.2f}' for x in run.nights_s)}; median kept")
-    print(f"night wall {run.wall_s:.2f}s; floor {run.floor_s:.2f}s for {run.captured_rows:,} "
-          f"changed rows; ratio {run.ratio:.2f}; peak worker RSS {run.peak_rss_mb:.0f} MB; "
-          f"{run.us_per_loan:.1f} us per loan", flush=True)
-    return run
-
-
-def _plot(runs: list[Run], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
-    main = runs[0]
-    a.barh([f.step for f in main.steps], [f.seconds for f in main.steps], color="#3b6ea5")
-    a.axvline(main.floor_s, color="#c0392b", linestyle="--", label=f"floor {main.floor_s:.1f}s")
-    a.set_title(f"{main.users:,} users: seconds per step (night {main.wall_s:.1f}s)")
-    a.invert_yaxis()
-    a.legend()
-    labels = [f"{r.label}\n{r.users:,}" for r in runs]
-    b.bar(labels, [r.us_per_loan for r in runs], color=["#3b6ea5", "#7fa7d6", "#e0a458"][
-        :len(runs)])
-    b.set_ylabel("microseconds per loan")
-    b.set_title("cost per loan: size and history")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        })
+    return out
 
 
 def summary_line(run: Run) -> str:

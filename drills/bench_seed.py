@@ -4,7 +4,11 @@ activity for 30% of users, risk signals for 2%). Used by ``drills.bench``."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import date, timedelta
+from typing import Any
 
 import psycopg
 
@@ -20,9 +24,34 @@ def _psql(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
+class _Told:
+    """A cursor that names each statement to ``step`` before it runs it (the progress)."""
+
+    def __init__(self, cur: psycopg.Cursor[Any], step: Callable[[str], None]) -> None:
+        self.cur, self.step = cur, step
+
+    def execute(self, query: str, params: Any = None) -> psycopg.Cursor[Any]:
+        """``cursor.execute``, named first."""
+        self.step(statement_name(query))
+        return self.cur.execute(query, params)
+
+    def copy(self, statement: str) -> AbstractContextManager[psycopg.Copy]:
+        """``cursor.copy``, named first."""
+        self.step(statement_name(statement))
+        return self.cur.copy(statement)
+
+
+def statement_name(sql: str) -> str:
+    """What a seeding statement does, in a few words: ``INSERT INTO loans``."""
+    m = re.match(r"\s*((?:CREATE UNLOGGED TABLE|INSERT INTO|UPDATE|DROP TABLE|COPY)\s+\w+"
+                 r"|VACUUM)", sql)
+    return m.group(1) if m else sql.split(None, 1)[0]
+
+
 def seed_sql(dsn: str, users: int, night: date, history_days: int,
-             config: ProductConfig) -> None:
-    """Generate the portfolio inside PostgreSQL, set-based."""
+             config: ProductConfig, step: Callable[[str], None] | None = None) -> None:
+    """Generate the portfolio inside PostgreSQL, set-based; ``step`` is told the name of
+    each statement before it runs (the bench's progress)."""
     term = 36 if history_days else 12
     templates = [(t, p, r) for t, (p, r) in enumerate((p, r) for p in PRINCIPALS for r in RATES)]
     sched = [(t, k + 1, pp, ii) for t, p, r in templates
@@ -33,7 +62,7 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
     d1 = (start - timedelta(days=1)).toordinal()
     d1s = (start - timedelta(days=1)).isoformat()
     with psycopg.connect(dsn, autocommit=True) as conn:
-        cur = conn.cursor()
+        cur = _Told(conn.cursor(), step or (lambda _name: None))
         cur.execute("CREATE UNLOGGED TABLE bench_template (tid int, principal bigint, rate int)")
         cur.execute("CREATE UNLOGGED TABLE bench_sched (tid int, no int, principal bigint, "
                     "interest bigint)")

@@ -49,6 +49,7 @@ def test_a_small_benchmark_runs_end_to_end_and_writes_its_results(tmp_path: Path
     assert {f.step for f in main.steps} >= {"deduct", "overdue", "score", "limit", "collect"}
     results = json.loads((tmp_path / "bench.json").read_text())
     assert results["runs"][0]["users"] == 20_000
+    assert results["runs"][0]["profile"] is None and not list(tmp_path.glob("profile-*"))
     assert (tmp_path / "bench.png").stat().st_size > 10_000
     assert re.fullmatch(r"bench: users=20000 wall_s=[\d.]+ floor_s=[\d.]+ ratio=[\d.]+ "
                         r"peak_rss_mb=\d+ events=\d+ events_per_s=\d+", summary_line(main))
