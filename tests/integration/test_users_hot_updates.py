@@ -30,6 +30,6 @@ def test_a_nightly_limit_update_of_a_third_of_the_users_is_heap_only_on_postgres
             counts = conn.execute(text(
                 "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
                 "WHERE relname = 'users'")).one()
-        assert counts == (200, 200)  # before bench_0010: (200, 0)
+        assert counts == (200, 200)  # before migration 0010: (200, 0)
     finally:
         engine.dispose()

@@ -12,7 +12,7 @@ rows until rewritten (VACUUM FULL or CLUSTER). ``creditcycle bench --profile`` a
 100,000 users: the night's users updates were HOT for 3% with the index, 19% without
 it, 58% without it on pages 70% full (the same rows changed in all three).
 
-Revision ID: bench_0010
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-02 03:55:00
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = 'bench_0010'
+revision = '0010'
 down_revision = '0009'
 branch_labels = None
 depends_on = None
