@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from domain import book as rules
 from domain import ledger, lending
 from domain.config import ProductConfig
-from domain.model import Journal, Loan
+from domain.model import ACTIVE, Journal
 from store import journals as journal_rows
 from store import loans as loan_rows
 from store import users as user_rows
@@ -41,14 +41,19 @@ def import_book(conn: Connection, open_file: Callable[[str], rules.Lines | None]
     loans = 0
     for batch in _batches(rules.read_file("loans.csv", _lines(open_file, "loans.csv")), BATCH):
         stored = loan_rows.existing_ids(conn, [x.id for _, x in batch])
-        new: list[Loan] = []
+        new: list[tuple[Any, ...]] = []
+        installments: list[tuple[Any, ...]] = []
         journals: list[Journal] = []
         for _, x in batch:
             if x.id not in stored:
-                loan, journal = _brought_in(x, first_open_day)
-                new.append(loan)
-                journals.append(journal)
-        loan_rows.insert_loans(conn, new)
+                opened = lending.bring_in_rows(x.id, x.user, x.principal, x.annual_rate_bp,
+                                               x.term_months, x.disbursed,
+                                               x.installments_paid, first_open_day)
+                new.append((x.id, x.user, x.principal, x.annual_rate_bp, x.term_months,
+                            x.disbursed, ACTIVE, opened.next_due))
+                installments.extend(opened.installments)
+                journals.append(opened.journal)
+        loan_rows.insert_opened(conn, new, installments)
         journal_rows.insert_journals(conn, journals)
         loans += len(new)
     return {"users": users, "loans": loans,
@@ -60,13 +65,6 @@ def _lines(open_file: Callable[[str], rules.Lines | None], name: str) -> rules.L
     if lines is None:  # check_book found it: a file removed meanwhile
         raise FileNotFoundError(name)
     return lines
-
-
-def _brought_in(x: rules.LoanRow, first_open_day: date) -> tuple[Loan, Journal]:
-    loan = lending.new_loan(x.id, x.user, x.principal, x.annual_rate_bp, x.term_months,
-                            x.disbursed)
-    paid_before = loan.installments[x.installments_paid].due_date
-    return loan, lending.bring_in(loan, first_open_day, paid_before)
 
 
 def _write_users(conn: Connection, rows: Iterable[tuple[int, rules.UserRow]],
