@@ -29,6 +29,10 @@ LOAN_COLUMNS = ("id", "user", "principal", "annual_rate_bp", "term_months", "dis
                 "installments_paid")
 BALANCE_COLUMNS = ("user", "wallet", "fund", "card")
 TERMS = (3, 6, 9, 12, 24)
+# The private server's settings: those of ``make bench`` (durable, fsync on).
+SERVER_SETTINGS = {"synchronous_commit": "off", "shared_buffers": "2GB", "work_mem": "64MB",
+                   "maintenance_work_mem": "1GB", "max_wal_size": "16GB",
+                   "checkpoint_timeout": "30min", "max_connections": "200"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,8 @@ def import_bench(run: Importer, users: int, database_url: str | None = None,
             return _timed(run, where, first_open_day, database_url, None, written, wrote)
         from drills.servers import start_postgres
 
-        with start_postgres(database="creditcycle_import") as pg:
+        with start_postgres(database="creditcycle_import", fast=False,
+                            settings=SERVER_SETTINGS) as pg:
             migrate(pg.url)
             return _timed(run, where, first_open_day, pg.url, pg.data_dir, written, wrote)
 
