@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -36,8 +37,11 @@ def import_book(directory: Path, day: str | None, database_url: str | None) -> N
 
 
 def _lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        yield from f
+    """The file's lines, each decoded as it is read (a byte that is not UTF-8 is then named
+    by its own line), a leading byte order mark dropped."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f):
+            yield (raw.removeprefix(codecs.BOM_UTF8) if n == 0 else raw).decode("utf-8")
 
 
 def run_import(directory: Path, first: date | None, url: str) -> dict[str, object]:

@@ -90,3 +90,15 @@ def test_a_bad_cell_on_the_last_line_of_a_large_book_writes_nothing(
     code, _, err = _import(db_url, book)
     assert code == 2 and err.startswith(f"error: loans.csv:{USERS + 1}:3: principal"), err
     assert changed_tables(before, snapshot(engine)) == []
+
+
+def test_a_byte_that_is_not_utf8_late_in_a_large_file_is_named_by_its_line(
+        engine: Engine, db_url: str, tmp_path: Path) -> None:
+    book = write_book(tmp_path / "book", USERS, FIRST).directory
+    users = (book / "users.csv").read_bytes().splitlines(keepends=True)
+    users[1000] = users[1000].replace(b"User", b"Us\xffer")
+    (book / "users.csv").write_bytes(b"".join(users))
+    before = snapshot(engine)
+    code, _, err = _import(db_url, book)
+    assert code == 2 and err.startswith("error: users.csv:1001: not UTF-8"), err
+    assert changed_tables(before, snapshot(engine)) == []
