@@ -11,6 +11,7 @@ reads them again with ``read_file`` (the same validation, so the same values).
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -89,8 +90,10 @@ class Checked:
 _BOOLS = {"identity_verified", "consent_wallet", "consent_card", "consent_fund"}
 _FREE_TEXT = {"name", "phone", "card_token"}  # cells that may not hold an ID or card number
 # A cell can look like a national ID (15 or 18 characters) or a card number (13 to 19
-# digits) only if it has at least 13 characters once spaces and dashes are removed.
+# digits) only if it has at least 13 characters and nothing but digits, spaces, dashes
+# and an X (a national ID's check character): the others skip the full check.
 _SHORTEST_SENSITIVE = 13
+_NOT_A_NUMBER = re.compile(r"[^\d\s\-Xx]")
 
 
 class FileRows:
@@ -131,7 +134,8 @@ class FileRows:
                 if len(cells) > width:
                     raise InputError(f"{name}:{line}", "more cells than columns")
                 for i in texts:
-                    if i < len(cells) and len(cells[i]) >= _SHORTEST_SENSITIVE:
+                    if i < len(cells) and len(cells[i]) >= _SHORTEST_SENSITIVE \
+                            and not _NOT_A_NUMBER.search(cells[i]):
                         self._refuse_sensitive(line, header[i], cells[i])
                 values: dict[str, Any] = {k: v for k, v in zip(header, cells, strict=False)
                                           if v.strip()}  # an empty cell takes the default
