@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -25,43 +27,68 @@ def import_book(directory: Path, day: str | None, database_url: str | None) -> N
     written); what is stored already is left as it is, so a second import of the same
     files changes nothing. Opening balances and loans enter the ledger as opening
     journals."""
+    first = parse_date(day)
+    url = url_or_exit(database_url)
+    try:
+        out = run_import(directory, first, url)
+    except InputError as exc:
+        fail(exc)
+    click.echo(json.dumps(out))
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines, each decoded as it is read (a byte that is not UTF-8 is then named
+    by its own line), a leading byte order mark dropped."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f):
+            yield (raw.removeprefix(codecs.BOM_UTF8) if n == 0 else raw).decode("utf-8")
+
+
+def run_import(directory: Path, first: date | None, url: str) -> dict[str, object]:
+    """Check the book in ``directory`` whole, then write it in one transaction (the
+    command's work; raises InputError, with nothing written, for a bad book or date).
+
+    Two passes over the files, each read as it goes: the check keeps only ids and a few
+    numbers per user, the writing pass reads the files again."""
     from domain import book as rules
     from schedules import business_date
     from store import cycle as cyc
     from store import users as users_store
     from store.cycle_reads import last_closed_day
     from store.engine import make_engine
-    from workers import ingest_batches
+    from workers import book_import
     from workers.runtime import load_config
 
-    texts = {}
     for name in rules.FILES:
         path = directory / name
         if path.exists():
             try:
-                texts[name] = path.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                fail(InputError(name, f"cannot be read: {exc}"))
-    engine = make_engine(url_or_exit(database_url))
+                with path.open("rb"):
+                    pass
+            except OSError as exc:
+                raise InputError(name, f"cannot be read: {exc}") from None
+
+    def open_file(name: str) -> Iterator[str] | None:
+        path = directory / name
+        return _lines(path) if path.exists() else None
+
+    checked = rules.check_book(open_file)
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            ids = [line.partition(",")[0] for line in texts.get("users.csv", "").splitlines()]
-            known = users_store.existing(conn, ids)
+            stored = users_store.existing(conn, list(checked.outside))
             closed = last_closed_day(conn)
-        try:
-            book = rules.parse_book(texts, known)
-        except InputError as exc:
-            fail(exc)
-        first: date = parse_date(day) or (closed + timedelta(days=1) if closed else
-                                          business_date.business_today(time_zone()))
+        rules.refuse_unknown(checked, stored)
+        first = first or (closed + timedelta(days=1) if closed else
+                          business_date.business_today(time_zone()))
         if closed is not None and first <= closed:
-            fail(InputError("--date", f"{first} is on or before the last closed business "
-                                      f"date {closed}"))
+            raise InputError("--date", f"{first} is on or before the last closed business "
+                                       f"date {closed}")
         with engine.begin() as conn:
-            out = ingest_batches.import_book(conn, book, first, load_config())
+            out = book_import.import_book(conn, open_file, checked, first, load_config())
             if closed is None:  # the cycle starts at the first open day
                 cyc.start_step(conn, first - timedelta(days=1), "close", 1)
                 cyc.finish_step(conn, first - timedelta(days=1), "close", detail="imported")
     finally:
         engine.dispose()
-    click.echo(json.dumps({**out, "first_open_day": first.isoformat()}))
+    return {**out, "first_open_day": first.isoformat()}

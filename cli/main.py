@@ -9,6 +9,7 @@ from cli import (
     cycle_cmds,
     db_cmds,
     drill_cmds,
+    import_bench_cmds,
     import_cmds,
     ingest_cmds,
     look_cmds,
@@ -37,6 +38,7 @@ COMMANDS = (
     outbox_cmds.outbox,
     ingest_cmds.events, ingest_cmds.users,
     import_cmds.import_book,
+    import_bench_cmds.import_bench,
 )
 for _command in COMMANDS:
     main.add_command(_command)

@@ -3,15 +3,17 @@
 Three files: ``users.csv``, ``loans.csv`` (each loan with the number of its
 installments already paid) and ``balances.csv`` (opening wallet, fund and card
 balances). Every cell is checked before anything is written; the first bad one
-is named ``file:line:column``.
+is named ``file:line:column``. The files are read as they go, twice: ``check_book``
+checks them whole keeping only ids and a few numbers per user, then the writer
+reads them again with ``read_file`` (the same validation, so the same values).
 """
 
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
 
@@ -65,103 +67,168 @@ FILES: dict[str, type[_Row]] = {"users.csv": UserRow, "loans.csv": LoanRow,
 REQUIRED = ("users.csv", "loans.csv")
 
 
-@dataclass(frozen=True, slots=True)
-class Book:
-    users: list[UserRow]
-    loans: list[LoanRow]
-    balances: list[BalanceRow]
+Lines = Iterable[str]  # a file's text lines (an open file, read as it goes)
 
 
-def _header(text: str) -> list[str]:
-    rows = list(csv.reader(io.StringIO(text.partition("\n")[0])))
-    return rows[0] if rows else []
+@dataclass(slots=True)
+class Checked:
+    """What the first, checking pass keeps for the writing one: ids and a few numbers per
+    user, never the rows themselves (a million of them would not fit in memory).
 
+    ``users``: the ids in users.csv; ``outside``: users named by loans.csv or
+    balances.csv that are not in users.csv (each with where it first appears), which
+    must be stored already; ``last_disbursed``: each user's latest loan's date (as an
+    ordinal); ``balances``: wallet, fund and card of each user in balances.csv."""
 
-def _cells(row: Mapping[str, str]) -> dict[str, Any]:
-    """Empty cells take the default; booleans are words (true/false, 1/0, yes/no)."""
-    out: dict[str, Any] = {}
-    for k, v in row.items():
-        if v is None or v.strip() == "":
-            continue
-        low = v.strip().lower()
-        out[k] = _BOOL.get(low, v) if k in _BOOLS else v
-    return out
+    users: set[str] = field(default_factory=set)
+    outside: dict[str, str] = field(default_factory=dict)
+    last_disbursed: dict[str, int] = field(default_factory=dict)
+    balances: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    loans: int = 0
 
 
 _BOOLS = {"identity_verified", "consent_wallet", "consent_card", "consent_fund"}
+_FREE_TEXT = {"name", "phone", "card_token"}  # cells that may not hold an ID or card number
+# A cell can look like a national ID (15 or 18 characters) or a card number (13 to 19
+# digits) only if it has at least 13 characters and nothing but digits, spaces, dashes
+# and an X (a national ID's check character): the others skip the full check.
+_SHORTEST_SENSITIVE = 13
+_NOT_A_NUMBER = re.compile(r"[^\d\s\-Xx]")
 
 
-def _rows(name: str, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    known = set(FILES[name].model_fields)
-    header = reader.fieldnames or []
-    for column, title in enumerate(header, start=1):
-        if title not in known:
-            raise InputError(f"{name}:1:{column}", f"unknown column {title!r}; the columns "
-                                                   f"are {', '.join(FILES[name].model_fields)}")
-    try:
-        for row in reader:
-            if None in row:
-                raise InputError(f"{name}:{reader.line_num}", "more cells than columns")
-            yield reader.line_num, row
-    except csv.Error as exc:
-        raise InputError(f"{name}:{reader.line_num}", f"not valid CSV: {exc}") from None
+class FileRows:
+    """The rows of one file with their line numbers, each validated as it is read (the
+    file is read as it goes: a bad cell late in a large file is found without holding
+    the rows before it). A bad cell raises InputError ``file:line:column``; the header
+    is read, and an unknown column refused, when this is made."""
 
-
-def parse_file(name: str, text: str) -> list[tuple[int, Any]]:
-    """The rows of one file with their lines, each validated; a bad cell raises InputError
-    ``file:line:column``."""
-    model = FILES[name]
-    header = _header(text)
-    out: list[tuple[int, Any]] = []
-    ids: set[object] = set()
-    for line, row in _rows(name, text):
-        where = f"{name}:{line}"
+    def __init__(self, name: str, lines: Lines) -> None:
+        self.name = name
+        self.model = FILES[name]
+        self.reader = csv.reader(lines, strict=True)
         try:
-            refuse_sensitive(row, where)
+            self.header = next(self.reader, [])
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"{name}:1", f"not valid CSV: {exc}") from None
+        known = self.model.model_fields
+        for column, title in enumerate(self.header, start=1):
+            if title not in known:
+                raise InputError(f"{name}:1:{column}", f"unknown column {title!r}; the "
+                                                       f"columns are {', '.join(known)}")
+
+    def where(self, line: int, field_name: str) -> str:
+        """``file:line:column`` of ``field_name`` (``file:line`` for no such column)."""
+        col = self.header.index(field_name) + 1 if field_name in self.header else 0
+        return f"{self.name}:{line}:{col}" if col else f"{self.name}:{line}"
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        name, header, reader, model = self.name, self.header, self.reader, self.model
+        bools = [i for i, title in enumerate(header) if title in _BOOLS]
+        texts = [i for i, title in enumerate(header) if title in _FREE_TEXT]
+        width = len(header)
+        try:
+            for cells in reader:
+                line = reader.line_num
+                if not cells:
+                    continue  # a blank line
+                if len(cells) > width:
+                    raise InputError(f"{name}:{line}", "more cells than columns")
+                for i in texts:
+                    if i < len(cells) and len(cells[i]) >= _SHORTEST_SENSITIVE \
+                            and not _NOT_A_NUMBER.search(cells[i]):
+                        self._refuse_sensitive(line, header[i], cells[i])
+                values: dict[str, Any] = {k: v for k, v in zip(header, cells, strict=False)
+                                          if v.strip()}  # an empty cell takes the default
+                for i in bools:
+                    if header[i] in values:
+                        v = values[header[i]]
+                        values[header[i]] = _BOOL.get(v.strip().lower(), v)
+                try:
+                    yield line, model.model_validate(values, strict=False)
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    at = str(err["loc"][0]) if err["loc"] else ""
+                    raise InputError(self.where(line, at),
+                                     f"{at}: {err['msg']}" if at else err["msg"]) from None
+        except csv.Error as exc:
+            raise InputError(f"{name}:{reader.line_num}", f"not valid CSV: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{name}:{reader.line_num + 1}", f"not UTF-8: {exc}") from None
+
+    def _refuse_sensitive(self, line: int, field_name: str, value: str) -> None:
+        try:
+            refuse_sensitive({field_name: value}, "")
         except InputError as exc:
-            field = exc.field.removeprefix(f"{where}.")
-            col = header.index(field) + 1 if field in header else 0
-            raise InputError(f"{where}:{col}", f"{field}: {exc.message}") from None
-        try:
-            item = model.model_validate(_cells(row), strict=False)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = str(err["loc"][0]) if err["loc"] else ""
-            col = header.index(field) + 1 if field in header else 0
-            raise InputError(f"{where}:{col}" if col else where,
-                             f"{field}: {err['msg']}" if field else err["msg"]) from None
-        key = getattr(item, "id", None) or getattr(item, "user", None)
-        if key in ids:
-            col = header.index("id" if name != "balances.csv" else "user") + 1
-            raise InputError(f"{where}:{col}", f"{key!r} appears twice in {name}")
-        ids.add(key)
-        out.append((line, item))
+            raise InputError(self.where(line, field_name),
+                             f"{field_name}: {exc.message}") from None
+
+
+def read_file(name: str, lines: Lines) -> FileRows:
+    """The validated rows of ``lines``, the text of the book's file ``name``."""
+    return FileRows(name, lines)
+
+
+def check_book(open_file: Callable[[str], Lines | None]) -> Checked:
+    """The first pass over a book: every cell, no id twice in a file, each loan with
+    fewer installments paid than its term. ``open_file(name)`` gives a file's lines
+    (None: the file is absent; users.csv and loans.csv are required). References to
+    users neither in users.csv nor stored are the caller's to check (``outside``)."""
+    files: dict[str, Lines] = {}
+    for name in FILES:
+        lines = open_file(name)
+        if lines is None:
+            if name in REQUIRED:
+                raise InputError(name, "missing from the directory")
+            continue
+        files[name] = lines
+    out = Checked()
+    _check_users(read_file("users.csv", files["users.csv"]), out)
+    _check_loans(read_file("loans.csv", files["loans.csv"]), out)
+    if "balances.csv" in files:
+        _check_balances(read_file("balances.csv", files["balances.csv"]), out)
     return out
 
 
-def parse_book(texts: Mapping[str, str], known_users: set[str]) -> Book:
-    """The whole book, each file and the references between them (a loan's or balance's
-    user among the file's users or those already stored in ``known_users``)."""
-    for name in REQUIRED:
-        if name not in texts:
-            raise InputError(name, "missing from the directory")
-    users = parse_file("users.csv", texts["users.csv"])
-    loans = parse_file("loans.csv", texts["loans.csv"])
-    balances = parse_file("balances.csv", texts["balances.csv"]) if "balances.csv" in texts \
-        else []
-    everyone = known_users | {u.id for _, u in users}
-    for name, rows in (("loans.csv", loans), ("balances.csv", balances)):
-        header = _header(texts.get(name, ""))
-        for line, row in rows:
-            if row.user not in everyone:
-                raise InputError(f"{name}:{line}:{header.index('user') + 1}",
-                                 f"user {row.user!r} is neither in users.csv nor stored")
-    header = _header(texts["loans.csv"])
-    for line, loan in loans:
-        if loan.installments_paid >= loan.term_months:
-            col = header.index("installments_paid") + 1 if "installments_paid" in header else 0
-            raise InputError(f"loans.csv:{line}:{col}",
-                             f"{loan.installments_paid} of {loan.term_months} installments "
+def _check_users(rows: FileRows, out: Checked) -> None:
+    users = out.users
+    for line, u in rows:
+        if u.id in users:
+            raise InputError(rows.where(line, "id"), f"{u.id!r} appears twice in users.csv")
+        users.add(u.id)
+
+
+def _check_loans(rows: FileRows, out: Checked) -> None:
+    loan_ids: set[str] = set()
+    users, last = out.users, out.last_disbursed
+    for line, x in rows:
+        if x.id in loan_ids:
+            raise InputError(rows.where(line, "id"), f"{x.id!r} appears twice in loans.csv")
+        loan_ids.add(x.id)
+        if x.installments_paid >= x.term_months:
+            raise InputError(rows.where(line, "installments_paid"),
+                             f"{x.installments_paid} of {x.term_months} installments "
                              "paid: a paid-off loan is not part of the book")
-    return Book([u for _, u in users], [x for _, x in loans], [b for _, b in balances])
+        if x.user not in users and x.user not in out.outside:
+            out.outside[x.user] = rows.where(line, "user")
+        day = x.disbursed.toordinal()
+        if day > last.get(x.user, 0):
+            last[x.user] = day
+    out.loans = len(loan_ids)
+
+
+def _check_balances(rows: FileRows, out: Checked) -> None:
+    for line, b in rows:
+        if b.user in out.balances:
+            raise InputError(rows.where(line, "user"),
+                             f"{b.user!r} appears twice in balances.csv")
+        if b.user not in out.users and b.user not in out.outside:
+            out.outside[b.user] = rows.where(line, "user")
+        out.balances[b.user] = (b.wallet, b.fund, b.card)
+
+
+def refuse_unknown(checked: Checked, stored: set[str]) -> None:
+    """Refuse the first user named in loans.csv or balances.csv that is neither in
+    users.csv nor among ``stored`` (the stored ones of ``checked.outside``)."""
+    for user, where in checked.outside.items():
+        if user not in stored:
+            raise InputError(where, f"user {user!r} is neither in users.csv nor stored")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from domain import ledger
 from domain.model import Installment, Journal, Loan, User
-from domain.schedule import build_schedule
+from domain.schedule import build_schedule, due_dates, split_principal
 
 ACCOUNT_CLOSED = "ACCOUNT_CLOSED"
 OVERDUE_FREEZE = "OVERDUE_FREEZE"
@@ -62,6 +63,49 @@ def bring_in(loan: Loan, first_open_day: date, paid_before: date | None = None) 
         [(ledger.receivable(loan.id, "principal"), out["principal"]),
          (ledger.receivable(loan.id, "interest"), out["interest"]),
          (ledger.OPENING_EQUITY, -(out["principal"] + out["interest"]))])
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A loan brought in as rows (``bring_in_rows``): each installment as (loan id, no,
+    due date, period start, principal, interest, paid principal, paid interest), the
+    oldest due date still owed and the opening journal."""
+
+    installments: list[tuple[str, int, date, date, int, int, int, int]]
+    next_due: date | None
+    journal: Journal
+
+
+def bring_in_rows(loan_id: str, user_id: str, principal: int, annual_rate_bp: int,
+                  term_months: int, disbursed: date, installments_paid: int,
+                  first_open_day: date) -> Opened:
+    """``bring_in(new_loan(...), first_open_day, due date of installment
+    installments_paid + 1)`` as plain rows, for a whole book's import: the first
+    ``installments_paid`` installments paid, the rest owed (a property test holds the
+    two equal)."""
+    dues = due_dates(disbursed, term_months)
+    parts = split_principal(principal, annual_rate_bp, term_months)
+    cutoff = dues[installments_paid]
+    rows = []
+    owed_principal = owed_interest = 0
+    next_due = None
+    start = disbursed
+    for k, (due, (part, interest)) in enumerate(zip(dues, parts, strict=True), start=1):
+        if due < cutoff:
+            rows.append((loan_id, k, due, start, part, interest, part, interest))
+        else:
+            rows.append((loan_id, k, due, start, part, interest, 0, 0))
+            owed_principal += part
+            owed_interest += interest
+            if next_due is None and part + interest > 0:
+                next_due = due
+        start = due
+    journal = ledger.build(
+        f"opening:{loan_id}", first_open_day, "opening", user_id, loan_id,
+        [(ledger.receivable(loan_id, "principal"), owed_principal),
+         (ledger.receivable(loan_id, "interest"), owed_interest),
+         (ledger.OPENING_EQUITY, -(owed_principal + owed_interest))])
+    return Opened(rows, next_due, journal)
 
 
 def opening_balance(user_id: str, account: str, amount: int, on: date) -> Journal:

@@ -13,7 +13,7 @@ parameters, on the client as much as on the server.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, String, Table, any_, bindparam, insert, update
@@ -111,6 +111,39 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         _copy(conn, table, rows)
         return
     conn.execute(insert(table), list(rows))
+
+
+def insert_rows(conn: Connection, table: Table, cols: Sequence[str],
+                rows: Iterable[Sequence[Any]]) -> int:
+    """Plain INSERT of new rows given as values in ``cols`` order (a repeated key fails as
+    it would row by row), as many as ``rows`` yields, which it may produce as it goes:
+    on PostgreSQL one COPY streamed as the rows come, elsewhere (and for a handful of
+    rows in a list) an executemany. The values go to the driver as they are (ints, text,
+    dates, booleans, None): no column here has a bind conversion. Returns the count."""
+    if conn.dialect.name != "postgresql" or (isinstance(rows, Sequence)
+                                             and len(rows) < COPY_THRESHOLD):
+        batch = [dict(zip(cols, r, strict=True)) for r in rows]
+        if batch:
+            conn.execute(insert(table), batch)
+        return len(batch)
+    raw = conn.connection.dbapi_connection
+    if raw is None:  # a checked-out connection always has one
+        raise AssertionError("no DBAPI connection")
+    try:
+        return _copy_rows(raw, f"COPY {table.name} ({', '.join(cols)}) FROM STDIN", rows)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(f"COPY {table.name}", None, exc,
+                                  conn.dialect.loaded_dbapi.Error,
+                                  dialect=conn.dialect) from exc
+
+
+def _copy_rows(raw: Any, statement: str, rows: Iterable[Sequence[Any]]) -> int:
+    count = 0
+    with raw.cursor() as cur, cur.copy(statement) as cp:
+        for r in rows:
+            cp.write_row(r)
+            count += 1
+    return count
 
 
 def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

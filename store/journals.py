@@ -11,7 +11,7 @@ from sqlalchemy import Connection, func, select
 
 from domain.model import Journal
 from store import schema as s
-from store.bulk import insert_many
+from store.bulk import insert_rows
 
 
 def _owner(account: str) -> str | None:
@@ -23,12 +23,10 @@ def insert_journals(conn: Connection, journals: Sequence[Journal]) -> int:
     """Insert journals and their postings; a repeated key violates the unique constraint."""
     if not journals:
         return 0
-    insert_many(conn, s.journals, [
-        {"key": j.key, "day": j.day, "kind": j.kind, "user_id": j.user_id,
-         "loan_id": j.loan_id, "amount": j.amount} for j in journals])
-    insert_many(conn, s.postings, [
-        {"journal_key": j.key, "account": a, "owner": _owner(a), "amount": v}
-        for j in journals for a, v in j.postings])
+    insert_rows(conn, s.journals, ("key", "day", "kind", "user_id", "loan_id", "amount"),
+                [(j.key, j.day, j.kind, j.user_id, j.loan_id, j.amount) for j in journals])
+    insert_rows(conn, s.postings, ("journal_key", "account", "owner", "amount"),
+                [(j.key, a, _owner(a), v) for j in journals for a, v in j.postings])
     return len(journals)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.sql import ColumnElement
 from domain.model import LIVE_STATUSES, Installment, Loan
 from domain.overdue import PenaltyAccrual
 from store import schema as s
-from store.bulk import bulk_update, in_ids, insert_ignore_many, insert_many
+from store.bulk import bulk_update, in_ids, insert_ignore_many, insert_many, insert_rows
 from store.users import lock_users
 
 LOAN_COLUMNS = ("status", "dpd", "bucket", "collection_stage", "agency", "on_hold",
@@ -170,6 +170,21 @@ def insert_loans(conn: Connection, loans: Sequence[Loan]) -> None:
         x.dirty = False
         for i in x.installments:
             i.dirty = False
+
+
+OPENED_LOAN_COLUMNS = ("id", "user_id", "principal", "annual_rate_bp", "term_months",
+                       "disbursed", "status", "next_due")
+OPENED_INSTALLMENT_COLUMNS = ("loan_id", "no", "due_date", "period_start", "principal",
+                              "interest", "paid_principal", "paid_interest")
+
+
+def insert_opened(conn: Connection, loans: Sequence[Sequence[Any]],
+                  installments: Sequence[Sequence[Any]]) -> None:
+    """Insert loans brought in from elsewhere (values in ``OPENED_LOAN_COLUMNS`` order)
+    and their installments (``OPENED_INSTALLMENT_COLUMNS``); every other column takes its
+    default (no penalty, no collection, no accrual). COPY on PostgreSQL."""
+    insert_rows(conn, s.loans, OPENED_LOAN_COLUMNS, loans)
+    insert_rows(conn, s.installments, OPENED_INSTALLMENT_COLUMNS, installments)
 
 
 def save_loans(conn: Connection, loans: Iterable[Loan]) -> int:

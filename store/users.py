@@ -127,6 +127,23 @@ def existing(conn: Connection, user_ids: Collection[str]) -> set[str]:
     return set(conn.execute(select(u.id).where(in_ids(conn, u.id, user_ids))).scalars())
 
 
+def lock_existing(conn: Connection, user_ids: Collection[str], *,
+                  slice_size: int = 50_000) -> set[str]:
+    """The ids among ``user_ids`` that are users already, each locked as every writer of a
+    user locks it, in id order across slices of ``slice_size`` (a whole book's users in a
+    few statements; on SQLite, which serialises writers, a plain read)."""
+    ordered = sorted(user_ids)
+    found: set[str] = set()
+    u = s.users.c
+    for at in range(0, len(ordered), slice_size):
+        part = ordered[at:at + slice_size]
+        query = select(u.id).where(in_ids(conn, u.id, part)).order_by(u.id)
+        if conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        found.update(conn.execute(query).scalars())
+    return found
+
+
 def insert_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert new users; every row has the same columns."""
     insert_many(conn, s.users, rows)

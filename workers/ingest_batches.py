@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from domain import activity as act
-from domain import book as book_rules
 from domain import intake, ledger, lending
 from domain.commands import (
     InputError,
@@ -18,7 +17,6 @@ from domain.config import ProductConfig
 from domain.model import Journal
 from store import events as event_rows
 from store import journals as journal_rows
-from store import loans as loan_rows
 from store import users as user_rows
 from store.engine import Connection
 from workers import ingest
@@ -171,50 +169,3 @@ def _changed(u: intake.UserRecord) -> dict[str, object]:
     sent = u.model_fields_set - {"consent", *intake.CREATION_ONLY}
     return {"id": u.id, **{k: getattr(u, k) for k in sorted(sent) if k != "id"},
             **_consent(u)}
-
-
-# ---------------------------------------------------------------- a whole book (SPEC 13)
-def import_book(conn: Connection, book: book_rules.Book, first_open_day: date,
-                config: ProductConfig) -> dict[str, int]:
-    """Bring in a validated book under the users' locks: users, loans with their paid
-    installments and opening balances, each opening amount an opening journal. What is
-    stored already (a user, a loan) is left as it is, so importing twice changes nothing."""
-    ids = sorted({u.id for u in book.users})
-    user_rows.lock_users(conn, ids)
-    present = user_rows.existing(conn, ids)
-    new_users = [u for u in book.users if u.id not in present]
-    stored_loans = loan_rows.existing_ids(conn, [x.id for x in book.loans])
-    new_loans = [x for x in book.loans if x.id not in stored_loans]
-    created = {u.id for u in new_users}
-    balances = {b.user: b for b in book.balances if b.user in created}
-    loans, journals = [], []
-    for x in new_loans:
-        loan = lending.new_loan(x.id, x.user, x.principal, x.annual_rate_bp, x.term_months,
-                                x.disbursed)
-        paid_before = loan.installments[x.installments_paid].due_date
-        journals.append(lending.bring_in(loan, first_open_day, paid_before))
-        loans.append(loan)
-    last_disbursed: dict[str, date] = {}
-    for x in book.loans:
-        last_disbursed[x.user] = max(x.disbursed, last_disbursed.get(x.user, x.disbursed))
-    before = first_open_day - timedelta(days=1)
-    rows = []
-    for u in new_users:
-        b = balances.get(u.id)
-        rows.append({**u.model_dump(exclude={"limit", "card_token"}),
-                     "card_token": u.card_token or None, "credit_limit": u.limit,
-                     "wallet": b.wallet if b else 0, "fund": b.fund if b else 0,
-                     "last_recalc": before, "last_base": config.base_limit(u.score),
-                     "next_recalc": before + timedelta(days=config.limit_recalc_interval_days),
-                     "last_disbursed": last_disbursed.get(u.id)})
-        for account, amount in ((ledger.wallet(u.id), b.wallet if b else 0),
-                                (ledger.fund(u.id), b.fund if b else 0)):
-            if amount:
-                journals.append(lending.opening_balance(u.id, account, amount, first_open_day))
-    user_rows.insert_users(conn, rows)
-    user_rows.open_bank_accounts(conn, {u.id: balances[u.id].card if u.id in balances else 0
-                                          for u in new_users})
-    loan_rows.insert_loans(conn, loans)
-    journal_rows.insert_journals(conn, journals)
-    return {"users": len(new_users), "loans": len(loans),
-            "already_stored": len(book.users) - len(new_users) + len(book.loans) - len(loans)}
