@@ -79,8 +79,9 @@ def standard_loan(loan_id: str = "L1", user: str = "u1") -> Loan:
 
 
 def user(user_id: str = "u1", *, score: int = 600, limit: int = 0, wallet: int = 0,
-         fund: int = 0) -> User:
-    return User(id=user_id, score=score, limit=limit, wallet=wallet, fund=fund)
+         fund: int = 0, card_token: str | None = "tok-u1") -> User:
+    return User(id=user_id, score=score, limit=limit, wallet=wallet, fund=fund,
+                card_token=card_token)
 
 
 def posting_sum(postings: tuple[tuple[str, int], ...]) -> int:
