@@ -7,16 +7,16 @@ unreadable or fails validation) makes the debits ``pending``, never ``failed``: 
 money may have moved, and ``reconcile`` asks again. Each refusal is logged with its
 cause. A 4xx other than 408/429 is a configuration error (``BankRefused``), raised.
 
-One ``httpx.Client`` per process (re-created after a fork), so connections are reused.
+One ``httpx.Client`` per process (``adapters.http_client``, made again after a fork), so
+connections are reused. Each debit goes to the card its intent names (``card_token``,
+the platform's token of the user's linked card); the adapter never makes one up.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import httpx
 from pydantic import ValidationError
@@ -32,6 +32,7 @@ from adapters.bank_wire import (
     sign,
     signature_ok,
 )
+from adapters.http_client import DEFAULT_TIMEOUTS, ProcessClient, Timeouts
 from domain.bank import (
     DEBITED,
     FAILED,
@@ -47,27 +48,11 @@ log = logging.getLogger("creditcycle.bank")
 TRANSIENT_4XX = frozenset({408, 429})
 
 
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Seconds. ``read`` bounds the wait for the bank's answer: past it the outcome is
-    unknown and the debits are pending."""
-
-    connect: float = 3.0
-    read: float = 10.0
-    write: float = 10.0
-    pool: float = 10.0
-
-
-def _user_id_as_token(user_id: str) -> str:
-    return user_id
-
-
 class HttpBank:
     """The bank at ``url`` (``POST {url}/debits``, ``POST {url}/debits/query``)."""
 
     def __init__(self, url: str, secret: str | bytes, *,
-                 card_token: Callable[[str], str] = _user_id_as_token,
-                 timeouts: Timeouts = Timeouts(), batch_size: int = MAX_BATCH,
+                 timeouts: Timeouts = DEFAULT_TIMEOUTS, batch_size: int = MAX_BATCH,
                  transport: httpx.BaseTransport | None = None,
                  observe: Callable[[str, str, float], None] | None = None) -> None:
         """``observe(path, outcome, seconds)``, when given, is called after every call
@@ -80,25 +65,25 @@ class HttpBank:
             raise ValueError(f"batch_size: must be 1..{MAX_BATCH}")
         self.url = url.rstrip("/")
         self.secret = secret.encode() if isinstance(secret, str) else secret
-        self.card_token = card_token
         self.timeouts = timeouts
         self.batch_size = batch_size
-        self._transport = transport
         self._observe = observe
-        self._client: httpx.Client | None = None
-        self._pid = 0
+        self._http = ProcessClient(timeouts, transport)
 
     # ------------------------------------------------------------------ protocol
     def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
         unique: dict[str, DebitRequest] = {}
         for r in requests:
+            if not r.card_token:  # the step never makes one: a caller's bug, never guessed
+                raise ValueError(f"debit {r.key!r}: no card_token (the user has no linked "
+                                 "card and must not be sent to the bank)")
             unique.setdefault(r.key, r)
         found: dict[str, DebitResult] = {}
         todo = list(unique.values())
         for i in range(0, len(todo), self.batch_size):
             part = todo[i:i + self.batch_size]
             body = DebitsBody(requests=[WireDebit(
-                key=r.key, card_token=self.card_token(r.user_id), amount=r.amount,
+                key=r.key, card_token=r.card_token, amount=r.amount,
                 business_date=r.day) for r in part])
             amounts = {r.key: r.amount for r in part}
             found.update(self._call("/debits", body.model_dump_json().encode(), amounts))
@@ -114,22 +99,9 @@ class HttpBank:
         return [found[k] for k in keys]
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._http.close()
 
     # ------------------------------------------------------------------ transport
-    def _http(self) -> httpx.Client:
-        if self._client is None or self._pid != os.getpid():
-            # A forked worker must not share its parent's sockets: one client per process.
-            t = self.timeouts
-            self._client = httpx.Client(
-                timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write,
-                                      pool=t.pool),
-                transport=self._transport, follow_redirects=False)
-            self._pid = os.getpid()
-        return self._client
-
     def _call(self, path: str, body: bytes,
               asked: Mapping[str, int | None]) -> dict[str, DebitResult]:
         """The results of one call, one per key asked; ``asked`` maps each key to the
@@ -147,7 +119,7 @@ class HttpBank:
     def _call_once(self, path: str, body: bytes,
                    asked: Mapping[str, int | None]) -> dict[str, DebitResult]:
         try:
-            answer = self._http().post(self.url + path, content=body, headers={
+            answer = self._http.get().post(self.url + path, content=body, headers={
                 "Content-Type": "application/json",
                 SIGNATURE_HEADER: sign(self.secret, body)})
         except httpx.TimeoutException as exc:

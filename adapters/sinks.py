@@ -7,7 +7,8 @@
   (``X-Signature``, adapters/signing.py) with an ``Idempotency-Key`` header. A 2xx is an
   acknowledgement; a timeout, a connection error, a 5xx, 408 or 429 a retryable
   failure; any other answer (4xx, 3xx: redirects are not followed) a permanent one.
-  One ``httpx.Client`` per sink and process (made again after a fork).
+  One ``httpx.Client`` per sink and process (``adapters.http_client``, made again after
+  a fork).
 - ``file://DIR``: ``FileSink`` writes each batch whole to
   ``DIR/<outbox dir>/<key>.json`` under a hidden temporary name, fsyncs it, renames it
   (``os.replace``) and fsyncs the directory: a reader never sees a partial file, and a
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from adapters.bank_http import Timeouts
+from adapters.http_client import DEFAULT_TIMEOUTS, ProcessClient, Timeouts
 from adapters.signing import SIGNATURE_HEADER, sign
 from domain.outbox import AGENCY_PREFIX, Acknowledged, Batch, Delivery, DeliveryFailed, Sink
 
@@ -40,7 +41,6 @@ LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 TRANSIENT_4XX: Final = frozenset({408, 429})
 FILE_MODE: Final = 0o640
 MAX_SEGMENT_BYTES: Final = 200
-DEFAULT_TIMEOUTS: Final = Timeouts()  # connect 3 s, read 10 s
 
 
 class BadSinkConfig(ValueError):
@@ -118,29 +118,16 @@ class HttpsSink:
         self._url = url
         self.secret = secret
         self.timeouts = timeouts
-        self._transport = transport
-        self._client: httpx.Client | None = None
-        self._pid = 0
+        self._http = ProcessClient(timeouts, transport)
 
     @property
     def url(self) -> str:
         return self._url
 
-    def _http(self) -> httpx.Client:
-        if self._client is None or self._pid != os.getpid():
-            # A forked worker must not share its parent's sockets: one client per process.
-            t = self.timeouts
-            self._client = httpx.Client(
-                timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write,
-                                      pool=t.pool),
-                transport=self._transport, follow_redirects=False)
-            self._pid = os.getpid()
-        return self._client
-
     def deliver(self, batch: Batch) -> Delivery:
         body = batch.body
         try:
-            answer = self._http().post(self._url, content=body, headers={
+            answer = self._http.get().post(self._url, content=body, headers={
                 "Content-Type": "application/json; charset=utf-8",
                 SIGNATURE_HEADER: sign(self.secret, body),
                 IDEMPOTENCY_HEADER: batch.key})
@@ -165,9 +152,7 @@ class HttpsSink:
         return DeliveryFailed(batch.key, retryable, cause, retry_after)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._http.close()
 
 
 def _says_duplicate(answer: httpx.Response) -> bool:

@@ -10,7 +10,7 @@ takes twice: the bank keeps the first outcome. Calls are batched.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Final, Protocol
 
@@ -34,10 +34,14 @@ class BankRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DebitRequest:
+    """A debit of ``amount`` from the card ``card_token`` (the platform's opaque token of
+    the user's linked card, sent to the bank) of user ``user_id``, on business date ``day``."""
+
     key: str
     user_id: str
     amount: int
     day: date
+    card_token: str = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ tried in that order, each giving min(what it holds, what is still owed).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -114,10 +115,23 @@ def take_from_balance(user: User, loans: Sequence[Loan], on: date, attempt: str,
                         user.id, None, ledger.payment_postings(source, user.id, allocations))
 
 
+def synthetic_card_token(user_id: str) -> str:
+    """The card token of a made-up user (a scenario's, a seeded portfolio's): opaque like a
+    platform's, never the user id, the same for the same id (the bench seeds it in SQL
+    as ``'tok-' || left(encode(sha256(convert_to(id, 'UTF8')), 'hex'), 24)``)."""
+    return "tok-" + hashlib.sha256(user_id.encode()).hexdigest()[:24]
+
+
+def has_card(user: User) -> bool:
+    """Whether the user has a linked card the bank can be asked to debit (its token)."""
+    return bool(user.card_token)
+
+
 def card_request_amount(user: User, loans: Sequence[Loan], on: date, *, daytime: bool,
                         late_after_days: int, has_pending: bool) -> int:
-    """What to ask the bank for, or 0 when the card may not be debited now."""
-    if not user.consent_card or user.card_blocked or has_pending:
+    """What to ask the bank for, or 0 when the card may not be debited now (no card
+    linked, no consent, blocked as invalid, or an earlier debit still open)."""
+    if not has_card(user) or not user.consent_card or user.card_blocked or has_pending:
         return 0
     return total(due_debts(loans, on, daytime=daytime, late_after_days=late_after_days))
 

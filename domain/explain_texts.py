@@ -127,6 +127,8 @@ TEXT: dict[str, dict[str, str]] = {
         "consent_off": "Automatic deduction is switched off for {sources}.",
         "card_blocked": "Card debits are stopped because the bank reported the card invalid; "
                         "linking a new card resumes them.",
+        "no_card": "No bank card is linked, so automatic deduction never asks a card; "
+                   "linking one adds it.",
         # remedies
         "fix_frozen_one": "The limit is frozen because loan {loan} is {dpd} overdue; "
                           "repaying {amount} unfreezes it at the next close ({next_close})."
@@ -312,6 +314,7 @@ TEXT: dict[str, dict[str, str]] = {
         "loan_paid_off": "借款{loan}（{disbursed}借入{principal}）已全部还清。",
         "consent_off": "以下渠道未开通自动扣款：{sources}。",
         "card_blocked": "银行报告该卡无效，银行卡扣款已停止；绑定新卡后恢复。",
+        "no_card": "未绑定银行卡，自动扣款不会从银行卡扣款；绑定后即可扣款。",
         "fix_frozen_one": "因借款{loan}已逾期{dpd}，额度已冻结；还款{amount}后，将在下一次日终"
                           "（{next_close}）解冻。{per_day}",
         "fix_frozen_many": "因{loans}逾期（最长{dpd}），额度已冻结；共还款{amount}后，将在"

@@ -153,6 +153,8 @@ class User:
     consent_card: bool = True
     consent_fund: bool = True
     card_blocked: bool = False
+    #: The platform's opaque token of the linked card (SPEC 13); None: no card linked.
+    card_token: str | None = None
     dirty: bool = False
 
 

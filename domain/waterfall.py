@@ -1,10 +1,11 @@
 """The deduction waterfall of one attempt (SPEC section 2), for a batch of users.
 
 Wallet first, then the card, then the fund; each gives min(what it holds, what
-is still owed). The card is asked only with the user's consent, while it is
-not blocked and while no earlier debit of the user is unresolved; a card the
-bank calls invalid is blocked. A debit still pending stops the waterfall
-before the fund, and the fund pays at most its daily redemption cap.
+is still owed). The card is asked only when one is linked (the user's card token),
+with the user's consent, while it is not blocked and while no earlier debit of the
+user is unresolved; a card the bank calls invalid is blocked. A debit still
+pending stops the waterfall before the fund, and the fund pays at most its daily
+redemption cap.
 
 The functions take users and loans already loaded (and locked) by the
 caller; they change them in place (balances, installments) and return what
@@ -44,6 +45,7 @@ class CardIntent:
     day: date
     attempt: str
     amount: int
+    card_token: str  # the card the debit is of, fixed with its intent
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +100,9 @@ def wallet_and_card(users: Mapping[str, User], loans_by_user: Mapping[str, Seque
         amount = card_request_amount(user, mine, attempt.on, daytime=attempt.daytime,
                                      late_after_days=attempt.late_after_days,
                                      has_pending=uid in pending)
-        if amount > 0:
+        if amount > 0 and user.card_token:
             intents.append(CardIntent(card_key(uid, attempt.on, attempt.code), uid,
-                                      attempt.on, attempt.code, amount))
+                                      attempt.on, attempt.code, amount, user.card_token))
     return journals, intents
 
 

@@ -93,7 +93,7 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
             INSERT INTO users (id, name, phone, score, credit_limit, limit_frozen, closed, wallet,
                                fund, consent_wallet, consent_card, consent_fund, card_blocked,
                                activity, last_disbursed, last_increase, last_base,
-                               overdue_history_pending, last_recalc, next_recalc)
+                               overdue_history_pending, last_recalc, next_recalc, card_token)
             SELECT b.uid, 'User ' || b.i, '138' || lpad(((b.i * 7919) % 100000000)::text, 8, '0'),
                    sc.score, sc.base / 2, false, false,
                    CASE WHEN b.late OR b.i % 5 <> 0 THEN 0 ELSE (b.i * 13) % 200000 END,
@@ -119,7 +119,9 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
                    CASE WHEN b.i % 10 < 3 OR b.i % 50 IN (3, 13) THEN '{start}'::date
                         ELSE '{start}'::date - 1 - (b.i % 29)::int
                              + {config.limit_recalc_interval_days}
-                   END
+                   END,
+                   -- domain.deduction.synthetic_card_token, in SQL
+                   'tok-' || left(encode(sha256(convert_to(b.uid, 'UTF8')), 'hex'), 24)
             FROM bench_loans b
             CROSS JOIN LATERAL (SELECT 560 + (b.i * 37) % 240 AS score) s0
             CROSS JOIN LATERAL (SELECT s0.score, CASE {base_case} ELSE 0 END AS base) sc""")

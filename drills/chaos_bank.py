@@ -100,12 +100,12 @@ def bank_check(engine: Engine, ledger: list[dict[str, Any]],
                 faults: dict[str, int]) -> BankCheck:
     """The bank's ledger against creditcycle's debits and card journals, key by key and
     card by card."""
-    b, j = s.bank_debits.c, s.journals.c
+    b, j, u = s.bank_debits.c, s.journals.c, s.users.c
     with engine.connect() as conn:
         debits = {r.key: r for r in conn.execute(select(b.key, b.user_id, b.status, b.taken))}
-        booked = {u: int(v) for u, v in conn.execute(
-            select(j.user_id, func.sum(j.amount)).where(j.kind == "deduct_card")
-            .group_by(j.user_id))}
+        booked = {t: int(v) for t, v in conn.execute(  # by card, as the bank's ledger is
+            select(u.card_token, func.sum(j.amount)).join(s.users, u.id == j.user_id)
+            .where(j.kind == "deduct_card").group_by(u.card_token))}
     check = BankCheck(faults=sum(faults.values()), by_kind=dict(faults))
     check.still_pending = sum(1 for r in debits.values() if r.status in (PENDING, "intent"))
     late = {d["key"] for d in ledger if d["late"]}

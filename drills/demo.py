@@ -5,19 +5,20 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+from typing import Final
 
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from adapters.sinks import outbox_dir, sink_for
+from adapters.sinks import outbox_dir
 from cli import api
 from domain import collection
+from domain import outbox as ob
 from domain.config import ProductConfig
 from domain.money import yuan
-from domain.outbox import RELAYS
 from drills.seed import seed_portfolio
 from drills.stack import Stack, local_stack
 from schedules import business_date
@@ -25,7 +26,6 @@ from store import ledger_checks, outboxes
 from store import schema as s
 from store.cycle import mark_closed_before
 from store.engine import make_engine, migrate
-from workers import relays
 from workers.progress import WaitError, wait_for
 
 console = Console()
@@ -51,8 +51,11 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
     mark_closed_before(engine, first)
     console.print(f"seeded in {time.monotonic() - t:.1f}s; starting Redis and "
                   f"{concurrency} worker processes")
+    out = (DEMO_DIR / "outbox").resolve()
     env = {"CREDITCYCLE_CHUNK_SIZE": str(chunk_size),
-           business_date.CLOCK_VARIABLE: clock.isoformat()}
+           business_date.CLOCK_VARIABLE: clock.isoformat(),
+           # the workers' relays deliver every outbox into one folder (file:// sinks)
+           **dict.fromkeys(SINK_VARIABLES, f"file://{out}")}
     with local_stack(url, extra_env=env, bank_dir=DEMO_DIR) as st:
         if st.bank is not None:
             console.print(f"bank simulator at {st.bank.url} (its ledger: "
@@ -66,9 +69,16 @@ def run_demo(users: int, days: int, concurrency: int, chunk_size: int = 5000) ->
             raise SystemExit(f"the demo stopped: {exc}; see .demo/worker.log") from None
         wall = time.monotonic() - t
         bank_line = bank_summary(engine, st)
+        t = time.monotonic()
+        try:
+            sent = relay_on_workers(engine)
+        except WaitError as exc:
+            raise SystemExit(f"the demo stopped: {exc}; see .demo/worker.log and "
+                             "`creditcycle outbox status`") from None
+        relay_wall = time.monotonic() - t
     summary(engine, wall, days)
     console.print(bank_line)
-    deliver_outboxes(engine, config, clock)
+    print_outboxes(engine, out, sent, relay_wall)
 
 
 def bank_summary(engine: Engine, st: Stack) -> str:
@@ -90,17 +100,56 @@ def bank_summary(engine: Engine, st: Stack) -> str:
             f"journals ({yuan(booked)})")
 
 
-def deliver_outboxes(engine: Engine, config: ProductConfig, clock: datetime) -> None:
-    """Run the relays into ``file://.demo/outbox`` until nothing is due; print per outbox."""
-    out = (DEMO_DIR / "outbox").resolve()
-    sink = sink_for(f"file://{out}", None)
-    for name in RELAYS:
-        while relays.run(engine, name, sink, business_now=lambda: clock,
-                         max_attempts=config.outbox_max_attempts).batches:
-            pass
+#: The workers' sink of each relay (workers/settings.py).
+SINK_VARIABLES: Final = ("CREDITCYCLE_SINK_NOTIFICATIONS", "CREDITCYCLE_SINK_AGENCIES",
+                         "CREDITCYCLE_SINK_BUREAU")
+RELAY_WAIT_S: Final = 900.0   # the whole delivery; a stuck relay ends the demo, named
+ROUND_QUIET_S: Final = 5.0    # no progress this long: the round's tasks ended, send again
+
+
+def _pending(engine: Engine) -> dict[ob.RelayName, int]:
+    """Rows still to deliver (or expire), per relay."""
     with engine.connect() as conn:
         counts = outboxes.status(conn)
-    o = Table(title=f"outboxes delivered into {out}", title_justify="left")
+    left: dict[ob.RelayName, int] = {}
+    for c in counts:
+        if c.pending:
+            name = ob.relay_of(c.outbox)
+            left[name] = left.get(name, 0) + c.pending
+    return left
+
+
+def relay_on_workers(engine: Engine, *, timeout: float = RELAY_WAIT_S) -> int:
+    """Deliver the night's outboxes through the relays on the workers (their tasks, as beat
+    sends them every minute), until no row is pending; returns the relay tasks sent.
+
+    A relay run stops after its time budget, so a round of tasks may leave rows: when the
+    count stops moving, the relays still owing rows are sent again. Past ``timeout`` the
+    rows left are named (``WaitError``)."""
+    deadline = time.monotonic() + timeout
+    sent, left = 0, _pending(engine)
+    while left:
+        for name in left:
+            api.submit(f"creditcycle.relay.{name}")
+            sent += 1
+        quiet_since, before = time.monotonic(), left
+        while left and time.monotonic() - quiet_since < ROUND_QUIET_S:
+            if time.monotonic() > deadline:
+                raise WaitError(f"outbox rows still pending after {timeout:.0f}s: "
+                                + ", ".join(f"{k} {v:,}" for k, v in sorted(left.items())))
+            time.sleep(0.5)
+            left = _pending(engine)
+            if left != before:
+                quiet_since, before = time.monotonic(), left
+    return sent
+
+
+def print_outboxes(engine: Engine, out: Path, sent: int, wall: float) -> None:
+    """What the workers' relays delivered into ``out``, per outbox."""
+    with engine.connect() as conn:
+        counts = outboxes.status(conn)
+    o = Table(title=f"outboxes delivered into {out} by the workers' relays",
+              title_justify="left")
     for col in ("outbox", "rows delivered", "files", "expired", "pending", "dead"):
         o.add_column(col, justify="left" if col == "outbox" else "right")
     for c in counts:
@@ -108,7 +157,7 @@ def deliver_outboxes(engine: Engine, config: ProductConfig, clock: datetime) -> 
         o.add_row(c.outbox, f"{c.delivered:,}", f"{files:,}", f"{c.expired:,}",
                   f"{c.pending:,}", f"{c.dead:,}")
     console.print(o)
-    console.print(f"outbox files: {out}")
+    console.print(f"{sent} relay tasks in {wall:.1f}s; outbox files: {out}")
 
 
 def summary(engine: Engine, wall: float, days: int) -> None:

@@ -1,7 +1,8 @@
 """A synthetic portfolio for demos and benchmarks, deterministic for a given seed.
 
-About 1/30 of loans fall due on any given day; a share of users hold no money
-and so go overdue; some have recent activity or risk signals.
+Every user has a linked card (an opaque ``tok-...`` token, not the user id; the bank
+simulator is seeded by it). About 1/30 of loans fall due on any given day; a share of
+users hold no money and so go overdue; some have recent activity or risk signals.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, insert
 from domain import lending
 from domain.activity import Activity
 from domain.config import ProductConfig
+from domain.deduction import synthetic_card_token
 from store import journals as journal_rows
 from store import loans as loan_rows
 from store import schema as s
@@ -61,7 +63,8 @@ def seed_portfolio(engine: Engine, users: int, start: date, *, seed: int = 7,
                 "score": score, "credit_limit": config.base_limit(score) // 2,
                 "wallet": wallet, "fund": fund, "last_base": config.base_limit(score),
                 "last_recalc": start - timedelta(days=rng.randint(1, 29)),
-                "activity": Activity(active_days=days).to_json() if days else None})
+                "activity": Activity(active_days=days).to_json() if days else None,
+                "card_token": synthetic_card_token(uid)})
             bank_rows.append({"user_id": uid, "balance": card})
             disbursed = start - timedelta(days=rng.randint(1, 360))
             principal = rng.choice((100_000, 300_000, 500_000, 1_000_000, 2_000_000))

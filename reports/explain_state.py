@@ -79,7 +79,9 @@ def state(h: UserHistory, on: date) -> list[Line]:
     off = [f"src_{src}" for src in SOURCES if not getattr(u, f"consent_{src}")]
     if off:
         out.append(Line("consent_off", {"sources": Ids(tuple(off))}))
-    if u.card_blocked:
+    if not u.card_token:
+        out.append(Line("no_card"))
+    elif u.card_blocked:
         out.append(Line("card_blocked"))
     return out
 
@@ -176,9 +178,10 @@ def remedies(h: UserHistory, on: date, config: ProductConfig) -> list[Line]:  # 
 
 def _how_to_pay(u: Any) -> Line:
     """Paying in, and only the sources the next automatic deduction may take from: those
-    with consent (SPEC 2), the card not while the bank reports it invalid."""
+    with consent (SPEC 2), the card only when one is linked and not while the bank reports
+    it invalid."""
     usable = [f"src_{src}" for src in SOURCES if getattr(u, f"consent_{src}")
-              and not (src == "card" and u.card_blocked)]
+              and not (src == "card" and (u.card_blocked or not u.card_token))]
     off = tuple(f"src_{src}" for src in SOURCES if not getattr(u, f"consent_{src}"))
     if not usable:
         return Line("fix_how_to_pay_none", {"sources": Ids(off)})

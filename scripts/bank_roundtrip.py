@@ -32,18 +32,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sim = SimProcess(str(Path(tmp) / "bank.sqlite"), SECRET).start()
         try:
-            cards = {f"u{n:06d}": {"balance": 10**9} for n in range(args.size)}
+            cards = {f"tok-u{n:06d}": {"balance": 10**9} for n in range(args.size)}
             SimAdmin(sim.url, SECRET).set_cards(cards)
             bank = HttpBank(sim.url, SECRET)
             d = date(2026, 2, 15)
             singles = []
             for n in range(50):
                 t = time.perf_counter()
-                bank.debit([DebitRequest(f"rt{n}", "u000000", 1, d)])
+                one = "tok-u000000"
+                bank.debit([DebitRequest(f"rt{n}", "u000000", 1, d, card_token=one)])
                 singles.append(time.perf_counter() - t)
             batch_t, query_t = [], []
             for b in range(args.batches):
-                reqs = [DebitRequest(f"b{b}:{u}", u, 100, d) for u in cards]
+                reqs = [DebitRequest(f"b{b}:{c}", c[4:], 100, d, card_token=c) for c in cards]
                 t = time.perf_counter()
                 got = bank.debit(reqs)
                 batch_t.append(time.perf_counter() - t)

@@ -127,11 +127,13 @@ class SimulatedBank:
 
 
 def card_balances(conn: Connection) -> list[tuple[str, int, bool]]:
-    """Every simulated card as (user id, balance, invalid), in one read: what a bank
-    simulator process is seeded with (drills, demo)."""
-    a = s.sim_bank_accounts.c
-    return [(r.user_id, int(r.balance), bool(r.invalid)) for r in conn.execute(
-        select(a.user_id, a.balance, a.invalid).order_by(a.user_id))]
+    """Every simulated card of a user with a linked card, as (the user's card token,
+    balance, invalid), in one read: what a bank simulator process is seeded with (drills,
+    demo). A user without a token has no card the bank knows (and is never debited)."""
+    a, u = s.sim_bank_accounts.c, s.users.c
+    return [(r.card_token, int(r.balance), bool(r.invalid)) for r in conn.execute(
+        select(u.card_token, a.balance, a.invalid).join(s.users, u.id == a.user_id)
+        .where(u.card_token.is_not(None), u.card_token != "").order_by(u.card_token))]
 
 
 def pending_debits(conn: Connection, status: str, limit: int = 5000) -> list[Any]:
@@ -165,17 +167,18 @@ def insert_intents(conn: Connection, intents: Iterable[CardIntent]) -> None:
     """Record card debit intents before the bank is asked; a repeated key is ignored."""
     insert_ignore_many(conn, s.bank_debits, [
         {"key": i.key, "user_id": i.user_id, "day": i.day, "attempt": i.attempt,
-         "amount": i.amount, "status": INTENT} for i in intents])
+         "amount": i.amount, "card_token": i.card_token, "status": INTENT} for i in intents])
 
 
 def open_intents(conn: Connection, on: date, lo: str, hi: str) -> list[DebitRequest]:
     """The intents of ``on`` of users ``lo``..``hi`` (not held) not yet resolved, of any
-    attempt, by user and key."""
+    attempt, by user and key; each with the card token its intent was made for."""
     b = s.bank_debits.c
     rows = conn.execute(select(s.bank_debits).where(
         b.day == on, b.status == INTENT, in_range(b.user_id, lo, hi),
         not_held(b.user_id, on)).order_by(b.user_id, b.key)).all()
-    return [DebitRequest(r.key, r.user_id, r.amount, r.day) for r in rows]
+    return [DebitRequest(r.key, r.user_id, r.amount, r.day, card_token=r.card_token)
+            for r in rows]
 
 
 def still_intents(conn: Connection, keys: Collection[str]) -> set[str]:

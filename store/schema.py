@@ -226,6 +226,8 @@ bank_debits = Table(
     Column("taken", Money, nullable=False, server_default="0"),
     Column("reason", String(40)),
     Column("resolved_on", Date),
+    # The card asked (the user's token when the intent was made): a key is one card's debit.
+    Column("card_token", String(100), nullable=False),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint("taken >= 0 AND taken <= amount", name="taken_within_amount"),
     Index("ix_bank_debits_user_status", "user_id", "status"),

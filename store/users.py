@@ -36,11 +36,11 @@ def _user(row: Any) -> User:
                 limit_frozen=row.limit_frozen, closed=row.closed, wallet=row.wallet,
                 fund=row.fund, consent_wallet=row.consent_wallet,
                 consent_card=row.consent_card, consent_fund=row.consent_fund,
-                card_blocked=row.card_blocked)
+                card_blocked=row.card_blocked, card_token=row.card_token or None)
 
 
 _USER_FIELDS = ("id", "score", "credit_limit", "limit_frozen", "closed", "wallet", "fund",
-                "consent_wallet", "consent_card", "consent_fund", "card_blocked")
+                "consent_wallet", "consent_card", "consent_fund", "card_blocked", "card_token")
 
 
 def load_users(conn: Connection, user_ids: Collection[str], *,

@@ -30,6 +30,7 @@ from domain.commands import (
     parse_event,
 )
 from domain.config import ConfigError, ProductConfig
+from domain.deduction import synthetic_card_token
 from domain.eligibility import identity_expired
 from domain.model import User
 from domain.money import date_range
@@ -256,7 +257,8 @@ def seed(engine: Engine, sc: Scenario) -> None:
             "identity_verified": u.identity_verified, "identity_expires": u.identity_expires,
             "score": u.score, "credit_limit": u.limit, "wallet": u.wallet, "fund": u.fund,
             "consent_wallet": u.consent.wallet, "consent_card": u.consent.card,
-            "consent_fund": u.consent.fund, "last_recalc": before,
+            "consent_fund": u.consent.fund, "card_token": synthetic_card_token(u.id),
+            "last_recalc": before,
             "last_base": sc.config.base_limit(u.score),
             "next_recalc": before + timedelta(days=sc.config.limit_recalc_interval_days),
             "last_disbursed": last_disbursed.get(u.id)} for u in sc.users])

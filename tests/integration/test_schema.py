@@ -112,7 +112,7 @@ def test_penalty_is_accrued_once_per_loan_installment_and_day(engine) -> None:
 
 def test_a_bank_debit_cannot_take_more_than_it_asked(engine) -> None:
     row = {"key": "b1", "user_id": "u1", "day": D, "attempt": "cob", "amount": 100,
-           "status": "intent"}
+           "card_token": "tok-u1", "status": "intent"}
     with engine.begin() as conn:
         conn.execute(insert(s.bank_debits).values(**row))
     with pytest.raises(IntegrityError), engine.begin() as conn:

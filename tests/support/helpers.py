@@ -48,7 +48,11 @@ def seed_portfolio(engine: Engine, users: Sequence[dict[str, Any]], loans: Seque
                    *, agencies: Sequence[str] = (), events: Sequence[dict[str, Any]] = (),
                    config: dict[str, Any] | None = None, start: date = START,
                    end: date | None = None) -> Scenario:
-    """Seed users and agencies with the scenario seeder, then the loans; apply ``events``."""
+    """Seed users and agencies with the scenario seeder, then the loans; apply ``events``.
+    A user may carry ``card_token`` (a string, or None for no linked card) over the
+    seeder's made-up one."""
+    tokens = {u["id"]: u["card_token"] for u in users if "card_token" in u}
+    users = [{k: v for k, v in u.items() if k != "card_token"} for u in users]
     sc = parse({"config": config or {}, "agencies": list(agencies), "users": list(users),
                 "loans": [], "events": list(events),
                 "run": {"from": start.isoformat(), "to": (end or start).isoformat()}})
@@ -61,6 +65,8 @@ def seed_portfolio(engine: Engine, users: Sequence[dict[str, Any]], loans: Seque
         journals.append(lending.bring_in(loan, start, spec.paid_before))
         built.append(loan)
     with engine.begin() as conn:
+        for uid, token in tokens.items():
+            conn.execute(s.users.update().where(s.users.c.id == uid).values(card_token=token))
         loan_rows.insert_loans(conn, built)
         journal_rows.insert_journals(conn, journals)
         for x in built:

@@ -79,8 +79,10 @@ def standard_loan(loan_id: str = "L1", user: str = "u1") -> Loan:
 
 
 def user(user_id: str = "u1", *, score: int = 600, limit: int = 0, wallet: int = 0,
-         fund: int = 0) -> User:
-    return User(id=user_id, score=score, limit=limit, wallet=wallet, fund=fund)
+         fund: int = 0, card: bool = True) -> User:
+    """A user; with ``card`` a linked card (its token ``tok-<id>``), else none."""
+    return User(id=user_id, score=score, limit=limit, wallet=wallet, fund=fund,
+                card_token=f"tok-{user_id}" if card else None)
 
 
 def posting_sum(postings: tuple[tuple[str, int], ...]) -> int:

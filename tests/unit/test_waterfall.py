@@ -25,8 +25,17 @@ def test_the_wallet_pays_first_and_the_card_is_asked_for_the_rest() -> None:
     loans = {"u1": owing("u1", 1000)}
     journals, intents = waterfall.wallet_and_card(users, loans, ["u1"], set(), NIGHT)
     assert [j.kind for j in journals] == ["deduct_wallet"] and users["u1"].wallet == 0
-    assert [(i.user_id, i.amount, i.key) for i in intents] == [
-        ("u1", 700, "deduct:u1:2026-03-20:cob:card")]
+    assert [(i.user_id, i.amount, i.key, i.card_token) for i in intents] == [
+        ("u1", 700, "deduct:u1:2026-03-20:cob:card", "tok-u1")]
+
+
+def test_a_user_with_no_linked_card_gets_no_card_intent_and_the_fund_still_pays() -> None:
+    users = {"u1": user("u1", wallet=300, fund=5000, card=False)}
+    loans = {"u1": owing("u1", 1000)}
+    journals, intents = waterfall.wallet_and_card(users, loans, ["u1"], set(), NIGHT)
+    assert [j.kind for j in journals] == ["deduct_wallet"] and intents == []
+    redemptions = waterfall.fund_redemptions(users, loans, ["u1"], {}, 1_000_000, NIGHT)
+    assert [(j.kind, j.amount) for j in redemptions] == [("deduct_fund", 700)]
 
 
 def test_a_wallet_without_consent_and_a_blocked_card_are_not_touched() -> None:

@@ -24,19 +24,22 @@ BANK_VARIABLES = ("CREDITCYCLE_BANK_URL", "CREDITCYCLE_BANK_SECRET", "CREDITCYCL
 
 
 def _card_journals(engine) -> Counter[str]:
-    j = s.journals.c
+    """What creditcycle booked from each card, by the card's token."""
+    j, u = s.journals.c, s.users.c
     with engine.connect() as conn:
-        return Counter({u: int(v) for u, v in conn.execute(
-            select(j.user_id, func.sum(j.amount)).where(j.kind == "deduct_card")
-            .group_by(j.user_id))})
+        return Counter({t: int(v) for t, v in conn.execute(
+            select(u.card_token, func.sum(j.amount)).join(s.users, u.id == j.user_id)
+            .where(j.kind == "deduct_card").group_by(u.card_token))})
 
 
 def test_a_stack_s_workers_debit_the_simulator_process_and_its_ledger_is_the_card_journals(
         fresh_postgres_url, make_stack):
     engine = testing.seeded(fresh_postgres_url, USERS, START, CHUNK)
     with engine.connect() as conn:
-        seeded_cards = {r.user_id: int(r.balance) for r in conn.execute(
-            select(s.sim_bank_accounts))}
+        seeded_cards = {r.card_token: int(r.balance) for r in conn.execute(
+            select(s.users.c.card_token, s.sim_bank_accounts.c.balance)
+            .join(s.users, s.users.c.id == s.sim_bank_accounts.c.user_id))}
+        user_ids = set(conn.execute(select(s.users.c.id)).scalars())
     st = make_stack(fresh_postgres_url)
     assert st.bank is not None and st.env["CREDITCYCLE_BANK_URL"] == st.bank.url
     admin = st.bank_admin()
@@ -52,6 +55,8 @@ def test_a_stack_s_workers_debit_the_simulator_process_and_its_ledger_is_the_car
     taken: Counter[str] = Counter()
     for d in ledger:
         taken[d["card_token"]] += d["taken"]
+    assert {d["card_token"] for d in ledger} <= set(seeded_cards)  # by token,
+    assert not {d["card_token"] for d in ledger} & user_ids         # never by user id
     booked = _card_journals(engine)
     assert +taken == +booked
     assert sum(booked.values()) > 0  # the night took money from cards, over HTTP

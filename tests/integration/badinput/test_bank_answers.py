@@ -84,7 +84,7 @@ def bank(crafted: Crafted) -> Iterator[HttpBank]:
 
 def debit_one(bank: HttpBank, crafted: Crafted, answer: tuple[int, bytes, str]) -> DebitResult:
     crafted.script = lambda path, body: answer
-    [got] = bank.debit([DebitRequest("k", "u1", AMOUNT, D)])
+    [got] = bank.debit([DebitRequest("k", "u1", AMOUNT, D, card_token="tok-u1")])
     return got
 
 
@@ -162,7 +162,8 @@ def test_an_answer_outside_the_protocol_is_refused_logged_and_leaves_the_debit_p
 def test_one_bad_result_leaves_only_its_key_pending(bank: HttpBank, crafted: Crafted) -> None:
     crafted.script = lambda path, body: ok({"results": [
         {**GOOD, "key": "a"}, {**GOOD, "key": "b", "taken": AMOUNT + 5}]})
-    assert bank.debit([DebitRequest("a", "u1", AMOUNT, D), DebitRequest("b", "u2", AMOUNT, D)]) \
+    assert bank.debit([DebitRequest("a", "u1", AMOUNT, D, card_token="tok-u1"),
+                       DebitRequest("b", "u2", AMOUNT, D, card_token="tok-u2")]) \
         == [DebitResult("a", DEBITED, AMOUNT), DebitResult("b", PENDING)]
 
 

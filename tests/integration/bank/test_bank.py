@@ -84,7 +84,7 @@ class RecordingChannel:
 
 def test_the_same_key_debited_twice_is_taken_once(engine) -> None:
     bank = SimulatedBank(engine)
-    req = DebitRequest("k1", "u1", 30000, D)
+    req = DebitRequest("k1", "u1", 30000, D, card_token="tok-u1")
     first = bank.debit([req])
     second = bank.debit([req])
     both = bank.debit([req, req])
@@ -96,9 +96,9 @@ def test_the_same_key_debited_twice_is_taken_once(engine) -> None:
 
 def test_a_debit_takes_what_the_card_holds_and_fails_on_an_empty_card(engine) -> None:
     bank = SimulatedBank(engine)
-    assert bank.debit([DebitRequest("k1", "u1", 150000, D)]) == [
+    assert bank.debit([DebitRequest("k1", "u1", 150000, D, card_token="tok-u1")]) == [
         DebitResult("k1", DEBITED, 100000, None)]
-    assert bank.debit([DebitRequest("k2", "u1", 1, D)]) == [
+    assert bank.debit([DebitRequest("k2", "u1", 1, D, card_token="tok-u1")]) == [
         DebitResult("k2", FAILED, 0, "insufficient_funds")]
     assert card_balance(engine) == 0
 
@@ -110,7 +110,7 @@ def test_a_key_the_bank_never_saw_is_unknown(engine) -> None:
 def test_a_pending_debit_is_resolved_by_query_and_taken_once(engine) -> None:
     set_timeout(engine, D)
     bank = SimulatedBank(engine)
-    req = DebitRequest("k1", "u1", 30000, D)
+    req = DebitRequest("k1", "u1", 30000, D, card_token="tok-u1")
     assert bank.debit([req]) == [DebitResult("k1", PENDING, 0, None)]
     assert card_balance(engine) == 100000
     assert bank.debit([req]) == [DebitResult("k1", PENDING, 0, None)]
@@ -123,7 +123,7 @@ def test_a_pending_debit_is_resolved_by_query_and_taken_once(engine) -> None:
 def test_a_pending_debit_that_fails_takes_nothing(engine) -> None:
     set_timeout(engine, D, FAILED)
     bank = SimulatedBank(engine)
-    bank.debit([DebitRequest("k1", "u1", 30000, D)])
+    bank.debit([DebitRequest("k1", "u1", 30000, D, card_token="tok-u1")])
     assert bank.query(["k1"])[0].status == FAILED
     assert card_balance(engine) == 100000
 
@@ -134,12 +134,12 @@ def test_a_pending_debit_that_fails_gives_the_banks_reason_not_one_the_card_disp
     only an empty card fails for insufficient funds."""
     set_timeout(engine, D, FAILED)
     bank = SimulatedBank(engine)
-    bank.debit([DebitRequest("k1", "u1", 30000, D)])
+    bank.debit([DebitRequest("k1", "u1", 30000, D, card_token="tok-u1")])
     assert bank.query(["k1"]) == [DebitResult("k1", FAILED, 0, "outage")]
     assert bank.query(["k1"]) == [DebitResult("k1", FAILED, 0, "outage")]
     with engine.begin() as conn:
         conn.execute(update(s.sim_bank_accounts).values(balance=0))
-    bank.debit([DebitRequest("k2", "u1", 30000, D)])
+    bank.debit([DebitRequest("k2", "u1", 30000, D, card_token="tok-u1")])
     assert bank.query(["k2"]) == [DebitResult("k2", FAILED, 0, "insufficient_funds")]
 
 
@@ -266,7 +266,7 @@ def test_a_pending_debit_resolved_while_another_worker_uses_the_card_is_taken_on
     try:
         seed_portfolio(first, [{"id": "u1", "card": 100000}], [])
         set_timeout(first, D)
-        SimulatedBank(first).debit([DebitRequest("k1", "u1", 30000, D)])
+        SimulatedBank(first).debit([DebitRequest("k1", "u1", 30000, D, card_token="tok-u1")])
         with first.begin() as conn:
             conn.execute(update(s.sim_bank_accounts).values(timeout_day=None))
         answers: dict[str, list[DebitResult]] = {}
@@ -275,7 +275,8 @@ def test_a_pending_debit_resolved_while_another_worker_uses_the_card_is_taken_on
         def other_worker() -> None:
             bank = SimulatedBank(second)
             answers["second"] = (bank.query(["k1"]) if meanwhile == "query k1" else
-                                 bank.debit([DebitRequest("k2", "u1", 50000, D)]))
+                                 bank.debit([DebitRequest("k2", "u1", 50000, D,
+                                                          card_token="tok-u1")]))
 
         def hook(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
             if started or not statement.startswith("UPDATE sim_bank_requests"):

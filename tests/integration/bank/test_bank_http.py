@@ -33,6 +33,7 @@ from domain.bank import (
     DebitResult,
 )
 from domain.config import ProductConfig
+from domain.deduction import synthetic_card_token
 from drills.servers import free_port
 from store import cycle as cyc
 from store import schema as s
@@ -79,7 +80,7 @@ def card(request: pytest.FixtureRequest, admin: SimAdmin) -> str:
 
 
 def req(key: str, card: str, amount: int = 30000) -> DebitRequest:
-    return DebitRequest(key, card, amount, D)
+    return DebitRequest(key, "user-of-" + card, amount, D, card_token=card)
 
 
 def test_a_debit_and_its_query_round_trip(bank: HttpBank, admin: SimAdmin, card: str) -> None:
@@ -259,10 +260,11 @@ def test_a_late_answer_through_deduct_and_reconcile_is_taken_once_and_matches_th
     """The whole way: deduct meets a late answer (the bank took the money, the client saw
     pending), the fund waits, reconcile asks and books exactly what the bank's ledger says."""
     engine = migrated_engine(sqlite_url)
-    uid = "late-user"
-    seed_portfolio(engine, [{"id": uid, "score": 700, "card": 0, "fund": 50000}],
+    uid, token = "late-user", "tok-late-user-card"
+    seed_portfolio(engine, [{"id": uid, "score": 700, "card": 0, "fund": 50000,
+                             "card_token": token}],
                    [LoanSpec("L1", uid, 90000, 0, 3, date(2026, 1, 15))])
-    admin.set_cards({uid: {"balance": 100000, "fail": None}})
+    admin.set_cards({token: {"balance": 100000, "fail": None}})
     bank = HttpBank(sim.url, SECRET, timeouts=Timeouts(read=READ))
     config = ProductConfig()
     with engine.begin() as conn:
@@ -272,7 +274,7 @@ def test_a_late_answer_through_deduct_and_reconcile_is_taken_once_and_matches_th
     with engine.connect() as conn:
         assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [PENDING]
         assert conn.execute(select(s.users.c.fund)).scalar_one() == 50000
-    [row] = [d for d in admin.ledger() if d["card_token"] == uid]
+    [row] = [d for d in admin.ledger() if d["card_token"] == token]
     assert (row["status"], row["taken"]) == (DEBITED, 30000)  # the money did move
 
     admin.set_faults(late_rate=0.0, faults_on="both")
@@ -284,6 +286,43 @@ def test_a_late_answer_through_deduct_and_reconcile_is_taken_once_and_matches_th
         assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [DEBITED]
         assert check_all(conn) == []
     assert journals == [(row["key"], row["taken"])]
+    engine.dispose()
+
+
+def test_deduct_asks_the_bank_for_the_user_s_card_token_and_never_for_a_user_without_one(
+        sqlite_url: str, sim: SimProcess, admin: SimAdmin) -> None:
+    """The debit reaches the simulator under the token the platform gave the user's card;
+    a user with no linked card is not sent to the bank (their fund pays instead), even
+    though the simulator holds money under both users' ids."""
+    engine = migrated_engine(sqlite_url)
+    token = "tok-3f9a0c-linked"
+    seed_portfolio(engine, [
+        {"id": "tok-user", "score": 700, "card_token": token},
+        {"id": "no-card-user", "score": 700, "fund": 40000, "card_token": None}],
+        [LoanSpec("L1", "tok-user", 90000, 0, 3, date(2026, 1, 15)),
+         LoanSpec("L2", "no-card-user", 90000, 0, 3, date(2026, 1, 15))])
+    admin.set_cards({token: {"balance": 100000, "fail": None},
+                     "tok-user": {"balance": 100000, "fail": None},
+                     "no-card-user": {"balance": 100000, "fail": None}})
+    bank = HttpBank(sim.url, SECRET, timeouts=Timeouts(connect=1, read=5))
+    config = ProductConfig()
+    with engine.begin() as conn:
+        n, lo, hi = cyc.plan_chunks(conn, D, 5000)[0]
+    steps.deduct(engine, D, lo, hi, n, config, bank)
+    bank.close()
+    mine = [d for d in admin.ledger()
+            if d["card_token"] in (token, "tok-user", "no-card-user")]
+    assert [(d["card_token"], d["status"], d["taken"]) for d in mine] == [
+        (token, DEBITED, 30000)]
+    assert admin.card("tok-user")["taken"] == admin.card("no-card-user")["taken"] == 0
+    b, j = s.bank_debits.c, s.journals.c
+    with engine.connect() as conn:
+        assert conn.execute(select(b.user_id, b.card_token, b.status)).all() == [
+            ("tok-user", token, DEBITED)]
+        assert sorted(conn.execute(select(j.user_id, j.kind, j.amount).where(
+            j.kind.like("deduct_%"))).all()) == [
+            ("no-card-user", "deduct_fund", 30000), ("tok-user", "deduct_card", 30000)]
+        assert check_all(conn) == []
     engine.dispose()
 
 
@@ -313,9 +352,12 @@ def test_creditcycle_bank_sim_serves_the_protocol_signed_with_the_deployment_s_s
         assert line.startswith("bank-sim listening on http://127.0.0.1:")
         url = line.split(" on ", 1)[1].strip()
         admin = SimAdmin(url, SECRET)
-        assert admin.card("u1")["balance"] == 4200  # loaded from the portfolio, in bulk
+        token = synthetic_card_token("u1")  # the scenario seeder's token of u1's card
+        assert admin.card(token)["balance"] == 4200  # loaded from the portfolio, in bulk
+        with pytest.raises(httpx.HTTPStatusError):  # by the card's token, never the user id
+            admin.card("u1")
         bank = HttpBank(url, SECRET)
-        assert bank.debit([req("k-cli", "u1", 1000)]) == [DebitResult("k-cli", DEBITED, 1000)]
+        assert bank.debit([req("k-cli", token, 1000)]) == [DebitResult("k-cli", DEBITED, 1000)]
         bank.close()
         admin.close()
     finally:
