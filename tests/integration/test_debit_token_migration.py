@@ -1,5 +1,5 @@
 """Card debits of an older database carry on after the upgrade: a debit made before
-``bank_debits.card_token`` (cards_0010) keeps the token it was sent with, the user id."""
+``bank_debits.card_token`` (migration 0011) keeps the token it was sent with, the user id."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ D = date(2026, 3, 10)
 
 def test_a_debit_made_before_the_card_token_keeps_the_user_id_it_was_sent_with(
         db_url: str) -> None:
-    _upgrade_to(db_url, "0009")
+    _upgrade_to(db_url, "0010")
     engine = create_engine(database_url(db_url))
     with engine.begin() as conn:  # the table as it was: no card_token column yet
         for key, user, status in (("k1", "u1", "intent"), ("k2", "u2", "debited")):

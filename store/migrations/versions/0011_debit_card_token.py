@@ -5,8 +5,8 @@ intent is made, so a key is always sent with the same card. Debits made before t
 revision were sent with the user's id as the token (the adapter had no token then):
 they keep that, so an intent still open is asked about as it was sent.
 
-Revision ID: cards_0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02 04:00:00
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = 'cards_0010'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
