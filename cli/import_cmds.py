@@ -60,8 +60,7 @@ def import_book(directory: Path, day: str | None, database_url: str | None) -> N
         with engine.begin() as conn:
             out = ingest_batches.import_book(conn, book, first, load_config())
             if closed is None:  # the cycle starts at the first open day
-                cyc.start_step(conn, first - timedelta(days=1), "close", 1)
-                cyc.finish_step(conn, first - timedelta(days=1), "close", detail="imported")
+                cyc.close_before(conn, first, "imported")
     finally:
         engine.dispose()
     click.echo(json.dumps({**out, "first_open_day": first.isoformat()}))

@@ -18,6 +18,7 @@ from typing import Any
 from domain import intake
 from domain.commands import InputError
 from domain.commands import Repay as RepayEvent
+from domain.steps import StepKey
 from schedules import business_date
 from store import agencies, debits
 from store import cycle_reads as watch
@@ -90,44 +91,45 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """One chunk of one step of one date; safe to deliver any number of times."""
     p = self.validate(payloads.Chunk, kwargs, args)
     engine, config = runtime.engine(), runtime.config()
-    on = date.fromisoformat(p.date)
-    logs.bind(date=p.date, step=p.step, chunk=p.chunk_no)
-    refused = cycle.unplanned(engine, on, p.step, p.chunk_no, p.lo, p.hi)
+    on, key = date.fromisoformat(p.date), p.key
+    logs.bind(date=p.date, step=key.label, chunk=p.chunk_no)
+    refused = cycle.unplanned(engine, on, key, p.chunk_no, p.lo, p.hi)
     if refused is not None:
         self._reject(*refused)
     if (self.request.delivery_info or {}).get("redelivered"):
-        log.info("redelivered chunk %s %s #%s: the database decides", p.date, p.step, p.chunk_no)
+        log.info("redelivered chunk %s %s #%s: the database decides", p.date, key.label,
+                 p.chunk_no)
     delivery = self.request.delivery_info or {}
-    attempt = cycle.start_attempt(engine, on, p.step, p.chunk_no, lease_s=TASK_TIME_LIMIT,
+    attempt = cycle.start_attempt(engine, on, key, p.chunk_no, lease_s=TASK_TIME_LIMIT,
                                   redelivered=bool(delivery.get("redelivered")))
     rows = 0
     if attempt is None:
         pass  # already done: only make sure the step moves on (below)
     elif attempt > MAX_ATTEMPTS:
-        log.error("quarantining %s %s #%s after %s attempts", p.date, p.step, p.chunk_no,
+        log.error("quarantining %s %s #%s after %s attempts", p.date, key.label, p.chunk_no,
                   attempt - 1)
-        cycle.quarantine(engine, on, p.step, p.chunk_no, p.lo, p.hi,
+        cycle.quarantine(engine, on, key, p.chunk_no, p.lo, p.hi,
                          f"failed {attempt - 1} times")
-        metrics.chunk_quarantined(p.step)
+        metrics.chunk_quarantined(key)
     else:
         try:
-            faults.check(p.step, p.lo, p.hi, lambda user: _held(engine, on, user))
+            faults.check(key, p.lo, p.hi, lambda user: _held(engine, on, user))
             started = time.monotonic()
-            rows = cycle.run_chunk(engine, on, p.step, p.chunk_no, p.lo, p.hi, config,
+            rows = cycle.run_chunk(engine, on, key, p.chunk_no, p.lo, p.hi, config,
                                    runtime.channel())
-            metrics.chunk_finished(p.step, rows, time.monotonic() - started)
+            metrics.chunk_finished(key, rows, time.monotonic() - started)
         except (OperationalError, ChannelTimeout):
-            cycle.forget_attempt(engine, on, p.step, p.chunk_no)
+            cycle.forget_attempt(engine, on, key, p.chunk_no)
             raise
         except Exception as exc:
-            _record_chunk_error(on, p.step, p.chunk_no, exc)
-            cycle.end_lease(engine, on, p.step, p.chunk_no)
+            _record_chunk_error(on, key, p.chunk_no, exc)
+            cycle.end_lease(engine, on, key, p.chunk_no)
             raise self.retry(exc=exc, countdown=min(2 ** attempt, 30) * RETRY_SCALE,
                              max_retries=MAX_ATTEMPTS + 1) from exc
-    following = cycle.chunk_completed(engine, on, p.step, config)
-    faults.check_lost(p.step, bool(following))
+    following = cycle.chunk_completed(engine, on, key, config)
+    faults.check_lost(key, bool(following))
     send(following)
-    return {"date": p.date, "step": p.step, "chunk": p.chunk_no, "rows": rows,
+    return {"date": p.date, "step": key.label, "chunk": p.chunk_no, "rows": rows,
             "attempt": attempt}
 
 
@@ -136,12 +138,12 @@ def _held(engine: Any, on: date, user: str) -> bool:
         return watch.is_held(conn, on, user)
 
 
-def _record_chunk_error(on: date, step: str, chunk_no: int, exc: BaseException) -> None:
+def _record_chunk_error(on: date, key: StepKey, chunk_no: int, exc: BaseException) -> None:
     from store.cycle import record_error
 
     try:
         with runtime.engine().begin() as conn:
-            record_error(conn, on, step, chunk_no, f"{type(exc).__name__}: {exc}")
+            record_error(conn, on, key, chunk_no, f"{type(exc).__name__}: {exc}")
     except DBAPIError:
         log.exception("could not record the chunk error")
 
