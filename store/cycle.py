@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -136,40 +136,6 @@ def record_error(conn: Connection, on: date, key: StepKey, chunk_no: int, error:
                  .values(last_error=error[:4000]))
 
 
-# ---------------------------------------------------------------- chunk ranges
-def plan_chunks(conn: Connection, on: date, chunk_size: int) -> list[tuple[int, str, str]]:
-    """Keyset ranges of user ids for ``on``, made once and reused by every step."""
-    c = s.cycle_chunks.c
-    existing = conn.execute(select(c.chunk_no, c.lo, c.hi).where(c.day == on)
-                            .order_by(c.chunk_no)).all()
-    if existing:
-        return [(r.chunk_no, r.lo, r.hi) for r in existing]
-    ids = s.users.c.id
-    numbered = select(ids.label("id"),
-                      func.row_number().over(order_by=ids).label("rn")).subquery()
-    bounds = conn.execute(
-        select(numbered.c.id, numbered.c.rn)
-        .where(or_rows(numbered.c.rn, chunk_size))
-        .order_by(numbered.c.rn)).all()
-    last = conn.execute(select(func.max(ids))).scalar()
-    if last is None:
-        return []
-    starts = [r.id for r in bounds if (r.rn - 1) % chunk_size == 0]
-    ranges = []
-    for n, lo in enumerate(starts):
-        hi_row = [r.id for r in bounds if r.rn == (n + 1) * chunk_size]
-        hi = hi_row[0] if hi_row else last
-        ranges.append((n, lo, hi))
-    insert_ignore(conn, s.cycle_chunks, [{"day": on, "chunk_no": n, "lo": lo, "hi": hi}
-                                         for n, lo, hi in ranges])
-    return plan_chunks(conn, on, chunk_size)
-
-
-def or_rows(rn: Any, chunk_size: int) -> Any:
-    """Whether row number ``rn`` is the first or last of its chunk of ``chunk_size``."""
-    return (((rn - 1) % chunk_size) == 0) | ((rn % chunk_size) == 0)
-
-
 # ---------------------------------------------------------------- steps of a date
 def _start(conn: Connection, on: date, step: dict[str, str], total: int) -> bool:
     return insert_ignore(conn, s.cycle_runs, [{"day": on, **step, "status": RUNNING,
@@ -240,32 +206,10 @@ def _finish(conn: Connection, on: date, which: tuple[ColumnElement[bool], ...], 
     return result.rowcount == 1
 
 
-def planned_range(conn: Connection, on: date, chunk_no: int) -> tuple[str, str] | None:
-    """The (lo, hi) the plan of ``on`` gave chunk ``chunk_no``; None when it has no such chunk."""
-    c = s.cycle_chunks.c
-    row = conn.execute(select(c.lo, c.hi).where(c.day == on, c.chunk_no == chunk_no)).first()
-    return None if row is None else (row.lo, row.hi)
-
-
 def steps_of(conn: Connection, on: date) -> list[Any]:
     """The step rows of ``on``, in the order they started."""
     c = s.cycle_runs.c
     return list(conn.execute(select(s.cycle_runs).where(c.day == on).order_by(c.started_at)))
-
-
-def held_user_ids(conn: Connection, on: date) -> list[str]:
-    """The users held on ``on`` and not yet released, by id."""
-    h = s.held_users.c
-    return list(conn.execute(select(h.user_id).where(h.day == on, h.released_at.is_(None))
-                             .order_by(h.user_id)).scalars())
-
-
-def hold_users(conn: Connection, on: date, key: StepKey, chunk_no: int, lo: str, hi: str) -> int:
-    """Hold every user of the chunk ``lo``..``hi`` on ``on``; returns the users newly held."""
-    ids = list(conn.execute(select(s.users.c.id).where(and_(s.users.c.id >= lo,
-                                                            s.users.c.id <= hi))).scalars())
-    return insert_ignore(conn, s.held_users, [{"day": on, "user_id": u, **fields(key),
-                                               "chunk_no": chunk_no} for u in ids])
 
 
 # ---------------------------------------------------------------- a broken ledger
@@ -402,30 +346,6 @@ def proven_again(conn: Connection, on: date, status: str, detail: str) -> None:
     c = s.cycle_runs.c
     conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE, c.status == BROKEN)
                  .values(status=status, problem=None, detail=detail))
-
-
-# ---------------------------------------------------------------- held users
-def held_rows(conn: Connection, on: date) -> list[Any]:
-    """The users held on ``on`` and not yet released, with the step and chunk that held
-    them."""
-    h = s.held_users.c
-    return list(conn.execute(select(s.held_users).where(h.day == on, h.released_at.is_(None))))
-
-
-def chunk_ranges(conn: Connection, on: date, chunk_nos: Sequence[int]
-                 ) -> list[tuple[int, str, str]]:
-    """The planned (chunk_no, lo, hi) of these chunks of ``on``."""
-    k = s.cycle_chunks.c
-    return [(r.chunk_no, r.lo, r.hi) for r in conn.execute(
-        select(s.cycle_chunks).where(k.day == on, k.chunk_no.in_(list(chunk_nos))))]
-
-
-def release_users(conn: Connection, user_ids: Sequence[str], since: date) -> None:
-    """Release these users from every hold of ``since`` and after."""
-    h = s.held_users.c
-    conn.execute(update(s.held_users).where(
-        h.user_id.in_(list(user_ids)), h.day >= since, h.released_at.is_(None))
-        .values(released_at=now()))
 
 
 def daytime_keys(conn: Connection, on: date) -> list[StepKey]:

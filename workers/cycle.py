@@ -29,7 +29,8 @@ from domain.steps import (
     replay_order,
 )
 from store import cycle as cyc
-from store import ledger_checks
+from store import cycle_plan as plans
+from store import holds, ledger_checks
 from store import report as report_rows
 from store.engine import Connection, DBAPIError, Engine, now
 from workers import metrics, settings, steps
@@ -74,7 +75,7 @@ def unplanned(engine: Engine, on: date, key: StepKey, chunk_no: int, lo: str, hi
         if key.step in SINGLE:
             planned: tuple[str, str] | None = ("", "") if chunk_no == 0 else None
         else:
-            planned = cyc.planned_range(conn, on, chunk_no) if chunk_no < row.total else None
+            planned = plans.planned_range(conn, on, chunk_no) if chunk_no < row.total else None
         if planned is None:
             return "chunk_no", (f"step {step!r} of {on} has no chunk {chunk_no} "
                                 f"(its chunks are 0..{row.total - 1})")
@@ -92,7 +93,7 @@ def _messages(conn: Connection, on: date, key: StepKey,
     if key.step in SINGLE:
         return [ChunkMessage(on.isoformat(), key, 0, "", "")]
     return [ChunkMessage(on.isoformat(), key, n, lo, hi)
-            for n, lo, hi in cyc.plan_chunks(conn, on, config.chunk_size)]
+            for n, lo, hi in plans.plan_chunks(conn, on, config.chunk_size)]
 
 
 def _start_step(conn: Connection, on: date, key: StepKey,
@@ -127,7 +128,7 @@ def _after_step(conn: Connection, on: date, key: StepKey,
     i = order.index(key)
     if i + 1 < len(order):
         return _start_step(conn, on, order[i + 1], config)
-    held = cyc.held_user_ids(conn, on)
+    held = holds.held_user_ids(conn, on)
     detail_row = cyc.close_row(conn, on)
     target = (detail_row.target if detail_row else None) or on
     problem = detail_row.problem if detail_row is not None else None
@@ -232,7 +233,7 @@ def quarantine(engine: Engine, on: date, key: StepKey, chunk_no: int, lo: str, h
         if cyc.claim_chunk(conn, on, key, chunk_no) is None:
             return
         if lo and hi:
-            cyc.hold_users(conn, on, key, chunk_no, lo, hi)
+            holds.hold_users(conn, on, key, chunk_no, lo, hi)
         cyc.record_error(conn, on, key, chunk_no, error)
         cyc.mark_quarantined(conn, on, key, chunk_no)
 
@@ -317,7 +318,7 @@ def recheck(engine: Engine, on: date) -> list[str]:
             cyc.record_problem(conn, on, f"{scope} of {on}, proven again at "
                                          f"{now():%Y-%m-%d %H:%M:%S}: " + "; ".join(problems))
             return problems
-        held = cyc.held_user_ids(conn, on)
+        held = holds.held_user_ids(conn, on)
         was = f"ledger proven again at {now():%Y-%m-%d %H:%M:%S} after: {row.problem}"
         cyc.proven_again(conn, on, cyc.EXCEPTIONS if held else cyc.DONE,
                          (f"held users: {', '.join(held)}; " if held else "") + was[:3000])
@@ -365,13 +366,13 @@ def release(engine: Engine, on: date, config: ProductConfig, channel: BankChanne
     own (``step#release``), so the replay is itself safe to run twice.
     """
     with engine.begin() as conn:
-        held = cyc.held_rows(conn, on)
+        held = holds.held_rows(conn, on)
         if not held:
             return []
-        ranges = cyc.chunk_ranges(conn, on, sorted({r.chunk_no for r in held}))
+        ranges = plans.chunk_ranges(conn, on, sorted({r.chunk_no for r in held}))
         failed = min((cyc.key_of(r) for r in held), key=lambda key: rank(on, key))
         last = cyc.last_closed(conn) or on
-        cyc.release_users(conn, [r.user_id for r in held], on)
+        holds.release_users(conn, [r.user_id for r in held], on)
     day = on
     while day <= last:
         daytime = [] if day == on else _daytime_steps(engine, day)

@@ -18,6 +18,7 @@ from domain.config import ProductConfig
 from domain.steps import Step, StepKey
 from drills import testing
 from store import cycle as cyc
+from store import cycle_plan as plans
 from store import schema as s
 from store.snapshot import differences, snapshot
 from workers import cycle, runtime
@@ -101,7 +102,7 @@ def test_a_copy_of_a_planned_chunk_after_its_step_finished_changes_nothing(
         engine: Engine) -> None:
     drive(engine, cycle.begin(engine, D, CONFIG), CONFIG, SimulatedBank(engine))
     with engine.connect() as conn:
-        n, lo, hi = cyc.plan_chunks(conn, D, CONFIG.chunk_size)[1]
+        n, lo, hi = plans.plan_chunks(conn, D, CONFIG.chunk_size)[1]
     before = state(engine)
     result = api.run_here("creditcycle.cycle.chunk", date=D.isoformat(), step="overdue",
                           chunk_no=n, lo=lo, hi=hi)

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, event, func, select, update
 from domain.config import ProductConfig
 from domain.steps import Step, StepKey, close_steps
 from store import cycle as cyc
+from store import cycle_plan as plans
 from store import schema as s
 from store.ledger_checks import check_all
 from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
@@ -157,7 +158,7 @@ def test_reconcile_stores_the_reason_the_bank_gave_for_a_pending_debit(engine) -
 
 def _chunk(engine: Engine) -> tuple[int, str, str]:
     with engine.begin() as conn:
-        return cyc.plan_chunks(conn, D, 5000)[0]
+        return plans.plan_chunks(conn, D, 5000)[0]
 
 
 def _phase(engine: Engine) -> str | None:
