@@ -74,7 +74,7 @@ def submit(task: str, /, **kwargs: Any) -> str:
 def run_here(task: str, /, **kwargs: Any) -> Any:
     """Validate and run ``task`` in this process (no broker), returning its result."""
     clean = validate(task, {k: v for k, v in kwargs.items() if v is not None})
-    import workers.relays.tasks  # registers the relays' tasks (and workers.tasks)
+    import workers.relays.tasks  # registers the relays' tasks
     import workers.tasks  # noqa: F401  (registers the tasks)
     from workers.celery_app import app
 

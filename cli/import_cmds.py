@@ -87,8 +87,7 @@ def run_import(directory: Path, first: date | None, url: str) -> dict[str, objec
         with engine.begin() as conn:
             out = book_import.import_book(conn, open_file, checked, first, load_config())
             if closed is None:  # the cycle starts at the first open day
-                cyc.start_step(conn, first - timedelta(days=1), "close", 1)
-                cyc.finish_step(conn, first - timedelta(days=1), "close", detail="imported")
+                cyc.close_before(conn, first, "imported")
     finally:
         engine.dispose()
     return {**out, "first_open_day": first.isoformat()}

@@ -5,10 +5,10 @@ only words them. A fact is a ``Line``: a kind, a date (or a range) and typed
 values. Each kind has one template per language; values render by type
 (amounts in yuan, dates in the language's style, reason codes as phrases),
 and a ``Frag`` is a nested template, so optional clauses stay translatable.
-The words themselves, every template in both languages, are in
-``domain.explain_texts``. Also here: the pure arithmetic of remedies (when a
-limit multiplier lapses, which score band comes next), since it is the SPEC's
-rules read backwards.
+The words themselves, in both languages, are in ``domain.explain_templates`` (every
+template) and ``domain.explain_texts`` (names and reason codes). Also here: the pure
+arithmetic of remedies (when a limit multiplier lapses, which score band comes next),
+since it is the SPEC's rules read backwards.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from fractions import Fraction
 
 from domain import activity as act
 from domain.config import ProductConfig
+from domain.explain_templates import TEXT as TEXT  # noqa: PLC0414 (re-exported, for mypy)
 from domain.explain_texts import CODES as CODES  # noqa: PLC0414 (re-exported, for mypy)
 from domain.explain_texts import NAMES, OR, SEPARATORS
-from domain.explain_texts import TEXT as TEXT  # noqa: PLC0414 (re-exported, for mypy)
 from domain.money import round_half_up, yuan
 
 LANGS = ("en", "zh")

@@ -61,8 +61,11 @@ Run = Literal["night", "release"]
 NIGHT_RUN: Final[Run] = "night"
 RELEASE_RUN: Final[Run] = "release"
 
+RUNS: Final[tuple[Run, ...]] = (NIGHT_RUN, RELEASE_RUN)
+# The names a cycle row's ``step`` field may hold: a step, or the date's own close row.
+ROW_NAMES: Final[tuple[str, ...]] = (*(s.value for s in Step), CLOSE)
+
 _HHMM = re.compile(r"^([01]\d|2[0-3])[0-5]\d$")
-_LABEL = re.compile(r"^(?P<step>[a-z_]+)(@(?P<attempt>\d{4}))?(#(?P<run>release))?$")
 
 
 def close_steps(on: date) -> list[Step]:
@@ -124,20 +127,26 @@ class StepKey:
         """Whether this is a daytime deduction attempt (not the close of business)."""
         return self.attempt is not None
 
+    @property
+    def at(self) -> str:
+        """The attempt's ``HHMM`` as a field (empty for the close of business)."""
+        return self.attempt or ""
+
     def released(self) -> StepKey:
         """The same step replayed by a release of held users."""
         return StepKey(self.step, self.attempt, RELEASE_RUN)
 
     @classmethod
-    def parse(cls, label: str) -> StepKey:
-        """The key a label names (``deduct@0600``); ValueError when it names none."""
-        m = _LABEL.match(label)
+    def of(cls, step: str, at: str = "", run: str = NIGHT_RUN) -> StepKey:
+        """The key of typed fields (a row's or a payload's ``step``, ``at``, ``run``);
+        ValueError naming what is wrong when they name none."""
         try:
-            if m is None:
-                raise ValueError(label)
-            return cls(Step(m["step"]), m["attempt"], RELEASE_RUN if m["run"] else NIGHT_RUN)
+            name = Step(step)
         except ValueError:
-            raise ValueError(f"unknown step {label!r}") from None
+            raise ValueError(f"unknown step {step!r}") from None
+        if run not in RUNS:
+            raise ValueError(f"unknown run {run!r} (one of {', '.join(RUNS)})")
+        return cls(name, at or None, RELEASE_RUN if run == RELEASE_RUN else NIGHT_RUN)
 
 
 def night_of(on: date, attempts: list[str]) -> list[StepKey]:

@@ -199,7 +199,7 @@ class Saboteur:
         c, k = s.cycle_runs.c, s.cycle_chunks.c
         try:
             with self.engine.connect() as conn:
-                row = conn.execute(select(c.day, c.step).where(
+                row = conn.execute(select(c.day, c.step, c.at, c.run).where(
                     c.status == "running", c.step != CLOSE).order_by(c.day).limit(1)).first()
                 if row is None or row.step in SINGLE:
                     return
@@ -210,7 +210,8 @@ class Saboteur:
         if chunk is None:
             return
         app.send_task("creditcycle.cycle.chunk", queue="cycle", kwargs={
-            "date": row.day.isoformat(), "step": row.step, "chunk_no": chunk.chunk_no,
+            "date": row.day.isoformat(), "step": row.step, "at": row.at, "run": row.run,
+            "chunk_no": chunk.chunk_no,
             "lo": chunk.lo, "hi": chunk.hi})
         self.harm.duplicates += 1
 

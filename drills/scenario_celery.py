@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from cli import api
 from domain.commands import Event
@@ -26,22 +26,20 @@ from drills.stack import local_stack
 from drills.testing import wait_closed
 from schedules.business_date import CLOCK_VARIABLE
 from store import cycle as cyc
-from store import schema as s
 from store.engine import make_engine, migrate, require_empty
 from workers.ingest import apply_events, expire_applications
 from workers.scenario import parse, result, seed
 
 
-def _wait_step(engine: Engine, on: date, step: str, timeout: float = 300) -> None:
-    c = s.cycle_runs.c
+def _wait_step(engine: Engine, on: date, key: StepKey, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with engine.connect() as conn:
-            status = conn.execute(select(c.status).where(c.day == on, c.step == step)).scalar()
-        if status in (cyc.DONE, cyc.EXCEPTIONS):
+            row = cyc.step_row(conn, on, key)
+        if row is not None and row.status in (cyc.DONE, cyc.EXCEPTIONS):
             return
         time.sleep(0.05)
-    raise TimeoutError(f"{step} of {on} did not finish in {timeout}s")
+    raise TimeoutError(f"{key.label} of {on} did not finish in {timeout}s")
 
 
 def run_scenario_via_celery(data: Any, database_url: str | None = None,
@@ -71,7 +69,7 @@ def run_scenario_via_celery(data: Any, database_url: str | None = None,
                         apply_events(conn, by_day.get(day, []), sc.config)
                     for at in sc.config.deduct_attempt_times:
                         api.submit("creditcycle.deduct.attempt", at=at, date=day.isoformat())
-                        _wait_step(engine, day, StepKey(Step.DEDUCT, attempt_code(at)).label)
+                        _wait_step(engine, day, StepKey(Step.DEDUCT, attempt_code(at)))
                     api.submit("creditcycle.cycle.run", date=day.isoformat())
                     wait_closed(engine, day, timeout=600)
                     with engine.begin() as conn:  # the hourly expiry at the day's end

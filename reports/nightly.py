@@ -34,6 +34,7 @@ from reports.nightly_plots import (
     roll_rates,
     step_timings,
 )
+from store.cycle_reads import label_of
 from store.engine import Engine
 from workers import settings
 
@@ -135,7 +136,7 @@ def render_html(d: ReportData) -> str:
                       ["from \\ to", *SNAPSHOT],
                       [[a, *[grid.get((a, b), 0) for b in SNAPSHOT]] for a in frm]))
     step_rows = []
-    stats = {r.step: r for r in d.chunks}
+    stats = {label_of(r): r for r in d.chunks}
     for name, st, offset, length in step_timings(d):
         k = stats.get(name)
         step_rows.append([name, st, f"{offset:.2f}", f"{length:.2f}",

@@ -17,6 +17,7 @@ from reports.nightly_data import (
     SOURCES,
     ReportData,
 )
+from store.cycle_reads import label_of
 
 # ---------------------------------------------------------------- plots
 FULL = 12.6
@@ -231,7 +232,7 @@ def step_timings(d: ReportData) -> list[tuple[str, str, float, float]]:
         if start is None or r.step == CLOSE:
             continue
         length = (end - start).total_seconds() if end else 0.0
-        out.append((r.step, r.status, (start - origin).total_seconds(), length))
+        out.append((label_of(r), r.status, (start - origin).total_seconds(), length))
     return out
 
 

@@ -4,6 +4,9 @@ The rows here are the night's watermark. Starting a step is an insert that
 does nothing when the row exists; a chunk's completion row is written in the
 transaction of its effects; the chunk that completes a step is the one whose
 atomic increment returns the total.
+
+A step is a ``domain.steps.StepKey``, kept as typed fields (``step``, ``at``,
+``run``); a date's own row (its close) is the step ``close``.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from domain.steps import CLOSE
+from domain.steps import CLOSE, NIGHT_RUN, Step, StepKey
 from store import schema as s
 from store.engine import now
 
@@ -25,6 +28,32 @@ RUNNING = "running"
 EXCEPTIONS = "done_with_exceptions"
 HELD = "held"  # a step the night went on without, waiting for an operator (no agency)
 BROKEN = "ledger_broken"  # a close whose ledger proof failed: not closed until an operator acts
+CLOSE_FIELDS = {"step": CLOSE, "at": "", "run": NIGHT_RUN}  # a date's own row
+
+
+def fields(key: StepKey) -> dict[str, str]:
+    """The typed fields a step key is stored as."""
+    return {"step": key.step.value, "at": key.at, "run": key.run}
+
+
+def key_of(row: Any) -> StepKey:
+    """The step key of a row's fields (a step's row, not a close row)."""
+    return StepKey.of(row.step, row.at, row.run)
+
+
+def label_of(row: Any) -> str:
+    """How people read a row's step: ``close``, ``deduct@0600``, ``limit#release``."""
+    return CLOSE if row.step == CLOSE else key_of(row).label
+
+
+def _is(table: Table, key: StepKey) -> tuple[ColumnElement[bool], ...]:
+    c = table.c
+    return c.step == key.step.value, c.at == key.at, c.run == key.run
+
+
+def _chunk(on: date, key: StepKey, chunk_no: int) -> tuple[ColumnElement[bool], ...]:
+    c = s.chunk_runs.c
+    return (c.day == on, *_is(s.chunk_runs, key), c.chunk_no == chunk_no)
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
@@ -43,38 +72,35 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     return len(conn.execute(stmt, list(rows)).all())
 
 
-def _locked_chunk_row(conn: Connection, on: date, step: str, chunk_no: int) -> Any:
+def _locked_chunk_row(conn: Connection, on: date, key: StepKey, chunk_no: int) -> Any:
     """This chunk's bookkeeping row, created if missing, locked for the transaction."""
-    c = s.chunk_runs.c
-    insert_ignore(conn, s.chunk_runs, [{"day": on, "step": step, "chunk_no": chunk_no,
+    insert_ignore(conn, s.chunk_runs, [{"day": on, **fields(key), "chunk_no": chunk_no,
                                         "attempts": 0}])
-    q = select(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+    q = select(s.chunk_runs).where(*_chunk(on, key, chunk_no))
     if conn.dialect.name == "postgresql":
         q = q.with_for_update()
     return conn.execute(q).one()
 
 
-def claim_chunk(conn: Connection, on: date, step: str, chunk_no: int) -> Any | None:
+def claim_chunk(conn: Connection, on: date, key: StepKey, chunk_no: int) -> Any | None:
     """Lock this chunk's row for the transaction; None when it is already done."""
-    row = _locked_chunk_row(conn, on, step, chunk_no)
+    row = _locked_chunk_row(conn, on, key, chunk_no)
     return None if row.done_at is not None else row
 
 
-def set_phase(conn: Connection, on: date, step: str, chunk_no: int, phase: str) -> None:
+def set_phase(conn: Connection, on: date, key: StepKey, chunk_no: int, phase: str) -> None:
     """Record how far a chunk has got (its ``phase``)."""
-    c = s.chunk_runs.c
-    conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+    conn.execute(update(s.chunk_runs).where(*_chunk(on, key, chunk_no))
                  .values(phase=phase))
 
 
-def complete_chunk(conn: Connection, on: date, step: str, chunk_no: int, rows: int) -> None:
+def complete_chunk(conn: Connection, on: date, key: StepKey, chunk_no: int, rows: int) -> None:
     """Mark a chunk done with the rows it wrote."""
-    c = s.chunk_runs.c
-    conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+    conn.execute(update(s.chunk_runs).where(*_chunk(on, key, chunk_no))
                  .values(done_at=now(), rows=rows, phase="done"))
 
 
-def count_attempt(conn: Connection, on: date, step: str, chunk_no: int, *,
+def count_attempt(conn: Connection, on: date, key: StepKey, chunk_no: int, *,
                   lease_s: float = 300, redelivered: bool = False) -> int | None:
     """Count one more attempt of a chunk, committed before any work.
 
@@ -85,81 +111,63 @@ def count_attempt(conn: Connection, on: date, step: str, chunk_no: int, *,
     chunk that kills its worker is quarantined.
     """
     c = s.chunk_runs.c
-    row = _locked_chunk_row(conn, on, step, chunk_no)
+    row = _locked_chunk_row(conn, on, key, chunk_no)
     if row.done_at is not None:
         return None
     at = now()
     live = row.leased_at is not None and (at - row.leased_at).total_seconds() < lease_s
     if live and not redelivered:
         return int(row.attempts)
-    conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+    conn.execute(update(s.chunk_runs).where(*_chunk(on, key, chunk_no))
                  .values(attempts=c.attempts + 1, leased_at=at))
     return int(row.attempts) + 1
 
 
-def chunk_done(conn: Connection, on: date, step: str, chunk_no: int) -> bool:
+def chunk_done(conn: Connection, on: date, key: StepKey, chunk_no: int) -> bool:
     """Whether the chunk has been completed."""
     c = s.chunk_runs.c
     return conn.execute(select(c.done_at).where(
-        c.day == on, c.step == step, c.chunk_no == chunk_no)).scalar() is not None
+        *_chunk(on, key, chunk_no))).scalar() is not None
 
 
-def record_error(conn: Connection, on: date, step: str, chunk_no: int, error: str) -> None:
+def record_error(conn: Connection, on: date, key: StepKey, chunk_no: int, error: str) -> None:
     """Keep the last error of a chunk (its first 4,000 characters)."""
-    c = s.chunk_runs.c
-    conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step, c.chunk_no == chunk_no)
+    conn.execute(update(s.chunk_runs).where(*_chunk(on, key, chunk_no))
                  .values(last_error=error[:4000]))
 
 
-# ---------------------------------------------------------------- chunk ranges
-def plan_chunks(conn: Connection, on: date, chunk_size: int) -> list[tuple[int, str, str]]:
-    """Keyset ranges of user ids for ``on``, made once and reused by every step."""
-    c = s.cycle_chunks.c
-    existing = conn.execute(select(c.chunk_no, c.lo, c.hi).where(c.day == on)
-                            .order_by(c.chunk_no)).all()
-    if existing:
-        return [(r.chunk_no, r.lo, r.hi) for r in existing]
-    ids = s.users.c.id
-    numbered = select(ids.label("id"),
-                      func.row_number().over(order_by=ids).label("rn")).subquery()
-    bounds = conn.execute(
-        select(numbered.c.id, numbered.c.rn)
-        .where(or_rows(numbered.c.rn, chunk_size))
-        .order_by(numbered.c.rn)).all()
-    last = conn.execute(select(func.max(ids))).scalar()
-    if last is None:
-        return []
-    starts = [r.id for r in bounds if (r.rn - 1) % chunk_size == 0]
-    ranges = []
-    for n, lo in enumerate(starts):
-        hi_row = [r.id for r in bounds if r.rn == (n + 1) * chunk_size]
-        hi = hi_row[0] if hi_row else last
-        ranges.append((n, lo, hi))
-    insert_ignore(conn, s.cycle_chunks, [{"day": on, "chunk_no": n, "lo": lo, "hi": hi}
-                                         for n, lo, hi in ranges])
-    return plan_chunks(conn, on, chunk_size)
-
-
-def or_rows(rn: Any, chunk_size: int) -> Any:
-    """Whether row number ``rn`` is the first or last of its chunk of ``chunk_size``."""
-    return (((rn - 1) % chunk_size) == 0) | ((rn % chunk_size) == 0)
-
-
 # ---------------------------------------------------------------- steps of a date
-def start_step(conn: Connection, on: date, step: str, total: int) -> bool:
-    """Create the (date, step) row; False when somebody already started it."""
-    return insert_ignore(conn, s.cycle_runs, [{"day": on, "step": step, "status": RUNNING,
+def _start(conn: Connection, on: date, step: dict[str, str], total: int) -> bool:
+    return insert_ignore(conn, s.cycle_runs, [{"day": on, **step, "status": RUNNING,
                                                "total": total, "done": 0,
                                                "started_at": now()}]) == 1
 
 
-def step_row(conn: Connection, on: date, step: str) -> Any | None:
+def start_step(conn: Connection, on: date, key: StepKey, total: int) -> bool:
+    """Create the (date, step) row; False when somebody already started it."""
+    return _start(conn, on, fields(key), total)
+
+
+def start_close(conn: Connection, on: date) -> bool:
+    """Create the close row of ``on`` (one unit of work: its last step); False when
+    somebody already started it."""
+    return _start(conn, on, CLOSE_FIELDS, 1)
+
+
+def step_row(conn: Connection, on: date, key: StepKey) -> Any | None:
     """The (date, step) row, or None when the step has not started."""
     c = s.cycle_runs.c
-    return conn.execute(select(s.cycle_runs).where(c.day == on, c.step == step)).first()
+    return conn.execute(select(s.cycle_runs).where(c.day == on, *_is(s.cycle_runs, key))
+                        ).first()
 
 
-def chunk_finished(conn: Connection, on: date, step: str) -> tuple[int, int]:
+def close_row(conn: Connection, on: date) -> Any | None:
+    """The close row of ``on``, or None when its close has not started."""
+    c = s.cycle_runs.c
+    return conn.execute(select(s.cycle_runs).where(c.day == on, c.step == CLOSE)).first()
+
+
+def chunk_finished(conn: Connection, on: date, key: StepKey) -> tuple[int, int]:
     """A chunk of the step is done: atomically recount; returns (done, total).
 
     The count is of completion rows, not an increment, so a message delivered
@@ -168,51 +176,40 @@ def chunk_finished(conn: Connection, on: date, step: str) -> tuple[int, int]:
     c, k = s.cycle_runs.c, s.chunk_runs.c
     # Planned chunks are numbered 0..total-1: a row of any other number is not counted.
     finished = (select(func.count()).select_from(s.chunk_runs)
-                .where(k.day == on, k.step == step, k.done_at.is_not(None),
+                .where(k.day == on, *_is(s.chunk_runs, key), k.done_at.is_not(None),
                        k.chunk_no < c.total)
                 .scalar_subquery())
-    row = conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step)
+    row = conn.execute(update(s.cycle_runs).where(c.day == on, *_is(s.cycle_runs, key))
                        .values(done=finished)
                        .returning(c.done, c.total)).one()
     return int(row.done), int(row.total)
 
 
-def finish_step(conn: Connection, on: date, step: str, status: str = DONE,
+def finish_step(conn: Connection, on: date, key: StepKey, status: str = DONE,
                 detail: str | None = None) -> bool:
     """End a running step with ``status``; False when it was not running."""
+    return _finish(conn, on, _is(s.cycle_runs, key), status, detail)
+
+
+def finish_close(conn: Connection, on: date, status: str = DONE,
+                 detail: str | None = None) -> bool:
+    """End the running close of ``on`` with ``status``; False when it was not running."""
+    return _finish(conn, on, (s.cycle_runs.c.step == CLOSE,), status, detail)
+
+
+def _finish(conn: Connection, on: date, which: tuple[ColumnElement[bool], ...], status: str,
+            detail: str | None) -> bool:
     c = s.cycle_runs.c
     result = conn.execute(update(s.cycle_runs)
-                          .where(c.day == on, c.step == step, c.status == RUNNING)
+                          .where(c.day == on, *which, c.status == RUNNING)
                           .values(status=status, finished_at=now(), detail=detail))
     return result.rowcount == 1
-
-
-def planned_range(conn: Connection, on: date, chunk_no: int) -> tuple[str, str] | None:
-    """The (lo, hi) the plan of ``on`` gave chunk ``chunk_no``; None when it has no such chunk."""
-    c = s.cycle_chunks.c
-    row = conn.execute(select(c.lo, c.hi).where(c.day == on, c.chunk_no == chunk_no)).first()
-    return None if row is None else (row.lo, row.hi)
 
 
 def steps_of(conn: Connection, on: date) -> list[Any]:
     """The step rows of ``on``, in the order they started."""
     c = s.cycle_runs.c
     return list(conn.execute(select(s.cycle_runs).where(c.day == on).order_by(c.started_at)))
-
-
-def held_user_ids(conn: Connection, on: date) -> list[str]:
-    """The users held on ``on`` and not yet released, by id."""
-    h = s.held_users.c
-    return list(conn.execute(select(h.user_id).where(h.day == on, h.released_at.is_(None))
-                             .order_by(h.user_id)).scalars())
-
-
-def hold_users(conn: Connection, on: date, step: str, chunk_no: int, lo: str, hi: str) -> int:
-    """Hold every user of the chunk ``lo``..``hi`` on ``on``; returns the users newly held."""
-    ids = list(conn.execute(select(s.users.c.id).where(and_(s.users.c.id >= lo,
-                                                            s.users.c.id <= hi))).scalars())
-    return insert_ignore(conn, s.held_users, [{"day": on, "user_id": u, "step": step,
-                                               "chunk_no": chunk_no} for u in ids])
 
 
 # ---------------------------------------------------------------- a broken ledger
@@ -273,52 +270,52 @@ def count_close(conn: Connection, on: date) -> None:
     conn.execute(update(s.cycle_runs).where(c.day == on, c.step == CLOSE).values(done=1))
 
 
-def count_all(conn: Connection, on: date, step: str) -> None:
+def count_all(conn: Connection, on: date, key: StepKey) -> None:
     """Count every chunk of a step as done (the watchdog advancing it)."""
     c = s.cycle_runs.c
-    conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step).values(done=c.total))
+    conn.execute(update(s.cycle_runs).where(c.day == on, *_is(s.cycle_runs, key))
+                 .values(done=c.total))
 
 
-def chunk_row(conn: Connection, on: date, step: str, chunk_no: int) -> Any | None:
+def chunk_row(conn: Connection, on: date, key: StepKey, chunk_no: int) -> Any | None:
     """A chunk's bookkeeping row, or None."""
-    k = s.chunk_runs.c
     return conn.execute(select(s.chunk_runs).where(
-        k.day == on, k.step == step, k.chunk_no == chunk_no)).first()
+        *_chunk(on, key, chunk_no))).first()
 
 
-def days_with(conn: Connection, step: str, status: str) -> list[date]:
-    """The dates whose ``step`` is in ``status``, oldest first."""
+def days_with(conn: Connection, key: StepKey, status: str) -> list[date]:
+    """The dates whose step ``key`` is in ``status``, oldest first."""
     c = s.cycle_runs.c
-    return list(conn.execute(select(c.day).where(c.step == step, c.status == status)
+    return list(conn.execute(select(c.day).where(*_is(s.cycle_runs, key), c.status == status)
                              .order_by(c.day)).scalars())
 
 
-def held_step_done(conn: Connection, on: date, step: str) -> None:
+def held_step_done(conn: Connection, on: date, key: StepKey) -> None:
     """A held step went through: done, its cause cleared."""
     c = s.cycle_runs.c
-    conn.execute(update(s.cycle_runs).where(c.day == on, c.step == step, c.status == HELD)
+    conn.execute(update(s.cycle_runs).where(c.day == on, *_is(s.cycle_runs, key),
+                                            c.status == HELD)
                  .values(status=DONE, detail=None))
 
 
-def forget_attempt(conn: Connection, on: date, step: str, chunk_no: int) -> None:
+def forget_attempt(conn: Connection, on: date, key: StepKey, chunk_no: int) -> None:
     """Take back a chunk's last attempt count and its lease."""
     c = s.chunk_runs.c
     conn.execute(update(s.chunk_runs).where(
-        c.day == on, c.step == step, c.chunk_no == chunk_no, c.attempts > 0)
+        *_chunk(on, key, chunk_no), c.attempts > 0)
         .values(attempts=c.attempts - 1, leased_at=None))
 
 
-def end_lease(conn: Connection, on: date, step: str, chunk_no: int) -> None:
+def end_lease(conn: Connection, on: date, key: StepKey, chunk_no: int) -> None:
     """A chunk's attempt is over: nobody holds its lease."""
-    c = s.chunk_runs.c
     conn.execute(update(s.chunk_runs).where(
-        c.day == on, c.step == step, c.chunk_no == chunk_no).values(leased_at=None))
+        *_chunk(on, key, chunk_no)).values(leased_at=None))
 
 
-def mark_quarantined(conn: Connection, on: date, step: str, chunk_no: int) -> None:
+def mark_quarantined(conn: Connection, on: date, key: StepKey, chunk_no: int) -> None:
     """A chunk given up on: finished, with nothing written, in phase ``quarantined``."""
     c = s.chunk_runs.c
-    conn.execute(update(s.chunk_runs).where(c.day == on, c.step == step,
+    conn.execute(update(s.chunk_runs).where(c.day == on, *_is(s.chunk_runs, key),
                                             c.chunk_no == chunk_no)
                  .values(done_at=now(), phase="quarantined", rows=0))
 
@@ -329,18 +326,19 @@ def running_steps(conn: Connection) -> list[Any]:
     return list(conn.execute(select(s.cycle_runs).where(r.status == RUNNING, r.step != CLOSE)))
 
 
-def finished_chunks(conn: Connection, on: date, step: str, total: int) -> set[int]:
+def finished_chunks(conn: Connection, on: date, key: StepKey, total: int) -> set[int]:
     """The planned chunks (0..total-1) of a step that are done."""
     k = s.chunk_runs.c
     return set(conn.execute(select(k.chunk_no).where(
-        k.day == on, k.step == step, k.done_at.is_not(None), k.chunk_no < total)).scalars())
+        k.day == on, *_is(s.chunk_runs, key), k.done_at.is_not(None), k.chunk_no < total)
+    ).scalars())
 
 
-def leased_chunks(conn: Connection, on: date, step: str, since: Any) -> set[int]:
+def leased_chunks(conn: Connection, on: date, key: StepKey, since: Any) -> set[int]:
     """The chunks of a step not done that some worker started after ``since``."""
     k = s.chunk_runs.c
     return set(conn.execute(select(k.chunk_no).where(
-        k.day == on, k.step == step, k.done_at.is_(None), k.leased_at > since)).scalars())
+        k.day == on, *_is(s.chunk_runs, key), k.done_at.is_(None), k.leased_at > since)).scalars())
 
 
 def proven_again(conn: Connection, on: date, status: str, detail: str) -> None:
@@ -350,40 +348,24 @@ def proven_again(conn: Connection, on: date, status: str, detail: str) -> None:
                  .values(status=status, problem=None, detail=detail))
 
 
-# ---------------------------------------------------------------- held users
-def held_rows(conn: Connection, on: date) -> list[Any]:
-    """The users held on ``on`` and not yet released, with the step and chunk that held
-    them."""
-    h = s.held_users.c
-    return list(conn.execute(select(s.held_users).where(h.day == on, h.released_at.is_(None))))
-
-
-def chunk_ranges(conn: Connection, on: date, chunk_nos: Sequence[int]
-                 ) -> list[tuple[int, str, str]]:
-    """The planned (chunk_no, lo, hi) of these chunks of ``on``."""
-    k = s.cycle_chunks.c
-    return [(r.chunk_no, r.lo, r.hi) for r in conn.execute(
-        select(s.cycle_chunks).where(k.day == on, k.chunk_no.in_(list(chunk_nos))))]
-
-
-def release_users(conn: Connection, user_ids: Sequence[str], since: date) -> None:
-    """Release these users from every hold of ``since`` and after."""
-    h = s.held_users.c
-    conn.execute(update(s.held_users).where(
-        h.user_id.in_(list(user_ids)), h.day >= since, h.released_at.is_(None))
-        .values(released_at=now()))
-
-
-def step_labels_like(conn: Connection, on: date, pattern: str) -> list[str]:
-    """The steps of ``on`` whose name matches the SQL ``pattern``."""
+def daytime_keys(conn: Connection, on: date) -> list[StepKey]:
+    """The daytime deduction attempts that started on ``on`` (the night's, not a
+    release's), in the order of their times."""
     c = s.cycle_runs.c
-    return list(conn.execute(select(c.step).where(c.day == on, c.step.like(pattern))).scalars())
+    return [key_of(r) for r in conn.execute(
+        select(c.step, c.at, c.run).where(c.day == on, c.step == Step.DEDUCT.value,
+                                          c.at != "", c.run == NIGHT_RUN).order_by(c.at))]
+
+
+def close_before(conn: Connection, first: date, detail: str) -> None:
+    """Record that the day before ``first`` is closed: the cycle starts at ``first`` (a new
+    portfolio: a seed, a scenario, an import), ``detail`` says which."""
+    before = first - timedelta(days=1)
+    start_close(conn, before)
+    finish_close(conn, before, detail=detail)
 
 
 def mark_closed_before(engine: Engine, first: date) -> None:
-    """Record that the day before ``first`` is closed: the cycle starts at ``first`` (a new
-    portfolio: a seed, a scenario, an import)."""
-    before = first - timedelta(days=1)
+    """Record that the day before ``first`` is closed (a seed or a scenario)."""
     with engine.begin() as conn:
-        start_step(conn, before, CLOSE, 1)
-        finish_step(conn, before, CLOSE, detail="seeded")
+        close_before(conn, first, "seeded")

@@ -1,6 +1,7 @@
 """Reads of the cycle rows for whoever watches or reports a night: what has closed, what
 runs, who is held, what each step did (``store.cycle`` writes them). Nothing here writes;
-each read is one indexed statement.
+each read is one indexed statement. A row names its step by typed fields; ``label_of``
+gives how people read it (``deduct@0600``, ``limit#release``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import Connection, case, func, select
 from domain.steps import CLOSE
 from store import cycle as cyc
 from store import schema as s
+from store.cycle import label_of as label_of  # noqa: PLC0414 (re-exported)
 
 
 def last_closed_day(conn: Connection) -> date | None:
@@ -32,17 +34,19 @@ def closed_through(conn: Connection) -> date | None:
 
 
 def current_step(conn: Connection) -> tuple[date, str, int, int] | None:
-    """The running step to show: (date, step, chunks done, chunks), or None."""
+    """The running step to show: (date, step as people read it, chunks done, chunks), or
+    None."""
     c = s.cycle_runs.c
-    row = conn.execute(select(c.day, c.step, c.total).where(
+    row = conn.execute(select(c.day, c.step, c.at, c.run, c.total).where(
         c.status == cyc.RUNNING, c.step != CLOSE).order_by(c.day, c.started_at.desc())
         .limit(1)).first()
     if row is None:
         return None
     k = s.chunk_runs.c
     done = conn.execute(select(func.count()).select_from(s.chunk_runs).where(
-        k.day == row.day, k.step == row.step, k.done_at.is_not(None))).scalar_one()
-    return row.day, row.step, int(done), int(row.total)
+        k.day == row.day, k.step == row.step, k.at == row.at, k.run == row.run,
+        k.done_at.is_not(None))).scalar_one()
+    return row.day, label_of(row), int(done), int(row.total)
 
 
 def fingerprint(conn: Connection, since: date) -> tuple[Any, ...]:
@@ -70,9 +74,9 @@ def held_as_of(conn: Connection, on: date) -> list[str]:
 
 
 def quarantined_chunks(conn: Connection, on: date) -> list[Any]:
-    """The quarantined chunks of ``on``: (step, chunk_no, last_error) rows."""
+    """The quarantined chunks of ``on``: (step, at, run, chunk_no, last_error) rows."""
     k = s.chunk_runs.c
-    return list(conn.execute(select(k.step, k.chunk_no, k.last_error).where(
+    return list(conn.execute(select(k.step, k.at, k.run, k.chunk_no, k.last_error).where(
         k.day == on, k.phase == "quarantined")).all())
 
 
@@ -84,18 +88,20 @@ def is_held(conn: Connection, on: date, user_id: str) -> bool:
 
 
 def step_runs(conn: Connection, day: date) -> list[Any]:
-    """The step rows of ``day``, in the order they started."""
+    """The step rows of ``day`` (its close row too), in the order they started."""
     c = s.cycle_runs.c
     return list(conn.execute(select(s.cycle_runs).where(c.day == day)
-                             .order_by(c.started_at, c.step)))
+                             .order_by(c.started_at, c.step, c.at, c.run)))
 
 
 def chunk_stats(conn: Connection, day: date) -> list[Any]:
-    """Per step of ``day``: chunks, rows, attempts, quarantined chunks, last error."""
+    """Per step key of ``day`` (its step, at, run): chunks, rows, attempts, quarantined
+    chunks, last error."""
     k = s.chunk_runs.c
     quarantined = func.sum(case((k.phase == "quarantined", 1), else_=0))
     return list(conn.execute(select(
-        k.step, func.count().label("chunks"), func.coalesce(func.sum(k.rows), 0).label("rows"),
+        k.step, k.at, k.run, func.count().label("chunks"),
+        func.coalesce(func.sum(k.rows), 0).label("rows"),
         func.coalesce(func.sum(k.attempts), 0).label("attempts"),
         quarantined.label("quarantined"), func.max(k.last_error).label("error"))
-        .where(k.day == day).group_by(k.step).order_by(k.step)))
+        .where(k.day == day).group_by(k.step, k.at, k.run).order_by(k.step, k.at, k.run)))

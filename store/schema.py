@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from domain.steps import NIGHT_RUN, ROW_NAMES, RUNS, Step
+
 metadata = MetaData(naming_convention={
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -415,10 +417,33 @@ recorded_keys = Table(
     Column("outcome", String(40), nullable=False),
 )
 
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def _step_fields(names: tuple[str, ...]) -> list[Column[str] | CheckConstraint]:
+    """A step key as typed fields (``domain.steps.StepKey``): the step, from the step
+    table only; the daytime attempt it is (``HHMM``, a deduction's only; '' for the close
+    of business); the run (the night's, or a release of held users replaying it)."""
+    return [
+        Column("step", String(24), nullable=False),
+        Column("at", String(4), nullable=False, server_default=""),
+        Column("run", String(8), nullable=False, server_default=NIGHT_RUN),
+        CheckConstraint(f"step IN ({_names(names)})", name="step_known"),
+        CheckConstraint(f"run IN ({_names(RUNS)})", name="run_known"),
+        CheckConstraint(f"at = '' OR (step = '{Step.DEDUCT.value}' AND length(at) = 4)",
+                        name="attempt_of_a_deduction"),
+    ]
+
+
+STEPS = tuple(s.value for s in Step)
+
 cycle_runs = Table(
     "cycle_runs", metadata,
     Column("day", Date, nullable=False),
-    Column("step", String(24), nullable=False),
+    *_step_fields(ROW_NAMES),  # a step of the date, or its close row (``close``)
     Column("status", String(24), nullable=False),
     Column("total", Integer, nullable=False),
     Column("done", Integer, nullable=False, server_default="0"),
@@ -427,7 +452,7 @@ cycle_runs = Table(
     Column("detail", Text),
     Column("target", Date),  # close rows: the date the catch-up runs to
     Column("problem", Text),  # close rows: what the ledger proof found broken
-    PrimaryKeyConstraint("day", "step"),
+    PrimaryKeyConstraint("day", "step", "at", "run"),
 )
 
 cycle_chunks = Table(
@@ -442,7 +467,7 @@ cycle_chunks = Table(
 chunk_runs = Table(
     "chunk_runs", metadata,
     Column("day", Date, nullable=False),
-    Column("step", String(24), nullable=False),
+    *_step_fields(STEPS),
     Column("chunk_no", Integer, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("phase", String(16)),
@@ -451,14 +476,14 @@ chunk_runs = Table(
     Column("seconds", Integer),
     Column("last_error", Text),
     Column("leased_at", Instant),
-    PrimaryKeyConstraint("day", "step", "chunk_no"),
+    PrimaryKeyConstraint("day", "step", "at", "run", "chunk_no"),
 )
 
 held_users = Table(
     "held_users", metadata,
     Column("day", Date, nullable=False),
     Column("user_id", ID, nullable=False),
-    Column("step", String(24), nullable=False),
+    *_step_fields(STEPS),  # the step whose chunk held the user
     Column("chunk_no", Integer, nullable=False),
     Column("released_at", Instant),
     PrimaryKeyConstraint("day", "user_id"),

@@ -10,14 +10,13 @@ or the watchdog, moves the date to the next step.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from domain.commands import InputError
 from domain.config import ProductConfig
 from domain.steps import (
-    CLOSE,
     SINGLE,
     Step,
     StepKey,
@@ -30,7 +29,8 @@ from domain.steps import (
     replay_order,
 )
 from store import cycle as cyc
-from store import ledger_checks
+from store import cycle_plan as plans
+from store import holds, ledger_checks
 from store import report as report_rows
 from store.engine import Connection, DBAPIError, Engine, now
 from workers import metrics, settings, steps
@@ -43,36 +43,39 @@ log = logging.getLogger("creditcycle.cycle")
 @dataclass(frozen=True, slots=True)
 class ChunkMessage:
     date: str
-    step: str
+    key: StepKey
     chunk_no: int
     lo: str
     hi: str
 
     def kwargs(self) -> dict[str, Any]:
-        """The message's task arguments."""
-        return asdict(self)
+        """The message's task arguments (``workers.payloads.Chunk``): the step key's
+        fields, not a label."""
+        return {"date": self.date, "step": self.key.step.value, "at": self.key.at,
+                "run": self.key.run, "chunk_no": self.chunk_no, "lo": self.lo, "hi": self.hi}
 
 
-def run_chunk(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: str,
+def run_chunk(engine: Engine, on: date, key: StepKey, chunk_no: int, lo: str, hi: str,
               config: ProductConfig, channel: BankChannel) -> int:
     """Do one chunk of the step a message names."""
-    return steps.run(engine, on, StepKey.parse(step), chunk_no, lo, hi, config, channel)
+    return steps.run(engine, on, key, chunk_no, lo, hi, config, channel)
 
 
-def unplanned(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: str
+def unplanned(engine: Engine, on: date, key: StepKey, chunk_no: int, lo: str, hi: str
               ) -> tuple[str, str] | None:
     """Why a chunk message is not a chunk the cycle planned, as (field, reason); None when
     it is: a chunk of a step of ``on`` that was started, with the plan's number and range.
     A planned chunk runs while its step runs; after that only a copy of a chunk already
     done is let through (it changes nothing)."""
+    step = key.label
     with engine.connect() as conn:
-        row = cyc.step_row(conn, on, step)
-        if row is None or step == CLOSE:
+        row = cyc.step_row(conn, on, key)
+        if row is None:
             return "step", f"step {step!r} of {on} was never started"
-        if step in SINGLE:
+        if key.step in SINGLE:
             planned: tuple[str, str] | None = ("", "") if chunk_no == 0 else None
         else:
-            planned = cyc.planned_range(conn, on, chunk_no) if chunk_no < row.total else None
+            planned = plans.planned_range(conn, on, chunk_no) if chunk_no < row.total else None
         if planned is None:
             return "chunk_no", (f"step {step!r} of {on} has no chunk {chunk_no} "
                                 f"(its chunks are 0..{row.total - 1})")
@@ -80,26 +83,27 @@ def unplanned(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: s
             field = "lo" if lo != planned[0] else "hi"
             return field, (f"chunk {chunk_no} of {on} covers {planned[0]!r}..{planned[1]!r}, "
                            f"not {lo!r}..{hi!r}")
-        if row.status != cyc.RUNNING and not cyc.chunk_done(conn, on, step, chunk_no):
+        if row.status != cyc.RUNNING and not cyc.chunk_done(conn, on, key, chunk_no):
             return "step", f"step {step!r} of {on} is {row.status}, not running"
     return None
 
 
-def _messages(conn: Connection, on: date, step: str, config: ProductConfig) -> list[ChunkMessage]:
-    if step in SINGLE:
-        return [ChunkMessage(on.isoformat(), step, 0, "", "")]
-    return [ChunkMessage(on.isoformat(), step, n, lo, hi)
-            for n, lo, hi in cyc.plan_chunks(conn, on, config.chunk_size)]
+def _messages(conn: Connection, on: date, key: StepKey,
+              config: ProductConfig) -> list[ChunkMessage]:
+    if key.step in SINGLE:
+        return [ChunkMessage(on.isoformat(), key, 0, "", "")]
+    return [ChunkMessage(on.isoformat(), key, n, lo, hi)
+            for n, lo, hi in plans.plan_chunks(conn, on, config.chunk_size)]
 
 
-def _start_step(conn: Connection, on: date, step: str,
+def _start_step(conn: Connection, on: date, key: StepKey,
                 config: ProductConfig) -> list[ChunkMessage]:
-    msgs = _messages(conn, on, step, config)
-    if not cyc.start_step(conn, on, step, len(msgs)):
+    msgs = _messages(conn, on, key, config)
+    if not cyc.start_step(conn, on, key, len(msgs)):
         return []
     if not msgs:
-        cyc.finish_step(conn, on, step)
-        return _after_step(conn, on, step, config)
+        cyc.finish_step(conn, on, key)
+        return _after_step(conn, on, key, config)
     return msgs
 
 
@@ -109,29 +113,29 @@ def begin(engine: Engine, target: date, config: ProductConfig) -> list[ChunkMess
         if cyc.open_close(conn) is not None or cyc.broken_close(conn) is not None:
             return []  # a broken ledger stops the catch-up until an operator acts
         on = next_to_close(cyc.last_closed(conn), target)
-        if on is None or not cyc.start_step(conn, on, CLOSE, 1):
+        if on is None or not cyc.start_close(conn, on):
             return []
         cyc.set_target(conn, on, target)
-        return _start_step(conn, on, close_steps(on)[0].value, config)
+        return _start_step(conn, on, StepKey(close_steps(on)[0]), config)
 
 
-def _after_step(conn: Connection, on: date, step: str,
+def _after_step(conn: Connection, on: date, key: StepKey,
                 config: ProductConfig) -> list[ChunkMessage]:
-    order = [x.value for x in close_steps(on)]
-    if step not in order:
+    order = [StepKey(x) for x in close_steps(on)]
+    if key not in order:
         return []
-    _observe_step(conn, on, step)
-    i = order.index(step)
+    _observe_step(conn, on, key)
+    i = order.index(key)
     if i + 1 < len(order):
         return _start_step(conn, on, order[i + 1], config)
-    held = cyc.held_user_ids(conn, on)
-    detail_row = cyc.step_row(conn, on, CLOSE)
+    held = holds.held_user_ids(conn, on)
+    detail_row = cyc.close_row(conn, on)
     target = (detail_row.target if detail_row else None) or on
     problem = detail_row.problem if detail_row is not None else None
     status = cyc.BROKEN if problem else cyc.EXCEPTIONS if held else cyc.DONE
     detail = f"held users: {', '.join(held)}" if held else None
     cyc.count_close(conn, on)
-    cyc.finish_step(conn, on, CLOSE, status, detail)
+    cyc.finish_close(conn, on, status, detail)
     if metrics.enabled():
         metrics.day_closed(on, status, detail_row.started_at if detail_row else None,
                            report_rows.collected_by_kind(conn, on))
@@ -140,48 +144,48 @@ def _after_step(conn: Connection, on: date, step: str,
         return []  # the catch-up stops here until an operator acts (recheck)
     if on < target and cyc.broken_close(conn) is None:
         nxt = on + timedelta(days=1)
-        if cyc.start_step(conn, nxt, CLOSE, 1):
+        if cyc.start_close(conn, nxt):
             cyc.set_target(conn, nxt, target)
-            return _start_step(conn, nxt, close_steps(nxt)[0].value, config)
+            return _start_step(conn, nxt, StepKey(close_steps(nxt)[0]), config)
     return []
 
 
-def _observe_step(conn: Connection, on: date, step: str) -> None:
+def _observe_step(conn: Connection, on: date, key: StepKey) -> None:
     if metrics.enabled():
-        row = cyc.step_row(conn, on, step)
-        metrics.step_finished(step, row.started_at if row is not None else None)
+        row = cyc.step_row(conn, on, key)
+        metrics.step_finished(key, row.started_at if row is not None else None)
 
 
-def chunk_completed(engine: Engine, on: date, step: str,
+def chunk_completed(engine: Engine, on: date, key: StepKey,
                     config: ProductConfig) -> list[ChunkMessage]:
     """Count a finished chunk; the one that completes the step starts the next."""
     with engine.begin() as conn:
-        done, total = cyc.chunk_finished(conn, on, step)
+        done, total = cyc.chunk_finished(conn, on, key)
         if done < total:
-            return _held_handoff(conn, on, step, config)
-        if not cyc.finish_step(conn, on, step):
+            return _held_handoff(conn, on, key, config)
+        if not cyc.finish_step(conn, on, key):
             return []
-        return _after_step(conn, on, step, config)
+        return _after_step(conn, on, key, config)
 
 
-def _held_handoff(conn: Connection, on: date, step: str,
+def _held_handoff(conn: Connection, on: date, key: StepKey,
                   config: ProductConfig) -> list[ChunkMessage]:
     """A handoff pass with no active agency is held (the cause stays on the step) and the
     night goes on without it; ``retry_held_handoffs`` finishes it once there is one."""
-    if step != Step.HANDOFF:
+    if key != StepKey(Step.HANDOFF):
         return []
-    row = cyc.chunk_row(conn, on, step, 0)
+    row = cyc.chunk_row(conn, on, key, 0)
     if row is None or row.phase != steps.HANDOFF_HELD:
         return []
-    if not cyc.finish_step(conn, on, step, cyc.HELD, row.last_error):
+    if not cyc.finish_step(conn, on, key, cyc.HELD, row.last_error):
         return []
-    return _after_step(conn, on, step, config)
+    return _after_step(conn, on, key, config)
 
 
 def retry_held_handoffs(engine: Engine) -> list[date]:
     """Run the held handoff passes again, oldest date first; returns the dates that went
     through (they are done). Stops at the first still held (no active agency yet)."""
-    handoff = Step.HANDOFF.value
+    handoff = StepKey(Step.HANDOFF)
     with engine.connect() as conn:
         days = cyc.days_with(conn, handoff, cyc.HELD)
     through = []
@@ -195,75 +199,77 @@ def retry_held_handoffs(engine: Engine) -> list[date]:
     return through
 
 
-def start_attempt(engine: Engine, on: date, step: str, chunk_no: int, *,
+def start_attempt(engine: Engine, on: date, key: StepKey, chunk_no: int, *,
                   lease_s: float = 300, redelivered: bool = False) -> int | None:
     """Commit one more attempt of a chunk before any work; None when it is done."""
     with engine.begin() as conn:
-        return cyc.count_attempt(conn, on, step, chunk_no, lease_s=lease_s,
+        return cyc.count_attempt(conn, on, key, chunk_no, lease_s=lease_s,
                                  redelivered=redelivered)
 
 
-def forget_attempt(engine: Engine, on: date, step: str, chunk_no: int) -> None:
+def forget_attempt(engine: Engine, on: date, key: StepKey, chunk_no: int) -> None:
     """Take back an attempt that failed for the infrastructure (database, broker), not
     for the chunk: an outage must not quarantine healthy chunks. Best effort."""
     try:
         with engine.begin() as conn:
-            cyc.forget_attempt(conn, on, step, chunk_no)
+            cyc.forget_attempt(conn, on, key, chunk_no)
     except DBAPIError:
         pass
 
 
-def end_lease(engine: Engine, on: date, step: str, chunk_no: int) -> None:
+def end_lease(engine: Engine, on: date, key: StepKey, chunk_no: int) -> None:
     """An attempt failed and is over: its retry is a new attempt. Best effort."""
     try:
         with engine.begin() as conn:
-            cyc.end_lease(conn, on, step, chunk_no)
+            cyc.end_lease(conn, on, key, chunk_no)
     except DBAPIError:
         pass
 
 
-def quarantine(engine: Engine, on: date, step: str, chunk_no: int, lo: str, hi: str,
+def quarantine(engine: Engine, on: date, key: StepKey, chunk_no: int, lo: str, hi: str,
                error: str) -> None:
     """A chunk that keeps failing: hold its users for ``on`` and let the night go on."""
     with engine.begin() as conn:
-        if cyc.claim_chunk(conn, on, step, chunk_no) is None:
+        if cyc.claim_chunk(conn, on, key, chunk_no) is None:
             return
         if lo and hi:
-            cyc.hold_users(conn, on, step, chunk_no, lo, hi)
-        cyc.record_error(conn, on, step, chunk_no, error)
-        cyc.mark_quarantined(conn, on, step, chunk_no)
+            holds.hold_users(conn, on, key, chunk_no, lo, hi)
+        cyc.record_error(conn, on, key, chunk_no, error)
+        cyc.mark_quarantined(conn, on, key, chunk_no)
 
 
 def stuck_chunks(engine: Engine, older_than_s: int, config: ProductConfig
-                 ) -> tuple[list[ChunkMessage], list[tuple[date, str]]]:
+                 ) -> tuple[list[ChunkMessage], list[tuple[date, StepKey]]]:
     """Chunks of running steps not done and not touched lately; steps done but not advanced."""
     resend: list[ChunkMessage] = []
-    complete: list[tuple[date, str]] = []
+    complete: list[tuple[date, StepKey]] = []
     cutoff = now() - timedelta(seconds=older_than_s)
     with engine.begin() as conn:
         for row in cyc.running_steps(conn):
             if row.started_at is not None and _aware(row.started_at) > cutoff:
                 continue
-            finished = cyc.finished_chunks(conn, row.day, row.step, row.total)
+            key = cyc.key_of(row)
+            finished = cyc.finished_chunks(conn, row.day, key, row.total)
             # A chunk some worker started lately is left to it (its lease is live).
-            leased = cyc.leased_chunks(conn, row.day, row.step, cutoff)
-            msgs = _messages(conn, row.day, row.step, config)
+            leased = cyc.leased_chunks(conn, row.day, key, cutoff)
+            msgs = _messages(conn, row.day, key, config)
             if len(finished) >= len(msgs):
-                complete.append((row.day, row.step))
+                complete.append((row.day, key))
             else:
                 resend.extend(m for m in msgs
                               if m.chunk_no not in finished and m.chunk_no not in leased)
     return resend, complete
 
 
-def force_advance(engine: Engine, on: date, step: str,
+def force_advance(engine: Engine, on: date, key: StepKey,
                   config: ProductConfig) -> list[ChunkMessage]:
-    """Finish ``step`` of ``on`` as if its chunks had all counted; the messages of what follows."""
+    """Finish step ``key`` of ``on`` as if its chunks had all counted; the messages of what
+    follows."""
     with engine.begin() as conn:
-        cyc.count_all(conn, on, step)
-        if not cyc.finish_step(conn, on, step):
+        cyc.count_all(conn, on, key)
+        if not cyc.finish_step(conn, on, key):
             return []
-        return _after_step(conn, on, step, config)
+        return _after_step(conn, on, key, config)
 
 
 def _aware(value: Any) -> Any:
@@ -297,7 +303,7 @@ def recheck(engine: Engine, on: date) -> list[str]:
     and the whole ledger when that is what failed). When it holds, ``on`` is closed
     and the next ``cycle run`` goes on with the catch-up; else it stays broken."""
     with engine.connect() as conn:
-        row = cyc.step_row(conn, on, CLOSE)
+        row = cyc.close_row(conn, on)
     if row is None or row.status != cyc.BROKEN:
         status = "never started" if row is None else row.status
         raise InputError("date", f"the close of {on} is {status}, not {cyc.BROKEN}")
@@ -312,7 +318,7 @@ def recheck(engine: Engine, on: date) -> list[str]:
             cyc.record_problem(conn, on, f"{scope} of {on}, proven again at "
                                          f"{now():%Y-%m-%d %H:%M:%S}: " + "; ".join(problems))
             return problems
-        held = cyc.held_user_ids(conn, on)
+        held = holds.held_user_ids(conn, on)
         was = f"ledger proven again at {now():%Y-%m-%d %H:%M:%S} after: {row.problem}"
         cyc.proven_again(conn, on, cyc.EXCEPTIONS if held else cyc.DONE,
                          (f"held users: {', '.join(held)}; " if held else "") + was[:3000])
@@ -343,12 +349,12 @@ def begin_attempt(engine: Engine, on: date, at: str,
     with engine.begin() as conn:
         if not may_attempt(on, cyc.last_closed(conn)):
             return []
-        step = StepKey(Step.DEDUCT, attempt_code(at)).label
-        msgs = _messages(conn, on, step, config)
-        if not cyc.start_step(conn, on, step, len(msgs)):
+        key = StepKey(Step.DEDUCT, attempt_code(at))
+        msgs = _messages(conn, on, key, config)
+        if not cyc.start_step(conn, on, key, len(msgs)):
             return []
         if not msgs:
-            cyc.finish_step(conn, on, step)
+            cyc.finish_step(conn, on, key)
         return msgs
 
 
@@ -360,13 +366,13 @@ def release(engine: Engine, on: date, config: ProductConfig, channel: BankChanne
     own (``step#release``), so the replay is itself safe to run twice.
     """
     with engine.begin() as conn:
-        held = cyc.held_rows(conn, on)
+        held = holds.held_rows(conn, on)
         if not held:
             return []
-        ranges = cyc.chunk_ranges(conn, on, sorted({r.chunk_no for r in held}))
-        failed = min((StepKey.parse(r.step) for r in held), key=lambda key: rank(on, key))
+        ranges = plans.chunk_ranges(conn, on, sorted({r.chunk_no for r in held}))
+        failed = min((cyc.key_of(r) for r in held), key=lambda key: rank(on, key))
         last = cyc.last_closed(conn) or on
-        cyc.release_users(conn, [r.user_id for r in held], on)
+        holds.release_users(conn, [r.user_id for r in held], on)
     day = on
     while day <= last:
         daytime = [] if day == on else _daytime_steps(engine, day)
@@ -380,4 +386,4 @@ def release(engine: Engine, on: date, config: ProductConfig, channel: BankChanne
 
 def _daytime_steps(engine: Engine, on: date) -> list[StepKey]:
     with engine.connect() as conn:
-        return [StepKey.parse(x) for x in cyc.step_labels_like(conn, on, Step.DEDUCT + "@%")]
+        return cyc.daytime_keys(conn, on)

@@ -1,7 +1,8 @@
 """Deliberate faults for drills and tests: make one chunk fail or kill its worker.
 
 ``CREDITCYCLE_FAULT=step:user_id:mode`` (mode ``raise`` or ``kill``) hits the
-chunk of ``step`` that would process ``user_id``, as bad data would: once
+chunk of ``step`` (as people read a step key: ``overdue``, ``deduct@0600``)
+that would process ``user_id``, as bad data would: once
 that user is held the chunks run clean, and a released replay runs under its
 own step key (``step#release``) and is not hit, as after a fix.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from domain.steps import StepKey
 from workers import settings
 
 
@@ -22,7 +24,7 @@ class InjectedFault(RuntimeError):
     """A failure injected on purpose."""
 
 
-def check(step: str, lo: str, hi: str, is_held: Callable[[str], bool]) -> None:
+def check(key: StepKey, lo: str, hi: str, is_held: Callable[[str], bool]) -> None:
     """Fail the chunk holding a user named in $CREDITCYCLE_FAULT (``step:user:mode``), for tests."""
     spec = settings.get().fault
     if not spec:
@@ -34,17 +36,17 @@ def check(step: str, lo: str, hi: str, is_held: Callable[[str], bool]) -> None:
         fault_step, user, mode = parts
         if mode == "lose":
             continue
-        if fault_step == step and lo <= user <= hi and not is_held(user):
+        if fault_step == key.label and lo <= user <= hi and not is_held(user):
             if mode == "kill":
                 os._exit(137)
-            raise InjectedFault(f"injected fault in {step} for the chunk holding {user}")
+            raise InjectedFault(f"injected fault in {key.label} for the chunk holding {user}")
 
 
-def check_lost(step: str, has_messages: bool) -> None:
+def check_lost(key: StepKey, has_messages: bool) -> None:
     """``step:*:lose``: die between the commit that starts the next step and its sending."""
     if not has_messages:
         return
     for item in settings.get().fault.split(","):
         parts = item.split(":")
-        if len(parts) == 3 and parts[0] == step and parts[2] == "lose":
+        if len(parts) == 3 and parts[0] == key.label and parts[2] == "lose":
             os._exit(137)

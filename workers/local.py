@@ -36,11 +36,11 @@ def drive(engine: Engine, messages: Iterable[ChunkMessage], config: ProductConfi
         following: list[ChunkMessage] = []
         for n, m in enumerate(batch, 1):
             on = date.fromisoformat(m.date)
-            cycle.start_attempt(engine, on, m.step, m.chunk_no)
-            rows += cycle.run_chunk(engine, on, m.step, m.chunk_no, m.lo, m.hi, config, channel)
+            cycle.start_attempt(engine, on, m.key, m.chunk_no)
+            rows += cycle.run_chunk(engine, on, m.key, m.chunk_no, m.lo, m.hi, config, channel)
             if progress:
-                progress(m.step, n, len(batch))
-            following += cycle.chunk_completed(engine, on, m.step, config)
+                progress(m.key.label, n, len(batch))
+            following += cycle.chunk_completed(engine, on, m.key, config)
         batch = following
     return rows
 

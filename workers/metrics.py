@@ -34,6 +34,7 @@ from typing import Any
 
 from celery.signals import worker_init, worker_process_shutdown
 
+from domain.steps import StepKey
 from workers import hooks, settings
 
 log = logging.getLogger("creditcycle.metrics")
@@ -55,11 +56,6 @@ SOURCE_OF_KIND = {"deduct_wallet": "wallet", "deduct_card": "card", "deduct_fund
 def enabled() -> bool:
     """Whether metrics are on ($CREDITCYCLE_METRICS_PORT or $PROMETHEUS_MULTIPROC_DIR set)."""
     return bool(settings.get().metrics_port or os.environ.get(DIR_ENV))
-
-
-def step_label(step: str) -> str:
-    """Bookkeeping keys (``limit#release``) count under their step."""
-    return step.partition("#")[0]
 
 
 @cache
@@ -124,20 +120,21 @@ def _m() -> dict[str, Any]:
     }
 
 
-def chunk_finished(step: str, rows: int, seconds: float) -> None:
-    """Count a finished chunk: its seconds, rows and one more chunk."""
+def chunk_finished(key: StepKey, rows: int, seconds: float) -> None:
+    """Count a finished chunk: its seconds, rows and one more chunk (under its step: a
+    release's and a daytime attempt's count with the step's own)."""
     if not enabled():
         return
-    m, label = _m(), step_label(step)
+    m, label = _m(), key.step.value
     m["chunk_seconds"].labels(label).observe(seconds)
     m["chunk_rows"].labels(label).inc(max(rows, 0))
     m["chunks"].labels(label).inc()
 
 
-def chunk_quarantined(step: str) -> None:
-    """Count a quarantined chunk of ``step``."""
+def chunk_quarantined(key: StepKey) -> None:
+    """Count a quarantined chunk of step ``key``."""
     if enabled():
-        _m()["quarantined"].labels(step_label(step)).inc()
+        _m()["quarantined"].labels(key.step.value).inc()
 
 
 def _seconds(started: datetime | None, finished: datetime | None = None) -> float | None:
@@ -151,13 +148,13 @@ def _seconds(started: datetime | None, finished: datetime | None = None) -> floa
     return max((end - started).total_seconds(), 0.0)
 
 
-def step_finished(step: str, started_at: datetime | None) -> None:
-    """Observe how long ``step`` ran since ``started_at``."""
+def step_finished(key: StepKey, started_at: datetime | None) -> None:
+    """Observe how long step ``key`` ran since ``started_at``."""
     if not enabled():
         return
     seconds = _seconds(started_at)
     if seconds is not None:
-        _m()["step_seconds"].labels(step_label(step)).observe(seconds)
+        _m()["step_seconds"].labels(key.step.value).observe(seconds)
 
 
 def day_closed(day: date, status: str, started_at: datetime | None,

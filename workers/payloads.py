@@ -10,10 +10,17 @@ import unicodedata
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from domain.commands import Id
-from domain.steps import StepKey
+from domain.steps import NIGHT_RUN, Run, Step, StepKey
 
 
 class Payload(BaseModel):
@@ -35,8 +42,12 @@ class CycleRun(Payload):
 
 
 class Chunk(Payload):
+    """One chunk of one step: the step key as its fields (``domain.steps.StepKey``)."""
+
     date: IsoDate
     step: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    at: Annotated[str, StringConstraints(pattern=r"^(([01]\d|2[0-3])[0-5]\d)?$")] = ""
+    run: Run = NIGHT_RUN
     chunk_no: Annotated[int, Field(ge=0, le=10_000_000)]
     lo: Annotated[str, StringConstraints(max_length=64)]
     hi: Annotated[str, StringConstraints(max_length=64)]
@@ -45,8 +56,21 @@ class Chunk(Payload):
     @field_validator("step")
     @classmethod
     def _known(cls, value: str) -> str:
-        StepKey.parse(value)  # ValueError: "unknown step ..."
+        StepKey.of(value)  # ValueError: "unknown step ..."
         return value
+
+    @field_validator("at")
+    @classmethod
+    def _deduction(cls, value: str, info: ValidationInfo) -> str:
+        step = info.data.get("step")
+        if value and step is not None and step != Step.DEDUCT:
+            raise ValueError(f"a daytime attempt (HHMM) is a deduction's, not {step}'s")
+        return value
+
+    @property
+    def key(self) -> StepKey:
+        """The step key the fields name."""
+        return StepKey.of(self.step, self.at, self.run)
 
 
 class Attempt(Payload):

@@ -168,11 +168,11 @@ def status_table(engine: Engine, on: date | None = None) -> tuple[Table, list[st
         if on is None:
             return table, held
         for r in cyc.steps_of(conn, on):
-            table.add_row(r.step, r.status, f"{r.done}/{r.total}", _t(r.started_at),
+            table.add_row(watch.label_of(r), r.status, f"{r.done}/{r.total}", _t(r.started_at),
                           _t(r.finished_at), "; ".join(x for x in (r.problem, r.detail) if x))
         held = watch.held_as_of(conn, on)
         for q in watch.quarantined_chunks(conn, on):
-            table.add_row(f"{q.step} #{q.chunk_no}", "quarantined", "", "", "",
+            table.add_row(f"{watch.label_of(q)} #{q.chunk_no}", "quarantined", "", "", "",
                           q.last_error or "")
         return table, held
 

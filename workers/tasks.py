@@ -1,30 +1,26 @@
 """Celery tasks: validate the payload, call one function, send what follows.
 
-Every task derives from ``CreditTask``, which owns the cross-cutting rules:
-payload validation with a stored rejection, retries on exact exception types
-with backoff and a cap, failures recorded in a table (Redis has no
-dead-letter queue), and messages sent only after the transaction that
-justifies them has committed.
+Every task derives from ``CreditTask`` (``workers.task_base``), which owns the
+cross-cutting rules: payload validation with a stored rejection, retries on
+exact exception types with backoff and a cap, failures recorded in a table
+(Redis has no dead-letter queue). Messages are sent only after the
+transaction that justifies them has committed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Iterable
 from datetime import date
-from typing import Any, TypeVar
-
-from celery import Task
-from celery.exceptions import Reject
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from domain import intake
-from domain.commands import InputError, first_error
+from domain.commands import InputError
 from domain.commands import Repay as RepayEvent
+from domain.steps import StepKey
 from schedules import business_date
-from store import agencies, debits, task_records
+from store import agencies, debits
 from store import cycle_reads as watch
 from store import users as user_rows
 from store.engine import DBAPIError, OperationalError, now
@@ -44,73 +40,11 @@ from workers import (
 from workers.bank import PENDING, ChannelTimeout
 from workers.celery_app import CYCLE_QUEUE, TASK_TIME_LIMIT, app
 from workers.ingest import apply_events
+from workers.task_base import CreditTask
 
 log = logging.getLogger("creditcycle.tasks")
-P = TypeVar("P", bound=BaseModel)
 MAX_ATTEMPTS = cycle.MAX_ATTEMPTS
 RETRY_SCALE = settings.get().retry_scale
-
-
-class CreditTask(Task):  # type: ignore[misc]
-    """The one base task: validation, retries, failure records."""
-
-    abstract = True
-    acks_late = True
-    reject_on_worker_lost = True
-    ignore_result = True
-    autoretry_for = (OperationalError, ChannelTimeout)
-    retry_backoff = 2
-    retry_backoff_max = 60
-    retry_jitter = True
-    max_retries = 8
-    # Every task takes (self, /, *args, **kwargs) and validates its payload itself, so a
-    # bad payload is rejected with a stored reason; Celery's sender-side signature check
-    # would only refuse a kwarg named "self" with a TypeError and no rejection row.
-    typing = False
-
-    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
-        """Run the task; a keyword named ``self`` is rejected."""
-        # Celery's own call wrappers take ``self`` by keyword too: refuse that key here.
-        if "self" in kwargs:
-            self._reject("self", "unknown field")
-        return super().__call__(*args, **kwargs)
-
-    def validate(self, model: type[P], kwargs: dict[str, Any], args: Iterable[Any] = ()) -> P:
-        """The payload as ``model``; a bad one is rejected with a stored reason."""
-        try:
-            if tuple(args):
-                raise ValueError("positional arguments are not accepted; use keyword arguments")
-            return model.model_validate(kwargs)
-        except ValidationError as exc:
-            err = first_error(exc, "")
-            self._reject(err.field, err.message)
-        except ValueError as exc:
-            self._reject("args", str(exc))
-        raise AssertionError("unreachable")
-
-    def _reject(self, field: str, reason: str) -> None:
-        task_id = self.request.id or "local"
-        field = field.replace("\x00", "\\x00")[:200]  # fits the column on PostgreSQL
-        log.warning("rejected %s %s: %s: %s", self.name, task_id, field, reason)
-        try:
-            with runtime.engine().begin() as conn:
-                task_records.record_rejection(conn, task_id, now(), self.name, field, reason)
-        except DBAPIError:
-            log.exception("could not store the rejection of %s", task_id)
-        raise Reject(f"{field}: {reason}", requeue=False)
-
-    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
-                   einfo: Any) -> None:
-        """Record a failure (not a rejection) in task_failures."""
-        if isinstance(exc, Reject):
-            return
-        try:
-            with runtime.engine().begin() as conn:
-                task_records.record_failure(
-                    conn, now(), self.name, task_id, kwargs,
-                    "".join(traceback.format_exception(exc))[-4000:])
-        except DBAPIError:
-            log.exception("could not record the failure of %s", task_id)
 
 
 def send(messages: Iterable[cycle.ChunkMessage]) -> int:
@@ -157,44 +91,45 @@ def run_chunk(self: CreditTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """One chunk of one step of one date; safe to deliver any number of times."""
     p = self.validate(payloads.Chunk, kwargs, args)
     engine, config = runtime.engine(), runtime.config()
-    on = date.fromisoformat(p.date)
-    logs.bind(date=p.date, step=p.step, chunk=p.chunk_no)
-    refused = cycle.unplanned(engine, on, p.step, p.chunk_no, p.lo, p.hi)
+    on, key = date.fromisoformat(p.date), p.key
+    logs.bind(date=p.date, step=key.label, chunk=p.chunk_no)
+    refused = cycle.unplanned(engine, on, key, p.chunk_no, p.lo, p.hi)
     if refused is not None:
         self._reject(*refused)
     if (self.request.delivery_info or {}).get("redelivered"):
-        log.info("redelivered chunk %s %s #%s: the database decides", p.date, p.step, p.chunk_no)
+        log.info("redelivered chunk %s %s #%s: the database decides", p.date, key.label,
+                 p.chunk_no)
     delivery = self.request.delivery_info or {}
-    attempt = cycle.start_attempt(engine, on, p.step, p.chunk_no, lease_s=TASK_TIME_LIMIT,
+    attempt = cycle.start_attempt(engine, on, key, p.chunk_no, lease_s=TASK_TIME_LIMIT,
                                   redelivered=bool(delivery.get("redelivered")))
     rows = 0
     if attempt is None:
         pass  # already done: only make sure the step moves on (below)
     elif attempt > MAX_ATTEMPTS:
-        log.error("quarantining %s %s #%s after %s attempts", p.date, p.step, p.chunk_no,
+        log.error("quarantining %s %s #%s after %s attempts", p.date, key.label, p.chunk_no,
                   attempt - 1)
-        cycle.quarantine(engine, on, p.step, p.chunk_no, p.lo, p.hi,
+        cycle.quarantine(engine, on, key, p.chunk_no, p.lo, p.hi,
                          f"failed {attempt - 1} times")
-        metrics.chunk_quarantined(p.step)
+        metrics.chunk_quarantined(key)
     else:
         try:
-            faults.check(p.step, p.lo, p.hi, lambda user: _held(engine, on, user))
+            faults.check(key, p.lo, p.hi, lambda user: _held(engine, on, user))
             started = time.monotonic()
-            rows = cycle.run_chunk(engine, on, p.step, p.chunk_no, p.lo, p.hi, config,
+            rows = cycle.run_chunk(engine, on, key, p.chunk_no, p.lo, p.hi, config,
                                    runtime.channel())
-            metrics.chunk_finished(p.step, rows, time.monotonic() - started)
+            metrics.chunk_finished(key, rows, time.monotonic() - started)
         except (OperationalError, ChannelTimeout):
-            cycle.forget_attempt(engine, on, p.step, p.chunk_no)
+            cycle.forget_attempt(engine, on, key, p.chunk_no)
             raise
         except Exception as exc:
-            _record_chunk_error(on, p.step, p.chunk_no, exc)
-            cycle.end_lease(engine, on, p.step, p.chunk_no)
+            _record_chunk_error(on, key, p.chunk_no, exc)
+            cycle.end_lease(engine, on, key, p.chunk_no)
             raise self.retry(exc=exc, countdown=min(2 ** attempt, 30) * RETRY_SCALE,
                              max_retries=MAX_ATTEMPTS + 1) from exc
-    following = cycle.chunk_completed(engine, on, p.step, config)
-    faults.check_lost(p.step, bool(following))
+    following = cycle.chunk_completed(engine, on, key, config)
+    faults.check_lost(key, bool(following))
     send(following)
-    return {"date": p.date, "step": p.step, "chunk": p.chunk_no, "rows": rows,
+    return {"date": p.date, "step": key.label, "chunk": p.chunk_no, "rows": rows,
             "attempt": attempt}
 
 
@@ -203,12 +138,12 @@ def _held(engine: Any, on: date, user: str) -> bool:
         return watch.is_held(conn, on, user)
 
 
-def _record_chunk_error(on: date, step: str, chunk_no: int, exc: BaseException) -> None:
+def _record_chunk_error(on: date, key: StepKey, chunk_no: int, exc: BaseException) -> None:
     from store.cycle import record_error
 
     try:
         with runtime.engine().begin() as conn:
-            record_error(conn, on, step, chunk_no, f"{type(exc).__name__}: {exc}")
+            record_error(conn, on, key, chunk_no, f"{type(exc).__name__}: {exc}")
     except DBAPIError:
         log.exception("could not record the chunk error")
 

@@ -23,7 +23,7 @@ def drive(engine: Engine, messages: Iterable[cycle.ChunkMessage], config: Produc
         if before is not None:
             before(m)
         on = date.fromisoformat(m.date)
-        cycle.run_chunk(engine, on, m.step, m.chunk_no, m.lo, m.hi, config, channel)
-        ran.append(f"{m.date} {m.step}")
-        queue += cycle.chunk_completed(engine, on, m.step, config)
+        cycle.run_chunk(engine, on, m.key, m.chunk_no, m.lo, m.hi, config, channel)
+        ran.append(f"{m.date} {m.key.label}")
+        queue += cycle.chunk_completed(engine, on, m.key, config)
     return ran

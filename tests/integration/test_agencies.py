@@ -23,6 +23,7 @@ from cli import api
 from cli.main import main
 from domain.config import ProductConfig
 from store import schema as s
+from store.cycle_reads import label_of
 from store.ledger_checks import check_all
 from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
 from workers import cycle, runtime
@@ -60,15 +61,15 @@ def drive(engine: Engine, target: date, config: ProductConfig) -> None:
     while queue:
         m = queue.popleft()
         on = date.fromisoformat(m.date)
-        cycle.run_chunk(engine, on, m.step, m.chunk_no, m.lo, m.hi, config, bank)
-        queue.extend(cycle.chunk_completed(engine, on, m.step, config))
+        cycle.run_chunk(engine, on, m.key, m.chunk_no, m.lo, m.hi, config, bank)
+        queue.extend(cycle.chunk_completed(engine, on, m.key, config))
 
 
 def steps_of(engine: Engine, on: date) -> dict[str, tuple[str, str | None]]:
     c = s.cycle_runs.c
     with engine.connect() as conn:
-        return {r.step: (r.status, r.detail) for r in conn.execute(
-            select(c.step, c.status, c.detail).where(c.day == on))}
+        return {label_of(r): (r.status, r.detail) for r in conn.execute(
+            select(c.step, c.at, c.run, c.status, c.detail).where(c.day == on))}
 
 
 def handoffs(engine: Engine) -> list[tuple[date, str, str | None]]:

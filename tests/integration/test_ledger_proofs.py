@@ -190,7 +190,7 @@ def night(sqlite_url: str, environment: pytest.MonkeyPatch) -> Any:
 
 def close_row(engine: Engine, on: date) -> Any:
     with engine.connect() as conn:
-        return cyc.step_row(conn, on, cycle.CLOSE)
+        return cyc.close_row(conn, on)
 
 
 def test_a_close_whose_ledger_proof_fails_is_broken_and_stops_the_catch_up_until_rechecked(
@@ -199,7 +199,7 @@ def test_a_close_whose_ledger_proof_fails_is_broken_and_stops_the_catch_up_until
     channel = SimulatedBank(engine)
 
     def break_before_the_proof(m: cycle.ChunkMessage) -> None:
-        if m.step == Step.RECONCILE_CLOSE:
+        if m.key.step == Step.RECONCILE_CLOSE:
             with engine.begin() as conn:
                 wallet_by_sql(conn)
 

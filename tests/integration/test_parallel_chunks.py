@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from store import cycle as cyc
+from store import cycle_plan as plans
 from store import schema as s
 from store.ledger_checks import check_all
 from store.snapshot import WRITE_ORDER
@@ -39,7 +39,7 @@ def night(url: str, parallel: bool, copies: int = 1) -> dict[str, list[tuple[Any
         config = seed(engine)
         bank = SimulatedBank(engine)
         with engine.begin() as conn:
-            chunks = cyc.plan_chunks(conn, D, config.chunk_size)
+            chunks = plans.plan_chunks(conn, D, config.chunk_size)
         with ThreadPoolExecutor(max_workers=len(chunks) * copies) as pool:
             for _, run in CLOSE:
                 if parallel:

@@ -15,8 +15,10 @@ from sqlalchemy import Engine, insert, select
 from cli import api
 from domain.commands import InputError
 from domain.config import ProductConfig
+from domain.steps import Step, StepKey
 from drills import testing
 from store import cycle as cyc
+from store import cycle_plan as plans
 from store import schema as s
 from store.snapshot import differences, snapshot
 from workers import cycle, runtime
@@ -33,6 +35,7 @@ def engine(sqlite_url: str, environment: pytest.MonkeyPatch) -> Any:
     engine = testing.seeded(sqlite_url, 30, D, CONFIG.chunk_size)
     environment.setenv("DATABASE_URL", sqlite_url)
     environment.setenv("CREDITCYCLE_CHUNK_SIZE", str(CONFIG.chunk_size))
+    environment.setenv("CREDITCYCLE_LOCAL_BANK", "1")  # the chunks the tasks run use the bank
     runtime.reset()
     # The chunks that follow are not sent anywhere: there is no broker here.
     environment.setattr("workers.tasks.send", lambda messages: len(list(messages)))
@@ -69,6 +72,15 @@ def refuse(engine: Engine, **message: Any) -> InputError:
     return err.value
 
 
+def invalid(engine: Engine, **message: Any) -> InputError:
+    """A payload refused before the task runs (as a caller of the Python API sees it)."""
+    before, books = state(engine), bookkeeping(engine)
+    with pytest.raises(InputError) as err:
+        api.run_here("creditcycle.cycle.chunk", **message)
+    assert differences(before, state(engine)) == [] and bookkeeping(engine) == books
+    return err.value
+
+
 def test_a_deduct_chunk_for_a_date_twelve_days_ahead_is_rejected_and_debits_nothing(
         engine: Engine) -> None:
     err = refuse(engine, date=(D + timedelta(days=12)).isoformat(), step="deduct",
@@ -90,7 +102,7 @@ def test_a_copy_of_a_planned_chunk_after_its_step_finished_changes_nothing(
         engine: Engine) -> None:
     drive(engine, cycle.begin(engine, D, CONFIG), CONFIG, SimulatedBank(engine))
     with engine.connect() as conn:
-        n, lo, hi = cyc.plan_chunks(conn, D, CONFIG.chunk_size)[1]
+        n, lo, hi = plans.plan_chunks(conn, D, CONFIG.chunk_size)[1]
     before = state(engine)
     result = api.run_here("creditcycle.cycle.chunk", date=D.isoformat(), step="overdue",
                           chunk_no=n, lo=lo, hi=hi)
@@ -101,8 +113,8 @@ def test_a_copy_of_a_planned_chunk_after_its_step_finished_changes_nothing(
 def test_an_extra_chunk_with_an_empty_range_is_rejected_and_completion_counts_planned_chunks(
         engine: Engine) -> None:
     first = cycle.begin(engine, D, CONFIG)
-    assert [(m.step, m.chunk_no) for m in first] == [("deduct", 0), ("deduct", 1),
-                                                      ("deduct", 2)]
+    deduct = StepKey(Step.DEDUCT)
+    assert [(m.key, m.chunk_no) for m in first] == [(deduct, 0), (deduct, 1), (deduct, 2)]
     err = refuse(engine, date=D.isoformat(), step="deduct", chunk_no=3, lo="", hi="")
     assert err.field == "chunk_no"
     err = refuse(engine, date=D.isoformat(), step="deduct", chunk_no=0, lo="", hi="~")
@@ -113,9 +125,12 @@ def test_an_extra_chunk_with_an_empty_range_is_rejected_and_completion_counts_pl
     err = refuse(engine, date=D.isoformat(), step="overdue", chunk_no=0, lo=first[0].lo,
                  hi=first[0].hi)
     assert err.field == "step"  # the plan's range, but overdue has not started
-    err = refuse(engine, date=D.isoformat(), step="deduct#release", chunk_no=0,
+    err = refuse(engine, date=D.isoformat(), step="deduct", run="release", chunk_no=0,
                  lo=first[0].lo, hi=first[0].hi)
-    assert err.field == "step"
+    assert err.field == "step" and "deduct#release" in err.message
+    err = invalid(engine, date=D.isoformat(), step="deduct#release", chunk_no=0,
+                  lo=first[0].lo, hi=first[0].hi)
+    assert err.field == "step" and "unknown step" in err.message  # a label is no step
 
     # A planned chunk of the running step runs.
     result = api.run_here("creditcycle.cycle.chunk", **first[0].kwargs())
@@ -125,18 +140,18 @@ def test_an_extra_chunk_with_an_empty_range_is_rejected_and_completion_counts_pl
     with engine.begin() as conn:
         conn.execute(insert(s.chunk_runs).values(day=D, step="deduct", chunk_no=7, attempts=1,
                                                  done_at=cyc.now(), phase="done", rows=0))
-        assert cyc.chunk_finished(conn, D, "deduct") == (1, 3)
-    assert cycle.chunk_completed(engine, D, "deduct", CONFIG) == []
+        assert cyc.chunk_finished(conn, D, deduct) == (1, 3)
+    assert cycle.chunk_completed(engine, D, deduct, CONFIG) == []
     with engine.connect() as conn:
-        assert cyc.step_row(conn, D, "deduct").status == cyc.RUNNING
+        assert cyc.step_row(conn, D, deduct).status == cyc.RUNNING
 
 
 def test_a_single_step_runs_only_as_chunk_zero_with_an_empty_range(engine: Engine) -> None:
     channel = SimulatedBank(engine)
-    stop_at = "handoff"
+    stop_at = StepKey(Step.HANDOFF)
 
     def before(m: cycle.ChunkMessage) -> None:
-        if m.step == stop_at:
+        if m.key == stop_at:
             raise StopIteration
 
     with pytest.raises(StopIteration):
@@ -154,7 +169,10 @@ def test_a_daytime_attempt_runs_its_planned_chunks_and_refuses_others(engine: En
     drive(engine, cycle.begin(engine, D, CONFIG), CONFIG, SimulatedBank(engine))
     nxt = D + timedelta(days=1)
     msgs = cycle.begin_attempt(engine, nxt, "06:00", CONFIG)
-    assert [m.step for m in msgs] == ["deduct@0600"] * 3
-    assert refuse(engine, date=nxt.isoformat(), step="deduct@1700", chunk_no=0, lo=msgs[0].lo,
-                  hi=msgs[0].hi).field == "step"
+    assert [m.key for m in msgs] == [StepKey(Step.DEDUCT, "0600")] * 3
+    assert msgs[0].kwargs()["step"] == "deduct" and msgs[0].kwargs()["at"] == "0600"
+    assert refuse(engine, date=nxt.isoformat(), step="deduct", at="1700", chunk_no=0,
+                  lo=msgs[0].lo, hi=msgs[0].hi).field == "step"
+    assert invalid(engine, date=nxt.isoformat(), step="limit", at="0600", chunk_no=0,
+                   lo=msgs[0].lo, hi=msgs[0].hi).field == "at"
     assert api.run_here("creditcycle.cycle.chunk", **msgs[0].kwargs())["attempt"] == 1

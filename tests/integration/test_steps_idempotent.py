@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from domain.config import ProductConfig
-from store import cycle as cyc
+from store import cycle_plan as plans
 from store import schema as s
 from store.ledger_checks import check_all
 from tests.support.helpers import (
@@ -125,7 +125,7 @@ def night(db_url: str):
     engine = migrated_engine(db_url)
     config = seed(engine)
     with engine.begin() as conn:
-        chunks = cyc.plan_chunks(conn, D, config.chunk_size)
+        chunks = plans.plan_chunks(conn, D, config.chunk_size)
     yield engine, config, SimulatedBank(engine), chunks
     engine.dispose()
 

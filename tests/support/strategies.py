@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from cli import api
-from domain.steps import Step, StepKey
+from domain.steps import Step
 
 # ---------------------------------------------------------------- generic values
 # Any code point, NUL, control characters and lone surrogates included.
@@ -125,26 +125,35 @@ def bad_int(json_only: bool, lo: int, hi: int) -> st.SearchStrategy[Any]:
                      st.integers(min_value=hi + 1), st.sampled_from([lo - 1, hi + 1]))
 
 
-def known_step(label: str) -> bool:
-    try:
-        StepKey.parse(label)
-    except ValueError:
-        return False
-    return True
+STEP_NAMES = [s.value for s in Step]
 
 
 def valid_step() -> st.SearchStrategy[str]:
-    return (st.sampled_from([s.value for s in Step])
-            | st.sampled_from(["deduct@0600", "deduct@1700"]))
+    return st.sampled_from(STEP_NAMES)
 
 
 def bad_step(json_only: bool) -> st.SearchStrategy[Any]:
     return st.one_of(
         not_str(json_only), st.just(""),
-        st.text(ANY_CHAR, max_size=40).filter(lambda s: not known_step(s)),
+        st.text(ANY_CHAR, max_size=40).filter(lambda s: s not in STEP_NAMES),
         valid_step().map(lambda s: s + "#" + "x" * 40),
-        st.sampled_from(["Deduct", "deduct@6am", "deduct@06:00", "close ", "limits"]),
+        st.sampled_from(["Deduct", "deduct@0600", "limit#release", "close", "close ",
+                         "limits"]),
     )
+
+
+def bad_attempt(json_only: bool) -> st.SearchStrategy[Any]:
+    """Not ``HHMM`` (the valid payloads here name any step, so the valid attempt is '')."""
+    return st.one_of(
+        not_str(json_only), st.text(ANY_CHAR, max_size=6).filter(
+            lambda s: not (s == "" or (len(s) == 4 and s.isascii() and s.isdigit()
+                                       and int(s[:2]) < 24 and int(s[2:]) < 60))),
+        st.sampled_from(["6:00", "06:00", "2400", "0660", "600", "06000", "0600 "]))
+
+
+def bad_run(json_only: bool) -> st.SearchStrategy[Any]:
+    return st.one_of(not_str(json_only), st.text(ANY_CHAR, max_size=10).filter(
+        lambda s: s not in ("night", "release")), st.sampled_from(["Night", "release "]))
 
 
 def bad_time(json_only: bool) -> st.SearchStrategy[Any]:
@@ -185,6 +194,8 @@ FIELDS: dict[str, dict[str, Field]] = {
     "Chunk": {
         "date": (st.dates().map(date.isoformat), lambda j: bad_date(j, optional=False), True),
         "step": (valid_step(), bad_step, True),
+        "at": (st.just(""), bad_attempt, False),
+        "run": (st.sampled_from(["night", "release"]), bad_run, False),
         "chunk_no": (st.integers(0, 10_000_000), lambda j: bad_int(j, 0, 10_000_000), True),
         "lo": (st.text(max_size=64), lambda j: bad_str(j, 0, 64), True),
         "hi": (st.text(max_size=64), lambda j: bad_str(j, 0, 64), True),

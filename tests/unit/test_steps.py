@@ -7,7 +7,9 @@ from datetime import date
 import pytest
 
 from domain.steps import (
+    CLOSE,
     RELEASE_RUN,
+    ROW_NAMES,
     Step,
     StepKey,
     close_steps,
@@ -43,23 +45,34 @@ def test_a_release_corrects_the_bureau_file_chunk_by_chunk() -> None:
     assert not per_chunk(StepKey(Step.HANDOFF, run=RELEASE_RUN))
 
 
-@pytest.mark.parametrize(("label", "key"), [
-    ("deduct", StepKey(Step.DEDUCT)),
-    ("deduct@0600", StepKey(Step.DEDUCT, "0600")),
-    ("deduct@1700#release", StepKey(Step.DEDUCT, "1700", RELEASE_RUN)),
-    ("limit#release", StepKey(Step.LIMIT, run=RELEASE_RUN)),
-    ("reconcile_close", StepKey(Step.RECONCILE_CLOSE)),
+@pytest.mark.parametrize(("fields", "key", "label"), [
+    (("deduct", "", "night"), StepKey(Step.DEDUCT), "deduct"),
+    (("deduct", "0600", "night"), StepKey(Step.DEDUCT, "0600"), "deduct@0600"),
+    (("deduct", "1700", "release"), StepKey(Step.DEDUCT, "1700", RELEASE_RUN),
+     "deduct@1700#release"),
+    (("limit", "", "release"), StepKey(Step.LIMIT, run=RELEASE_RUN), "limit#release"),
+    (("reconcile_close", "", "night"), StepKey(Step.RECONCILE_CLOSE), "reconcile_close"),
 ])
-def test_a_step_key_reads_back_from_its_label(label: str, key: StepKey) -> None:
-    assert StepKey.parse(label) == key and key.label == label
+def test_a_step_key_is_made_of_its_fields_and_reads_as_its_label(
+        fields: tuple[str, str, str], key: StepKey, label: str) -> None:
+    assert StepKey.of(*fields) == key
+    assert (key.step.value, key.at, key.run) == fields and key.label == label
 
 
-@pytest.mark.parametrize("label", ["", "close", "Deduct", "deduct@6am", "deduct@06:00",
-                                   "deduct@2460", "limit@0600", "limits", "deduct#again",
-                                   "overdue "])
-def test_a_label_that_names_no_step_is_refused(label: str) -> None:
-    with pytest.raises(ValueError, match="step"):
-        StepKey.parse(label)
+@pytest.mark.parametrize(("fields", "what"), [
+    (("", "", "night"), "step"), (("close", "", "night"), "step"),
+    (("Deduct", "", "night"), "step"), (("deduct@0600", "", "night"), "step"),
+    (("deduct", "6am", "night"), "attempt"), (("deduct", "2460", "night"), "attempt"),
+    (("limit", "0600", "night"), "attempt"), (("limits", "", "night"), "step"),
+    (("deduct", "", "again"), "run"), (("overdue ", "", "night"), "step")])
+def test_fields_that_name_no_step_key_are_refused(fields: tuple[str, str, str],
+                                                  what: str) -> None:
+    with pytest.raises(ValueError, match=what):
+        StepKey.of(*fields)
+
+
+def test_every_name_a_cycle_row_may_hold_is_a_step_or_the_close() -> None:
+    assert (*(s.value for s in Step), CLOSE) == ROW_NAMES
 
 
 def test_a_daytime_attempt_runs_only_once_the_day_before_is_closed() -> None:

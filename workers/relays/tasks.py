@@ -10,7 +10,7 @@ from store import outboxes
 from workers import hooks, payloads, relays, runtime, settings
 from workers.celery_app import app
 from workers.relays import sinks
-from workers.tasks import CreditTask
+from workers.task_base import CreditTask
 
 
 def relay(name: RelayName) -> dict[str, Any]:

@@ -17,7 +17,7 @@ def bureau_month_file(engine: Engine, on: date, *, key: StepKey | None = None) -
     """On the last day of a month, every loan's status goes to the bureau."""
     if not is_month_end(on):
         return 0
-    step = (key or StepKey(Step.BUREAU_FILE)).label
+    step = key or StepKey(Step.BUREAU_FILE)
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, 0) is None:
             return 0
@@ -39,5 +39,5 @@ def bureau_month_correction(engine: Engine, on: date, lo: str, hi: str, chunk_no
         loans = bureau_rows.loan_states(conn, on, lo, hi)
         bureau_rows.delete_monthly(conn, on, lo, hi)
         bureau_rows.insert_records(conn, bureau.monthly_records(on, loans))
-        cyc.complete_chunk(conn, on, key.label, chunk_no, len(loans))
+        cyc.complete_chunk(conn, on, key, chunk_no, len(loans))
         return len(loans)

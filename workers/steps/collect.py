@@ -42,7 +42,7 @@ def collect_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             {"id": c.user_id, "closed": c.closed, "credit_limit": c.credit_limit,
              "limit_frozen": c.limit_frozen} for c in flags.closed_users(out.closed_users)])
         rows = loan_rows.save_loans(conn, loans)
-        cyc.complete_chunk(conn, on, step.label, chunk_no, rows)
+        cyc.complete_chunk(conn, on, step, chunk_no, rows)
         return rows
 
 

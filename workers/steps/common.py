@@ -16,5 +16,5 @@ def chunk_tx(engine: Engine, on: date, key: StepKey, chunk_no: int
              ) -> Iterator[Connection | None]:
     """A transaction that owns the chunk; yields None when the chunk is already done."""
     with engine.begin() as conn:
-        row = cyc.claim_chunk(conn, on, key.label, chunk_no)
+        row = cyc.claim_chunk(conn, on, key, chunk_no)
         yield None if row is None else conn

@@ -27,7 +27,7 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
            channel: BankChannel, attempt: str = CLOSE_OF_BUSINESS, *, key: StepKey | None = None
            ) -> int:
     """One deduction attempt for a chunk: wallet, then card (intent, call, result), then fund."""
-    step = (key or deduct_key(attempt)).label
+    step = key or deduct_key(attempt)
     how = waterfall.Attempt(on, attempt, attempt != CLOSE_OF_BUSINESS,
                             config.late_attempts_after_days)
     rows = 0

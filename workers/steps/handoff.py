@@ -30,7 +30,7 @@ def handoff_pass(engine: Engine, on: date, *, key: StepKey | None = None) -> int
     in ``last_error``) and its cases wait, unassigned, for a pass that finds one. Cases
     of earlier dates still waiting go with this date's.
     """
-    step = (key or StepKey(Step.HANDOFF)).label
+    step = key or StepKey(Step.HANDOFF)
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, 0) is None:
             return 0

@@ -26,7 +26,7 @@ def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             return 0
         rows = selection.lock_users_due_recalc(conn, lo, hi, on, LIMIT_COLUMNS)
         decisions = recalculate_limits(conn, list(rows), on, config, rows=rows)
-        cyc.complete_chunk(conn, on, step.label, chunk_no, len(decisions))
+        cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
         return len(decisions)
 
 

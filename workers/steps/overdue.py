@@ -33,7 +33,7 @@ def overdue_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         decision_rows.insert_loan_events(conn, out.events)
         rows = loan_rows.save_loans(conn, loans)
         _refresh_user_flags(conn, loans, out, on)
-        cyc.complete_chunk(conn, on, step.label, chunk_no, rows)
+        cyc.complete_chunk(conn, on, step, chunk_no, rows)
         return rows
 
 

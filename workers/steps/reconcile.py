@@ -27,7 +27,7 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
     """Resolve pending card debits of the chunk's users."""
     step = key or StepKey(Step.RECONCILE)
     with engine.connect() as conn:
-        if cyc.chunk_done(conn, on, step.label, chunk_no):
+        if cyc.chunk_done(conn, on, step, chunk_no):
             return 0
         pending = debit_rows.pending_of_users(conn, on, lo, hi)
     results = {r.key: r for r in channel.query([p.key for p in pending])}
@@ -35,7 +35,7 @@ def reconcile_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
         if conn is None:
             return 0
         rows = resolve_pending(conn, on, pending, results, config)
-        cyc.complete_chunk(conn, on, step.label, chunk_no, rows)
+        cyc.complete_chunk(conn, on, step, chunk_no, rows)
         return rows
 
 
@@ -86,7 +86,7 @@ def reconcile_close(engine: Engine, on: date, *, key: StepKey | None = None) -> 
     """After all chunks: settle the day's card money, then prove every ledger invariant for
     the accounts the day touched (in one consistent view); what is broken goes on the
     close row, which then ends broken instead of done."""
-    step = (key or StepKey(Step.RECONCILE_CLOSE)).label
+    step = key or StepKey(Step.RECONCILE_CLOSE)
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, 0) is None:
             return []

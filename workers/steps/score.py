@@ -36,7 +36,7 @@ def score_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
             {"id": d.user_id, "score": d.score, "last_external_overdue": d.last_external_overdue,
              "next_recalc": on} for d in decisions])
         _bureau_records(conn, events)
-        cyc.complete_chunk(conn, on, step.label, chunk_no, len(decisions))
+        cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
         return len(decisions)
 
 

@@ -102,7 +102,7 @@ def test_a_close_that_cannot_move_ends_wait_with_its_reason_and_a_non_zero_exit(
     # A close left open whose steps something else already ran (as the scenario runner
     # once did): no message can ever move it.
     with engine.begin() as conn:
-        cyc.start_step(conn, START, cycle.CLOSE, 1)
+        cyc.start_close(conn, START)
         conn.execute(insert(s.cycle_runs).values(day=START, step="deduct", status=cyc.DONE,
                                                  total=4, done=4, started_at=now(),
                                                  finished_at=now()))

@@ -50,10 +50,11 @@ def _sample(text: str, name: str, **labels: str) -> float | None:
 
 RECORD = """
 from datetime import date
+from domain.steps import Step, StepKey
 from workers import metrics
-metrics.chunk_finished("deduct", {rows}, 0.2)
-metrics.chunk_finished("limit#release", 1, 0.01)
-metrics.chunk_quarantined("score")
+metrics.chunk_finished(StepKey(Step.DEDUCT), {rows}, 0.2)
+metrics.chunk_finished(StepKey(Step.LIMIT, run="release"), 1, 0.01)
+metrics.chunk_quarantined(StepKey(Step.SCORE))
 metrics.day_closed(date(2026, 2, 16), "done", None, {{"deduct_card": 41206, "repay": 100}})
 """
 
@@ -67,7 +68,7 @@ def test_samples_of_several_processes_are_merged_into_one_view(tmp_path: Path) -
                    "print(generate_latest(metrics.registry()).decode())", env)
     assert _sample(text, "creditcycle_chunks_total", step="deduct") == 2
     assert _sample(text, "creditcycle_chunk_rows_total", step="deduct") == 12
-    assert _sample(text, "creditcycle_chunks_total", step="limit") == 2  # "#release" folded
+    assert _sample(text, "creditcycle_chunks_total", step="limit") == 2  # a release counts
     assert _sample(text, "creditcycle_chunk_duration_seconds_count", step="deduct") == 2
     assert _sample(text, "creditcycle_chunks_quarantined_total", step="score") == 2
     assert _sample(text, "creditcycle_collected_fen_total", source="card") == 2 * 41206

@@ -20,7 +20,7 @@ from adapters.bank_http import HttpBank, Timeouts
 from adapters.bank_wire import SIGNATURE_HEADER, sign
 from domain.bank import DEBITED, FAILED, FAILURE_REASONS, PENDING, DebitRequest, DebitResult
 from domain.config import ProductConfig
-from store import cycle as cyc
+from store import cycle_plan as plans
 from store import schema as s
 from tests.support.badinput import CASES
 from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
@@ -249,7 +249,7 @@ def test_a_deduct_against_a_bank_answering_nonsense_leaves_the_debit_pending_and
         DEFECTS[defect] if defect in ("not JSON", "a bad signature") else
         ok({"results": [{**DEFECTS_AS_RESULT[defect], "key": key}]}))
     with engine.begin() as conn:
-        n, lo, hi = cyc.plan_chunks(conn, D, 5000)[0]
+        n, lo, hi = plans.plan_chunks(conn, D, 5000)[0]
     steps.deduct(engine, D, lo, hi, n, ProductConfig(), bank)
     with engine.connect() as conn:
         assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [PENDING]
@@ -295,7 +295,7 @@ def pending_debit(sqlite_url: str, bank: HttpBank,
                                          if path.endswith("/query") else
                                          ok({"results": [PENDING_ANSWER]}))
     with engine.begin() as conn:
-        chunk = cyc.plan_chunks(conn, D, 5000)[0]
+        chunk = plans.plan_chunks(conn, D, 5000)[0]
     steps.deduct(engine, D, chunk[1], chunk[2], chunk[0], ProductConfig(), bank)
     with engine.connect() as conn:
         assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [PENDING]
@@ -392,7 +392,7 @@ def test_a_first_query_that_meets_a_fault_does_not_spend_the_attempt(
 
     crafted.script = script
     with engine.begin() as conn:
-        n, lo, hi = cyc.plan_chunks(conn, D, 5000)[0]
+        n, lo, hi = plans.plan_chunks(conn, D, 5000)[0]
     steps.deduct(engine, D, lo, hi, n, ProductConfig(), bank)
     assert asked == ["/debits/query", "/debits"]
     with engine.connect() as conn:
@@ -413,7 +413,7 @@ def test_a_first_query_answering_more_than_asked_is_refused_and_the_debit_sent(
         ok({"results": [{**GOOD, "key": KEY, "taken": AMOUNT * 10}]})
         if path.endswith("/query") else ok({"results": [PENDING_ANSWER]}))
     with engine.begin() as conn:
-        n, lo, hi = cyc.plan_chunks(conn, D, 5000)[0]
+        n, lo, hi = plans.plan_chunks(conn, D, 5000)[0]
     steps.deduct(engine, D, lo, hi, n, ProductConfig(), bank)
     with engine.connect() as conn:
         assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [PENDING]

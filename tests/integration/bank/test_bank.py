@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import Engine, event, func, select, update
 
 from domain.config import ProductConfig
+from domain.steps import Step, StepKey, close_steps
 from store import cycle as cyc
+from store import cycle_plan as plans
 from store import schema as s
 from store.ledger_checks import check_all
 from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
@@ -156,13 +158,13 @@ def test_reconcile_stores_the_reason_the_bank_gave_for_a_pending_debit(engine) -
 
 def _chunk(engine: Engine) -> tuple[int, str, str]:
     with engine.begin() as conn:
-        return cyc.plan_chunks(conn, D, 5000)[0]
+        return plans.plan_chunks(conn, D, 5000)[0]
 
 
-def _phase(engine: Engine, step: str = "deduct") -> str | None:
-    c = s.chunk_runs.c
+def _phase(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return conn.execute(select(c.phase).where(c.day == D, c.step == step)).scalar()
+        row = cyc.chunk_row(conn, D, StepKey(Step.DEDUCT), 0)
+    return None if row is None else str(row.phase)
 
 
 def _card_journals(engine: Engine) -> list[tuple[str, int]]:
@@ -309,14 +311,13 @@ def test_a_daytime_debit_whose_chunk_died_after_the_bank_call_is_booked_on_relea
     with pytest.raises(Crash):
         steps.deduct(engine, D, lo, hi, n, config,
                      RecordingChannel(SimulatedBank(engine), crash="after debit"), "0600")
-    cycle.quarantine(engine, D, "deduct@0600", n, lo, hi, "the worker died")
+    cycle.quarantine(engine, D, StepKey(Step.DEDUCT, "0600"), n, lo, hi, "the worker died")
     channel = RecordingChannel(SimulatedBank(engine))
-    for step in ["deduct@1700", "deduct", "overdue", "score", "limit", "collect", "handoff",
-                 "reconcile", "reconcile_close"]:
-        cycle.run_chunk(engine, D, step, n, lo, hi, config, channel)
+    for key in [StepKey(Step.DEDUCT, "1700"), *(StepKey(x) for x in close_steps(D))]:
+        cycle.run_chunk(engine, D, key, n, lo, hi, config, channel)
     with engine.begin() as conn:
-        cyc.start_step(conn, D, cycle.CLOSE, 1)
-        cyc.finish_step(conn, D, cycle.CLOSE, cyc.EXCEPTIONS)
+        cyc.start_close(conn, D)
+        cyc.finish_close(conn, D, cyc.EXCEPTIONS)
     assert channel.debited == []  # held: nobody touches u1's card
     assert card_balance(engine) == 70000 and _owed_on_loan(engine) == 90000
 

@@ -35,7 +35,7 @@ from domain.bank import (
 from domain.config import ProductConfig
 from domain.deduction import synthetic_card_token
 from drills.servers import free_port
-from store import cycle as cyc
+from store import cycle_plan as plans
 from store import schema as s
 from store.ledger_checks import check_all
 from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
@@ -268,7 +268,7 @@ def test_a_late_answer_through_deduct_and_reconcile_is_taken_once_and_matches_th
     bank = HttpBank(sim.url, SECRET, timeouts=Timeouts(read=READ))
     config = ProductConfig()
     with engine.begin() as conn:
-        n, lo, hi = cyc.plan_chunks(conn, D, 5000)[0]
+        n, lo, hi = plans.plan_chunks(conn, D, 5000)[0]
     admin.set_faults(late_rate=1.0, faults_on="debits")  # deduct asks first, then debits
     steps.deduct(engine, D, lo, hi, n, config, bank)
     with engine.connect() as conn:
@@ -307,7 +307,7 @@ def test_deduct_asks_the_bank_for_the_user_s_card_token_and_never_for_a_user_wit
     bank = HttpBank(sim.url, SECRET, timeouts=Timeouts(connect=1, read=5))
     config = ProductConfig()
     with engine.begin() as conn:
-        n, lo, hi = cyc.plan_chunks(conn, D, 5000)[0]
+        n, lo, hi = plans.plan_chunks(conn, D, 5000)[0]
     steps.deduct(engine, D, lo, hi, n, config, bank)
     bank.close()
     mine = [d for d in admin.ledger()

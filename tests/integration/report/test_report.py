@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from cli.main import main
 from reports.nightly import find_chromium, gather, render_html, roll_rates, screenshot
 from store import report as report_rows
+from store.cycle_reads import label_of
 from store.engine import make_engine
 from tests.support.paths import ROOT
 from workers.scenario import load_file, run_scenario
@@ -79,7 +80,7 @@ def test_score_and_limit_reasons_are_counted_over_the_window(page: str) -> None:
 
 def test_the_steps_of_the_night_are_timed(never_pays: tuple[Engine, str]) -> None:
     data = gather(never_pays[0], WRITE_OFF_DAY)
-    names = [r.step for r in data.steps]
+    names = [label_of(r) for r in data.steps]
     for step in ("deduct", "overdue", "score", "limit", "collect", "reconcile"):
         assert step in names
     page = render_html(data)
