@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row
-
 from domain import book as book_rules
 from domain import effects, intake, ledger, lending
 from domain.commands import (
@@ -92,7 +90,7 @@ def _insert_events(conn: Connection, records: Sequence[intake.Recorded]) -> None
          "key": f"rec:{x.key}", "payload": x.event.model_dump(mode="json")} for x in records])
 
 
-def _money_in(conn: Connection, rows: dict[str, Row[Any]],
+def _money_in(conn: Connection, rows: dict[str, Any],
               records: Sequence[intake.Recorded]) -> dict[str, User]:
     """Top-ups and deposits of a batch: the journals of ``_apply`` (same keys), in bulk,
     and the cards credited. Returns the users whose wallet or fund grew, as they are
@@ -114,7 +112,7 @@ def _money_in(conn: Connection, rows: dict[str, Row[Any]],
     return users
 
 
-def _fold_signals(rows: dict[str, Row[Any]], signals: Sequence[intake.Recorded]
+def _fold_signals(rows: dict[str, Any], signals: Sequence[intake.Recorded]
                   ) -> dict[str, tuple[object, date]]:
     """The batch's signals folded, in the order they occurred, into the locked users'
     activity (SPEC 5): the activity record and next recalculation date of each user they
