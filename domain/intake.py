@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -58,11 +59,18 @@ def sensitive(value: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
+def _sensitive_name(name: str) -> bool:
+    """Whether a field's name says it holds a national ID or card number (the names of a
+    batch repeat from item to item: each is matched once)."""
+    return _SENSITIVE_NAME.search(name) is not None
+
+
 def refuse_sensitive(item: Mapping[Any, Any], prefix: str) -> None:
     """Refuse, by name, a field that is or holds a national ID or card number: such numbers
     stay with the platform (SPEC 12-13); a card travels as the platform's ``card_token``."""
     for name, value in item.items():
-        if isinstance(name, str) and _SENSITIVE_NAME.search(name):
+        if isinstance(name, str) and _sensitive_name(name):
             raise InputError(f"{prefix}.{name}", "national ID and card numbers are never "
                              "accepted; the platform keeps them (send card_token for a card)")
         if name in _FREE_TEXT and isinstance(value, str):
@@ -72,11 +80,15 @@ def refuse_sensitive(item: Mapping[Any, Any], prefix: str) -> None:
                                  "never accepted (send the platform's opaque card_token)")
 
 
+# The canonical text of an item (one encoder for every item: ``json.dumps`` with options
+# builds a new one per call). Digests already stored depend on it: do not change it.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              default=str)
+
+
 def digest(item: Mapping[str, Any]) -> str:
     """The content of an item as sent, for comparing two sendings under one key."""
-    text = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(item).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

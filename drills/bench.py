@@ -186,6 +186,8 @@ def record_day_events(engine: Any, users: list[str], timeout: float = 600
     from workers.celery_app import app
 
     events = day_events(users)
+    if not app.control.ping(timeout=60.0, limit=1):  # timed from a worker that consumes
+        raise RuntimeError("no worker answered a ping in 60 s")
     t = time.perf_counter()
     for i in range(0, len(events), 1000):
         app.send_task("creditcycle.events.record", kwargs={"events": events[i:i + 1000]},

@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, text, update
 from sqlalchemy.sql import ColumnElement
 
 from domain.activity import Activity
@@ -92,6 +92,45 @@ def save_users(conn: Connection, users: Iterable[User]) -> int:
              "fund": u.fund, "card_blocked": u.card_blocked}
             for u in users if u.dirty]
     return bulk_update(conn, s.users, ["id"], rows)
+
+
+def lock_users_for_intake(conn: Connection, user_ids: Collection[str]) -> dict[str, Row[Any]]:
+    """The users ``user_ids`` locked (the lock every writer takes, in id order) and read
+    in one statement, with what an ``events.record`` batch changes (balances, activity,
+    next recalculation) and what ``as_user`` needs. An id that is no user is absent."""
+    if not user_ids:
+        return {}
+    return lock_user_rows(conn, in_ids(conn, s.users.c.id, user_ids),
+                          (*_USER_FIELDS, "activity", "next_recalc"))
+
+
+def as_user(row: Any) -> User:
+    """A user row (with the columns of ``load_users``) as the domain's ``User``."""
+    return _user(row)
+
+
+def save_intake(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write back what a batch changed of its locked users: ``id``, ``wallet``, ``fund``,
+    ``activity`` (JSON-ready) and ``next_recalc``, one statement for the whole batch. On
+    PostgreSQL the rows travel as one JSON parameter (``json_to_recordset``: encoded in C,
+    where a driver's arrays quote each element in Python) and meet the users by their
+    primary key: no temporary table, no statement per user."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        update_users(conn, rows)
+        return
+    data = json.dumps([{**r, "next_recalc": None if r["next_recalc"] is None
+                        else r["next_recalc"].isoformat()} for r in rows],
+                      separators=(",", ":"))
+    conn.execute(_SAVE_INTAKE, {"rows": data})
+
+
+_SAVE_INTAKE = text(
+    "UPDATE users AS t SET wallet = v.wallet, fund = v.fund, activity = v.activity, "
+    "next_recalc = v.next_recalc FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS v(id varchar, wallet bigint, fund bigint, activity json, next_recalc date) "
+    "WHERE t.id = v.id")
 
 
 def activity_of(row: Any) -> Activity:

@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from domain import activity as act
-from domain import intake, ledger, lending
+from domain import effects, intake, ledger, lending
 from domain.commands import (
     InputError,
     MoneyEvent,
 )
 from domain.config import ProductConfig
-from domain.model import Journal
+from domain.model import Journal, User
 from store import events as event_rows
 from store import journals as journal_rows
 from store import users as user_rows
@@ -44,15 +44,14 @@ def record_events(conn: Connection, batch: Sequence[intake.Recorded], now: datet
     user row locks the chunks take. Raises InputError (nothing written: the caller rolls
     back) for an unknown user or a key already recorded with other content (KEY_REUSED).
 
-    Signals fold and money arrives in bulk (a few statements for the whole batch; no
-    later event of a batch depends on a balance, since deduction runs only at night);
-    every other kind goes through ``apply_events`` in the order sent.
+    Signals fold and money arrives in bulk (a few statements for the whole batch: the
+    users locked and read in one, written back in one; no later event of a batch depends
+    on a balance, since deduction runs only at night); every other kind goes through
+    ``apply_events`` in the order sent, after them.
     """
-    user_ids = sorted({r.event.user for r in batch})
-    user_rows.lock_users(conn, user_ids)
-    known_users = user_rows.existing(conn, user_ids)
+    rows = user_rows.lock_users_for_intake(conn, {r.event.user for r in batch})
     for r in batch:
-        if r.event.user not in known_users:
+        if r.event.user not in rows:
             raise InputError(f"events[{r.index}].user", f"unknown user {r.event.user!r}")
     known = event_rows.known_keys(conn, [r.key for r in batch])
     for r in batch:
@@ -60,8 +59,17 @@ def record_events(conn: Connection, batch: Sequence[intake.Recorded], now: datet
             raise InputError(f"events[{r.index}].key", f"KEY_REUSED: {r.key!r} was recorded "
                                                       "before with other content")
     fresh = [r for r in batch if r.key not in known]
-    _fold_signals(conn, [r for r in fresh if r.event.kind in intake.SIGNAL_KINDS])
-    _money_in(conn, [r for r in fresh if isinstance(r.event, MoneyEvent)])
+    bulk = [r for r in fresh if r.event.kind in intake.SIGNAL_KINDS
+            or isinstance(r.event, MoneyEvent)]
+    folded = _fold_signals(rows, [r for r in bulk if r.event.kind in intake.SIGNAL_KINDS])
+    users = _money_in(conn, rows, [r for r in bulk if isinstance(r.event, MoneyEvent)])
+    user_rows.save_intake(conn, [
+        {"id": uid, "wallet": users[uid].wallet if uid in users else rows[uid].wallet,
+         "fund": users[uid].fund if uid in users else rows[uid].fund,
+         "activity": folded[uid][0] if uid in folded else rows[uid].activity,
+         "next_recalc": folded[uid][1] if uid in folded else rows[uid].next_recalc}
+        for uid in sorted(folded.keys() | users.keys())])
+    _insert_events(conn, bulk)
     ordered = [r for r in fresh if r.event.kind not in intake.SIGNAL_KINDS
                and not isinstance(r.event, MoneyEvent)]
     refused = ingest.apply_events(conn, [(f"rec:{r.key}", r.event) for r in ordered], config)
@@ -80,11 +88,12 @@ def _insert_events(conn: Connection, records: Sequence[intake.Recorded]) -> None
          "key": f"rec:{x.key}", "payload": x.event.model_dump(mode="json")} for x in records])
 
 
-def _money_in(conn: Connection, records: Sequence[intake.Recorded]) -> None:
-    """Top-ups and deposits of a batch: the journals of ``_apply`` (same keys), in bulk."""
-    if not records:
-        return
-    users = user_rows.load_users(conn, {x.event.user for x in records})
+def _money_in(conn: Connection, rows: dict[str, Any],
+              records: Sequence[intake.Recorded]) -> dict[str, User]:
+    """Top-ups and deposits of a batch: the journals of ``_apply`` (same keys), in bulk,
+    and the cards credited. Returns the users whose wallet or fund grew, as they are
+    afterwards."""
+    users: dict[str, User] = {}
     journals: list[Journal] = []
     cards: dict[str, int] = {}
     for x in records:
@@ -94,34 +103,27 @@ def _money_in(conn: Connection, records: Sequence[intake.Recorded]) -> None:
         if e.kind == "card_deposit":
             cards[e.user] = cards.get(e.user, 0) + e.amount
             continue
-        user = users[e.user]
-        if e.kind == "wallet_topup":
-            user.wallet += e.amount
-        else:
-            user.fund += e.amount
-        user.dirty = True
-        account = ledger.wallet(e.user) if e.kind == "wallet_topup" else ledger.fund(e.user)
-        journals.append(lending.external_in(f"{e.kind}:rec:{x.key}", e.user, account,
-                                            e.amount, e.date, e.kind))
+        user = users.get(e.user) or users.setdefault(e.user, user_rows.as_user(rows[e.user]))
+        journals.append(effects.money_in(user, e.kind, f"rec:{x.key}", e.amount, e.date))
     journal_rows.insert_journals(conn, journals)
-    user_rows.save_users(conn, users.values())
     event_rows.add_to_cards(conn, cards)
-    _insert_events(conn, records)
+    return users
 
 
-def _fold_signals(conn: Connection, signals: Sequence[intake.Recorded]) -> None:
-    if not signals:
-        return
-    rows = {r.id: r for r in event_rows.activity_rows(conn, {x.event.user for x in signals})}
-    state = {uid: (user_rows.activity_of(r), r.next_recalc) for uid, r in rows.items()}
+def _fold_signals(rows: dict[str, Any], signals: Sequence[intake.Recorded]
+                  ) -> dict[str, tuple[object, date]]:
+    """The batch's signals folded, in the order they occurred, into the locked users'
+    activity (SPEC 5): the activity record and next recalculation date of each user they
+    changed (a second payment on a day already active changes nothing: it is not written)."""
+    state = {uid: (user_rows.activity_of(rows[uid]), rows[uid].next_recalc)
+             for uid in {x.event.user for x in signals}}
+    before = {uid: (a.to_json(), n) for uid, (a, n) in state.items()}
     for x in sorted(signals, key=lambda x: x.event.date):
         activity, next_recalc = state[x.event.user]
-        on = x.event.date
-        state[x.event.user] = (act.fold(activity, x.event.kind, on),
-                               on if next_recalc is None or next_recalc > on else next_recalc)
-    user_rows.update_users(conn, [{"id": uid, "activity": a.to_json(), "next_recalc": n}
-                             for uid, (a, n) in sorted(state.items())])
-    _insert_events(conn, signals)
+        after = effects.signal(activity, next_recalc, x.event.kind, x.event.date)
+        state[x.event.user] = (after.activity, after.next_recalc)
+    folded = {uid: (a.to_json(), n) for uid, (a, n) in state.items()}
+    return {uid: v for uid, v in folded.items() if v != before[uid]}
 
 
 def upsert_users(conn: Connection, users: Sequence[intake.UserRecord], today: date,

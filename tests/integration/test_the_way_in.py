@@ -238,13 +238,33 @@ def test_a_batch_of_a_thousand_signals_is_written_with_a_handful_of_statements(
     with count_statements(db) as log, db.begin() as conn:
         out = ingest_batches.record_events(conn, batch, now, config)
     assert out.applied == 1000
-    assert log.count <= 16, log.statements
+    assert log.count <= 10, log.statements
     assert _ledger_holds(db)
     with db.connect() as conn:
         wallets = sum(conn.execute(select(s.users.c.wallet)).scalars())
         cards = sum(conn.execute(select(s.sim_bank_accounts.c.balance)).scalars())
     assert (wallets, cards) == (sum(100 + k for k in range(1000) if k % 5 == 2),
                                 sum(100 + k for k in range(1000) if k % 5 == 3))
+
+
+def test_a_second_payment_on_a_day_already_active_records_the_event_but_rewrites_no_user(
+        db: Engine) -> None:
+    api.run_here("creditcycle.users.upsert", users=[ADULT])
+    first = {"key": "p1", "kind": "payment", "user": "u1", "occurred_at": _ago(minutes=30)}
+    api.run_here("creditcycle.events.record", events=[first])
+    with db.connect() as conn:
+        stored = conn.execute(select(s.users.c.activity, s.users.c.next_recalc)).one()
+    config, now = ProductConfig(), datetime.now(ZONE)
+    batch = intake.parse_records([{**first, "key": "p2"}], now=now, zone=config.time_zone,
+                                 late_event_days=7)
+    with count_statements(db) as log, db.begin() as conn:
+        out = ingest_batches.record_events(conn, batch, now, config)
+    assert out.applied == 1
+    assert not [x for x in log.statements if x.lstrip().upper().startswith("UPDATE USERS")]
+    with db.connect() as conn:
+        assert conn.execute(select(s.users.c.activity, s.users.c.next_recalc)).one() == stored
+        assert conn.execute(select(s.events.c.key).where(
+            s.events.c.key == "rec:p2")).scalar_one() == "rec:p2"
 
 
 def _cli(*args: str, url: str) -> tuple[int, str, str]:
