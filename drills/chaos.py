@@ -40,7 +40,9 @@ from drills.chaos_bank import (
     bank_check,
     reconcile_leftovers,
 )
+from drills.chaos_events import EventCheck, Producer
 from drills.chaos_harm import Harm, Saboteur
+from drills.chaos_order import BetweenBank, CleanEvents, install_stamps, read_plan
 from drills.chaos_relays import RelayCheck, Relays
 from drills.seed import user_id
 from drills.servers import start_postgres, start_redis
@@ -74,6 +76,7 @@ class Outcome:
     problems: list[str]
     bank: BankCheck = field(default_factory=BankCheck)
     relays: RelayCheck | None = None  # the way out (drills/chaos_relays.py)
+    events: EventCheck | None = None  # the way in (drills/chaos_events.py)
 
     def table(self) -> str:
         """The outcome as a text table."""
@@ -99,6 +102,13 @@ class Outcome:
                      ("rows re-sent under a new key", self.relays.delivered_twice_new_key),
                      ("reminders sent outside their window",
                       self.relays.sent_outside_window)]
+        if self.events is not None:
+            rows += [("events recorded (batches)", f"{self.events.events} "
+                                                   f"({self.events.batches})"),
+                     ("batches sent twice / again", f"{self.events.sent_twice} / "
+                                                    f"{self.events.resent}"),
+                     ("events lost", self.events.lost),
+                     ("events applied twice", self.events.doubled)]
         width = max(len(r[0]) for r in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -112,7 +122,10 @@ class Outcome:
                     "" if self.relays is None else
                     f" sink_failures={self.relays.sink_failures} delivered_twice_new_key="
                     f"{self.relays.delivered_twice_new_key} sent_outside_window="
-                    f"{self.relays.sent_outside_window}"))
+                    f"{self.relays.sent_outside_window}") + (
+                    "" if self.events is None else
+                    f" events={self.events.events} events_lost={self.events.lost} "
+                    f"events_doubled={self.events.doubled}"))
 
 
 def _collected(engine: Engine) -> dict[str, int]:
@@ -202,6 +215,7 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
         say(f"seeding {users:,} users twice; dates {first} .. {last}; poisoned user {poisoned}")
         engine = seeded(url, users, first, chunk_size)
         clean = seeded(clean_url, users, first, chunk_size)
+        install_stamps(engine)  # the order of events and chunks (drills/chaos_order.py)
         relays = Relays(workdir, url, clock, random.Random(seed + 1),  # noqa: S311 - a fault plan
                         env).start()
         with local_stack(url, redis_url=redis.url, extra_env=env, bank_faults=bank_faults,
@@ -219,6 +233,10 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
                 beat_dir = workdir / f"beat{n}"
                 beat_dir.mkdir(parents=True, exist_ok=True)
                 st.start_beat(beat_dir, log=workdir / f"beat{n}.log")
+            p = users // 2 + 7  # the poisoned chunk's users are held: no events for them
+            producer = Producer(engine, users, clock, config.time_zone, first,
+                                random.Random(seed + 2),  # noqa: S311 - a fault plan
+                                spare=range(p - chunk_size, p + chunk_size + 1)).start()
             sab = Saboteur(st, engine, url, pg, redis, harm, rng, kills=kills,
                            pg_down_s=pg_down_s, start_worker=start_worker)
             thread = threading.Thread(target=sab.run, daemon=True)
@@ -242,9 +260,11 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
                     raise TimeoutError(f"chaos run not finished in {timeout}s")
             finally:
                 sab.stop.set()
+                producer.stop.set()
                 thread.join(timeout=60)
                 sab.join_bank_restart()
             wall = time.monotonic() - t0
+            producer.finish()  # every batch accepted, the workers still up
             say(f"cycle closed through {last} in {wall:.0f}s under harm; releasing held users")
             st.stop()
             # the relays drain cleanly, then what the sink got is checked (before the
@@ -264,11 +284,20 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
             finally:
                 channel.close()
                 admin.close()
-        say("closing the same portfolio cleanly, against the same bank answers")
+        way_in = producer.check()
+        say("closing the same portfolio cleanly, against the same bank answers and events")
         replay = ReplayBank(engine, ledger, SimulatedBank(clean))
+        plan, stamped = read_plan(engine)
+        recorded = CleanEvents(clean, plan, *producer.sent(), clock, config)
+        bank = BetweenBank(replay, recorded)
         for i in range(days):
             replay.night = first + timedelta(days=i)
-            close_date(clean, replay.night, config, replay, daytime_attempts=False)
+            close_date(clean, replay.night, config, bank, daytime_attempts=False,
+                       before_chunk=recorded.before_chunk)
+        way_in.problems += recorded.finish()
+        if stamped != way_in.events or recorded.applied != stamped:
+            way_in.problems.append(f"{way_in.events} events accepted, {stamped} stamped, "
+                                   f"{recorded.applied} replayed in the clean run")
         replay.night = today
         reconcile_leftovers(clean, config, replay, today)
         outcome = _compare(engine, clean, harm, days, wall, released)
@@ -278,6 +307,8 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
         outcome.mismatches += outcome.bank.ledger_mismatches
         outcome.problems += outcome.bank.problems
         outcome.relays = way_out
+        outcome.events = way_in
+        outcome.problems += way_in.problems
         outcome.problems += way_out.problems + relays.harm.errors
         return outcome
 
