@@ -14,10 +14,11 @@ a race no clean run can replay). The users of the poisoned chunk get no events (
 are held; a release replays them after the night, so their events would come before
 steps the clean run runs earlier).
 
-A batch is accepted when the task returned its summary. One not accepted within
-``RESEND_S`` (its message or its result lost with Redis, its worker killed, PostgreSQL
-down) is sent again with the same keys, as a platform would; after the night every
-batch is sent until accepted.
+A batch is accepted once every key of it has an outcome (``applied`` or a rule's
+refusal), read as ``creditcycle events record`` reads it through a broker (the app keeps
+no task results). One not accepted within ``RESEND_S`` (its message lost with Redis, its
+worker killed, PostgreSQL down) is sent again with the same keys, as a platform would;
+after the night every batch is sent until accepted.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
 
 from drills.seed import user_id
 from store import schema as s
+from store.events import outcomes
 from workers.progress import closed_through
 
 RESEND_S = 45.0
@@ -52,8 +55,7 @@ class Batch:
     events: list[dict[str, Any]]
     twice: bool = False
     sends: int = 0
-    pending: list[Any] = field(default_factory=list)  # AsyncResults not yet answered
-    accepted: list[dict[str, Any]] = field(default_factory=list)  # the summaries
+    accepted: bool = False
     errors: list[str] = field(default_factory=list)
     last_sent: float = 0.0
 
@@ -62,12 +64,12 @@ class Batch:
 class EventCheck:
     """The producer's side of the comparison."""
 
-    events: int = 0            # distinct keys sent (all accepted, all recorded)
+    events: int = 0            # distinct keys accepted
     batches: int = 0
     sent_twice: int = 0        # batches sent twice on purpose
     resent: int = 0            # sendings again after no answer (lost with Redis, a kill)
     lost: int = 0              # keys of accepted batches not recorded, or without effect
-    doubled: int = 0           # keys applied more than once
+    doubled: int = 0           # keys applied more than once (an effect row twice)
     refused_by_rules: int = 0  # recorded, refused by a rule (e.g. an audit out of hours)
     problems: list[str] = field(default_factory=list)
 
@@ -155,28 +157,27 @@ class Producer:
         batch.sends += 1
         batch.last_sent = time.monotonic()
         try:
-            batch.pending.append(app.send_task("creditcycle.events.record", queue="cycle",
-                                               kwargs={"events": batch.events}))
+            app.send_task("creditcycle.events.record", queue="cycle",
+                          kwargs={"events": batch.events})
         except Exception as exc:  # Redis down: sent again when due
             batch.errors.append(f"send: {type(exc).__name__}: {exc}")
 
-    def _poll(self, batch: Batch) -> None:
-        """Collect the answers come in; send again a batch left unanswered too long."""
-        still = []
-        for result in batch.pending:
-            try:
-                if not result.ready():
-                    still.append(result)
-                elif result.successful():
-                    batch.accepted.append(dict(result.result))
-                else:
-                    batch.errors.append(f"{type(result.result).__name__}: {result.result}")
-            except Exception as exc:  # Redis restarting: the answer may be lost
-                batch.errors.append(f"result: {type(exc).__name__}: {exc}")
-        batch.pending = still
-        quiet = time.monotonic() - batch.last_sent
-        if not batch.accepted and quiet > 2.0 and (not batch.pending or quiet > RESEND_S):
-            self._send(batch)
+    def _poll(self) -> None:
+        """Mark the batches whose keys all have an outcome accepted; send again those left
+        without one for ``RESEND_S``. PostgreSQL down: the next poll."""
+        waiting = [b for b in self.batches if not b.accepted]
+        if not waiting:
+            return
+        try:
+            with self.engine.connect() as conn:
+                found = outcomes(conn, [e["key"] for b in waiting for e in b.events])
+        except DBAPIError:
+            return
+        for b in waiting:
+            if all(e["key"] in found for e in b.events):
+                b.accepted = True
+            elif time.monotonic() - b.last_sent > RESEND_S:
+                self._send(b)
 
     def _run(self) -> None:
         try:
@@ -189,29 +190,18 @@ class Producer:
                 if self.rng.random() < 0.15:  # the platform's retry: the same batch again
                     batch.twice = True
                     self._send(batch)
-                for b in self.batches:
-                    if not b.accepted:
-                        self._poll(b)
+                self._poll()
         except Exception as exc:  # reported with the outcome
             self.errors.append(f"producer: {type(exc).__name__}: {exc}")
 
     def finish(self) -> None:
         """Stop making batches, then send until every batch is accepted (the workers are
-        still up and nothing is harmed any more), or ``DRAIN_S`` passed; then collect for
-        a while the answers of sendings still out (one lost with Redis never comes)."""
+        still up and nothing is harmed any more), or ``DRAIN_S`` passed."""
         self.stop.set()
         self.thread.join(timeout=60)
         deadline = time.monotonic() + DRAIN_S
         while time.monotonic() < deadline and any(not b.accepted for b in self.batches):
-            for b in self.batches:
-                if not b.accepted:
-                    self._poll(b)
-            time.sleep(0.5)
-        deadline = min(deadline, time.monotonic() + 15)
-        while time.monotonic() < deadline and any(b.pending for b in self.batches):
-            for b in self.batches:
-                if b.pending:
-                    self._poll(b)
+            self._poll()
             time.sleep(0.5)
 
     # ------------------------------------------------------------ the check
@@ -221,36 +211,34 @@ class Producer:
         return events, {e["key"]: b.no for b in self.batches for e in b.events}
 
     def check(self) -> EventCheck:
-        """Each accepted batch's events recorded once with their effect row once; each
-        batch, however often sent, applied once."""
+        """Each accepted batch's events recorded once with their effect row once (however
+        often the batch was sent), and no batch refused whole."""
         out = EventCheck(batches=len(self.batches),
                          sent_twice=sum(1 for b in self.batches if b.twice),
                          resent=sum(b.sends - 1 - b.twice for b in self.batches))
         out.problems += self.errors
-        accepted = [b for b in self.batches if b.accepted]
         for b in self.batches:
             if not b.accepted:
-                out.problems.append(f"batch {b.no} never accepted ({b.sends} sendings): "
-                                    + "; ".join(b.errors[-2:]))
-        keys = {e["key"]: e for b in accepted for e in b.events}
+                out.problems.append(f"batch {b.no} never accepted ({b.sends} sendings)"
+                                    + "".join(f"; {e}" for e in b.errors[-2:]))
+        keys = {e["key"]: e for b in self.batches if b.accepted for e in b.events}
         out.events = len(keys)
-        for b in accepted:  # applied + refused over all its sendings: once per event
-            took = sum(int(a["applied"]) + len(a["refused"]) for a in b.accepted)
-            out.doubled += max(0, took - len(b.events))
-        ev, rk, j = s.events.c, s.recorded_keys.c, s.journals.c
+        ev, rk, j, r = s.events.c, s.recorded_keys.c, s.journals.c, s.rejections.c
         with self.engine.connect() as conn:
-            recorded = {r.key: r.outcome for r in conn.execute(
+            recorded = {x.key: x.outcome for x in conn.execute(
                 select(rk.key, rk.outcome).where(rk.key.like("chaos-%")))}
             rows: dict[str, int] = dict(conn.execute(select(ev.key, func.count()).where(
                 ev.key.like("rec:chaos-%")).group_by(ev.key)).all())
             money: dict[str, int] = dict(conn.execute(select(j.key, func.count()).where(
                 j.key.like("%:rec:chaos-%")).group_by(j.key)).all())
+            rejected = conn.execute(select(r.field, r.reason).where(
+                r.task == "creditcycle.events.record")).all()
+        out.problems += [f"a batch was refused whole: {f}: {why}" for f, why in rejected[:3]]
         for key, e in keys.items():
-            outcome = recorded.get(key)
-            n = int(rows.get(f"rec:{key}", 0))
+            outcome, n = recorded.get(key), int(rows.get(f"rec:{key}", 0))
             if outcome is None or n == 0:
                 out.lost += 1
-                out.problems.append(f"event {key} accepted, never recorded")
+                out.problems.append(f"event {key} accepted, not recorded")
                 continue
             out.doubled += max(0, n - 1)
             if outcome != "applied":
