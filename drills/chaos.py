@@ -107,6 +107,8 @@ class Outcome:
                                                    f"({self.events.batches})"),
                      ("batches sent twice / again", f"{self.events.sent_twice} / "
                                                     f"{self.events.resent}"),
+                     ("events replayed before / inside / after", " / ".join(
+                         map(str, self.events.placed))),
                      ("events lost", self.events.lost),
                      ("events applied twice", self.events.doubled)]
         width = max(len(r[0]) for r in rows)
@@ -292,6 +294,7 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
         say("closing the same portfolio cleanly, against the same bank answers and events")
         replay = ReplayBank(engine, ledger, SimulatedBank(clean))
         plan, stamped = read_plan(engine)
+        way_in.placed = plan.counts()
         recorded = CleanEvents(clean, plan, *producer.sent(), clock, config)
         bank = BetweenBank(replay, recorded)
         for i in range(days):

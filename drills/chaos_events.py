@@ -71,6 +71,8 @@ class EventCheck:
     lost: int = 0              # keys of accepted batches not recorded, or without effect
     doubled: int = 0           # keys applied more than once (an effect row twice)
     refused_by_rules: int = 0  # recorded, refused by a rule (e.g. an audit out of hours)
+    placed: tuple[int, int, int] = (0, 0, 0)  # the clean run's: before a chunk, inside a
+    #                                           deduct chunk, after the last date
     problems: list[str] = field(default_factory=list)
 
 

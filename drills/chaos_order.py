@@ -117,8 +117,12 @@ class Plan:
 
     def count(self) -> int:
         """How many keys the plan places."""
-        return (sum(map(len, self.before.values())) + sum(map(len, self.between.values()))
-                + len(self.after))
+        return sum(self.counts())
+
+    def counts(self) -> tuple[int, int, int]:
+        """How many keys go before a chunk, between a deduct's transactions, after."""
+        return (sum(map(len, self.before.values())), sum(map(len, self.between.values())),
+                len(self.after))
 
 
 def place(events: Iterable[tuple[int, str, str]], chunks: Sequence[ChunkStamps]) -> Plan:
