@@ -239,10 +239,8 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
                 beat_dir = workdir / f"beat{n}"
                 beat_dir.mkdir(parents=True, exist_ok=True)
                 st.start_beat(beat_dir, log=workdir / f"beat{n}.log")
-            p = users // 2 + 7  # the poisoned chunk's users are held: no events for them
             producer = Producer(engine, users, clock, config.time_zone, first,
-                                random.Random(seed + 2),  # noqa: S311 - a fault plan
-                                spare=range(p - chunk_size, p + chunk_size + 1)).start()
+                                random.Random(seed + 2)).start()  # noqa: S311 - a fault plan
             sab = Saboteur(st, engine, url, pg, redis, harm, rng, kills=kills,
                            pg_down_s=pg_down_s, start_worker=start_worker)
             thread = threading.Thread(target=sab.run, daemon=True)

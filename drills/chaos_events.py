@@ -10,9 +10,8 @@ clock); activity and signals are dated by ``occurred_at``, which the producer ke
 within ``late_event_days`` and at least three dates past the date the cycle was closing
 when the batch was made, or today (docs/DECISIONS.md: a step whose selection reads a
 user without its lock, ``limit`` and ``score``, could otherwise see an event or not by
-a race no clean run can replay). The users of the poisoned chunk get no events (they
-are held; a release replays them after the night, so their events would come before
-steps the clean run runs earlier).
+a race no clean run can replay). Held users get events too: their release replays
+their steps after every event, and the clean run places those events accordingly.
 
 A batch is accepted once every key of it has an outcome (``applied`` or a rule's
 refusal), read as ``creditcycle events record`` reads it through a broker (the app keeps
@@ -80,10 +79,10 @@ class Producer:
     """The platform's producer thread for one chaos run."""
 
     def __init__(self, engine: Engine, users: int, clock: datetime, zone: str,
-                 first: date, rng: random.Random, *, spare: range) -> None:
+                 first: date, rng: random.Random) -> None:
         self.engine, self.clock, self.zone, self.first = engine, clock, ZoneInfo(zone), first
         self.rng = rng
-        self.users = [user_id(n) for n in range(users) if n not in spare]
+        self.users = [user_id(n) for n in range(users)]
         self.today = clock.astimezone(self.zone).date()
         self.batches: list[Batch] = []
         self.stop = threading.Event()

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, text
 from domain import intake
 from domain.bank import BankChannel, DebitRequest, DebitResult
 from domain.config import ProductConfig
-from domain.steps import CHUNKED, Step, StepKey
+from domain.steps import CHUNKED, RELEASE_RUN, Step, StepKey, per_chunk, rank
 
 if TYPE_CHECKING:
     from workers.cycle import ChunkMessage
@@ -93,13 +93,23 @@ class ChunkStamps:
     start: int | None
     intents: int | None
     done: int | None
+    release: bool = False  # a release's replay of this step (``step`` is the night's label)
+    rank: int = 0          # the step's place in its date (domain.steps.rank)
 
-    def covers(self, user: str) -> bool:
-        """Whether the chunk is the user's (a single step is everyone's)."""
+    def covers(self, user: str, held: tuple[date, int] | None = None) -> bool:
+        """Whether the chunk is the user's (a single step is everyone's). A user held from
+        ``held`` (date, rank) has the night's chunks before it, then the release's."""
+        if held is None and self.release:
+            return False
+        if held is not None and not self.release and (self.day, self.rank) >= held:
+            return False
         return self.lo == self.hi == "" or self.lo <= user <= self.hi
 
     def order(self) -> int | None:
-        """The stamp an event is ordered against (see :data:`UNLOCKED`)."""
+        """The stamp an event is ordered against (see :data:`UNLOCKED`; a release runs
+        after every event, so its completion will do)."""
+        if self.release:
+            return self.done
         return self.start if self.step in UNLOCKED else self.done
 
 
@@ -125,36 +135,47 @@ class Plan:
                 len(self.after))
 
 
-def place(events: Iterable[tuple[int, str, str]], chunks: Sequence[ChunkStamps]) -> Plan:
+def place(events: Iterable[tuple[int, str, str]], chunks: Sequence[ChunkStamps],
+          held: dict[str, tuple[date, int]] | None = None) -> Plan:
     """Place each event ``(stamp, key, user)``: before the first chunk of its user whose
     order stamp is later, or between a deduct chunk's transactions when its first one
     came before the event and its second after. Keys keep the order they are given in
     among equal stamps. Chunks not completed (a step that never ran to its end) order
-    nothing."""
+    nothing. A user in ``held`` (held from that date and step rank) has the release's
+    chunks from there on, placed at the night's chunk they replay."""
+    held = held or {}
     timed = sorted((c.order() or 0, i) for i, c in enumerate(chunks) if c.order() is not None)
     stamps = [t for t, _ in timed]
     plan = Plan()
     for stamp, key, user in sorted(events, key=lambda e: e[0]):
+        hold = held.get(user)
         chunk = next((chunks[i] for _, i in timed[bisect.bisect_right(stamps, stamp):]
-                      if chunks[i].covers(user)), None)
+                      if chunks[i].covers(user, hold)), None)
         if chunk is None:
             plan.after.append(key)
             continue
-        where = (chunk.day, chunk.step, chunk.chunk_no)
+        single = chunk.lo == chunk.hi == "" or StepKey.parse(chunk.step).step not in CHUNKED
+        where = (chunk.day, chunk.step, 0 if single else chunk.chunk_no)
         inside = chunk.step == DEDUCT and chunk.intents is not None and chunk.intents < stamp
         (plan.between if inside else plan.before).setdefault(where, []).append(key)
     return plan
 
 
 def read_plan(engine: Engine) -> tuple[Plan, int]:
-    """The plan of the harmed run's recorded keys (night steps only: a release's replay
-    is its held users', which the producer leaves alone), and how many keys it holds."""
+    """The plan of the harmed run's recorded keys, and how many keys it holds. The users
+    held at night (``held_users``) are placed by their release's chunks from the step that
+    held them on."""
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT what, day, step, chunk_no, key, user_id, tx, seq FROM drill_order "
-            "WHERE what = 'event' OR step NOT LIKE '%#%' ORDER BY seq")).all()
+            "ORDER BY seq")).all()
         ranges = {(r.day, r.chunk_no): (r.lo, r.hi) for r in conn.execute(
             text("SELECT day, chunk_no, lo, hi FROM cycle_chunks"))}
+        holds = conn.execute(text("SELECT user_id, day, step FROM held_users")).all()
+    held: dict[str, tuple[date, int]] = {}
+    for user, day, step in holds:  # the first hold of each user
+        at = (day, rank(day, StepKey.parse(step)))
+        held[user] = min(at, held.get(user, at))
     events: list[tuple[int, str, str]] = []
     first_of: dict[tuple[int, str], int] = {}  # a user's events of one batch go together
     stamps: dict[Where, dict[str, int]] = {}
@@ -169,12 +190,14 @@ def read_plan(engine: Engine) -> tuple[Plan, int]:
             else:
                 got.setdefault(r.what, int(r.seq))
     chunks = []
-    for (day, step, chunk_no), got in stamps.items():
-        single = StepKey.parse(step).step not in CHUNKED
-        lo, hi = ("", "") if single else ranges.get((day, chunk_no), ("", ""))
-        chunks.append(ChunkStamps(day, step, chunk_no, lo, hi, got.get("start"),
-                                  got.get("intents"), got.get("done")))
-    return place(events, chunks), len(events)
+    for (day, label, chunk_no), got in stamps.items():
+        key = StepKey.parse(label)
+        night = StepKey(key.step, key.attempt)
+        lo, hi = ("", "") if not per_chunk(key) else ranges.get((day, chunk_no), ("", ""))
+        chunks.append(ChunkStamps(day, night.label, chunk_no, lo, hi, got.get("start"),
+                                  got.get("intents"), got.get("done"),
+                                  release=key.run == RELEASE_RUN, rank=rank(day, night)))
+    return place(events, chunks, held), len(events)
 
 
 class CleanEvents:

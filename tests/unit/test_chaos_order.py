@@ -62,3 +62,19 @@ def test_an_event_after_every_completed_chunk_of_its_user_goes_after_the_last_da
 def test_events_with_one_stamp_keep_the_order_they_were_given_in() -> None:
     plan = place([(0, "z", "u1"), (0, "a", "u1"), (0, "m", "u1")], _night())
     assert plan.before == {(D1, "deduct", 0): ["z", "a", "m"]}
+
+
+def test_a_held_users_events_go_to_the_step_its_release_replayed_next() -> None:
+    chunks = [
+        ChunkStamps(D1, "deduct", 0, "u1", "u4", 1, 2, 5, rank=0),
+        ChunkStamps(D1, "overdue", 0, "u1", "u4", 6, None, 9, rank=1),  # quarantined
+        ChunkStamps(D1, "reconcile_close", 0, "", "", 12, None, 13, rank=7),
+        ChunkStamps(D2, "deduct", 0, "u1", "u4", 14, 15, 16, rank=0),
+        # after the night, the release replays u2's chunk from the step that held it
+        ChunkStamps(D1, "overdue", 0, "u1", "u4", None, None, 30, release=True, rank=1),
+        ChunkStamps(D2, "deduct", 0, "u1", "u4", None, None, 35, release=True, rank=0),
+    ]
+    plan = place([(0, "early", "u2"), (10, "held", "u2"), (10, "free", "u3")], chunks,
+                 held={"u2": (D1, 1)})
+    assert plan.before == {(D1, "deduct", 0): ["early"], (D1, "overdue", 0): ["held"],
+                           (D1, "reconcile_close", 0): ["free"]}
