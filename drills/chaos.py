@@ -42,7 +42,13 @@ from drills.chaos_bank import (
 )
 from drills.chaos_events import EventCheck, Producer
 from drills.chaos_harm import Harm, Saboteur
-from drills.chaos_order import BetweenBank, CleanEvents, install_stamps, read_plan
+from drills.chaos_order import (
+    BetweenBank,
+    CleanEvents,
+    first_answers,
+    install_stamps,
+    read_plan,
+)
 from drills.chaos_relays import RelayCheck, Relays
 from drills.seed import user_id
 from drills.servers import start_postgres, start_redis
@@ -290,7 +296,7 @@ def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: 
                 admin.close()
         way_in = producer.check()
         say("closing the same portfolio cleanly, against the same bank answers and events")
-        replay = ReplayBank(engine, ledger, SimulatedBank(clean))
+        replay = ReplayBank(engine, ledger, SimulatedBank(clean), first_answers(engine))
         plan, stamped = read_plan(engine)
         way_in.placed = plan.counts()
         recorded = CleanEvents(clean, plan, *producer.sent(), clock, config)

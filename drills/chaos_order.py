@@ -66,6 +66,19 @@ STAMPS_DDL = (
         END IF;
         RETURN NULL;
     END $$""",
+    # The harmed run's first answer to each card debit, as the worker booked it: the bank's
+    # own ledger cannot tell a debit it applied after the client gave up without a fault
+    # (a slow machine) from one answered in time.
+    """CREATE OR REPLACE FUNCTION drill_stamp_debit() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF OLD.status = 'intent' AND NEW.status <> 'intent' THEN
+            INSERT INTO drill_order (what, key, user_id, step)
+            VALUES ('answer', NEW.key, NEW.user_id, NEW.status);
+        END IF;
+        RETURN NULL;
+    END $$""",
+    "CREATE TRIGGER drill_stamp_debit AFTER UPDATE ON bank_debits FOR EACH ROW "
+    "EXECUTE FUNCTION drill_stamp_debit()",
     "CREATE TRIGGER drill_stamp_key AFTER INSERT ON recorded_keys FOR EACH ROW "
     "EXECUTE FUNCTION drill_stamp_key()",
     "CREATE TRIGGER drill_stamp_chunk AFTER INSERT OR UPDATE ON chunk_runs FOR EACH ROW "
@@ -168,7 +181,7 @@ def read_plan(engine: Engine) -> tuple[Plan, int]:
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT what, day, step, chunk_no, key, user_id, tx, seq FROM drill_order "
-            "ORDER BY seq")).all()
+            "WHERE what <> 'answer' ORDER BY seq")).all()
         ranges = {(r.day, r.chunk_no): (r.lo, r.hi) for r in conn.execute(
             text("SELECT day, chunk_no, lo, hi FROM cycle_chunks"))}
         holds = conn.execute(text("SELECT user_id, day, step FROM held_users")).all()
@@ -198,6 +211,15 @@ def read_plan(engine: Engine) -> tuple[Plan, int]:
                                   got.get("intents"), got.get("done"),
                                   release=key.run == RELEASE_RUN, rank=rank(day, night)))
     return place(events, chunks, held), len(events)
+
+
+def first_answers(engine: Engine) -> dict[str, str]:
+    """The status the harmed run first booked for each card debit key (``pending`` when
+    its call met a timeout, an error or a late answer)."""
+    with engine.connect() as conn:
+        return {r.key: r.step for r in conn.execute(text(
+            "SELECT DISTINCT ON (key) key, step FROM drill_order WHERE what = 'answer' "
+            "ORDER BY key, seq"))}
 
 
 class CleanEvents:
@@ -288,5 +310,5 @@ class BetweenBank:
         return self.bank.query(keys)
 
 
-__all__ = ["BetweenBank", "ChunkStamps", "CleanEvents", "Plan", "install_stamps", "place",
-           "read_plan"]
+__all__ = ["BetweenBank", "ChunkStamps", "CleanEvents", "Plan", "first_answers",
+           "install_stamps", "place", "read_plan"]
