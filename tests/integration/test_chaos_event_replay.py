@@ -3,13 +3,14 @@ them (drills/chaos_order.py): here one night on PostgreSQL gets a repayment betw
 deduct step's two transactions and a top-up and a payment before the overdue step; the
 stamps place them there, and a second database that replays them at those places ends
 equal, table by table. Recording them all before the night instead ends elsewhere, so
-the places matter.
+the places matter. The replayed bank answers pending where the harmed run first booked
+pending, whatever the bank's own ledger says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,8 +19,16 @@ from sqlalchemy import Engine
 from domain import intake
 from domain.bank import DebitRequest, DebitResult
 from domain.config import ProductConfig
-from drills.chaos_order import BetweenBank, CleanEvents, install_stamps, read_plan
+from drills.chaos_bank import ReplayBank
+from drills.chaos_order import (
+    BetweenBank,
+    CleanEvents,
+    first_answers,
+    install_stamps,
+    read_plan,
+)
 from drills.servers import PostgresServer
+from store import schema as s
 from store.cycle import mark_closed_before
 from store.snapshot import differences, snapshot
 from tests.support.helpers import LoanSpec, migrated_engine, seed_portfolio
@@ -29,8 +38,8 @@ from workers.cycle import ChunkMessage
 from workers.local import close_date
 
 D = date(2026, 2, 15)  # L1's first installment (41,206) is due
-REPAY = [{"key": "x1", "kind": "repay", "user": "u1", "amount": 50_000}]
-LATER = [{"key": "y1", "kind": "wallet_topup", "user": "u1", "amount": 7_000},
+REPAY: list[dict[str, Any]] = [{"key": "x1", "kind": "repay", "user": "u1", "amount": 50_000}]
+LATER: list[dict[str, Any]] = [{"key": "y1", "kind": "wallet_topup", "user": "u1", "amount": 7_000},
          {"key": "y2", "kind": "payment", "user": "u1"}]
 SENT = {e["key"]: e for e in (*REPAY, *LATER)}
 BATCH_OF = {"x1": 0, "y1": 1, "y2": 1}
@@ -105,3 +114,38 @@ def test_events_replayed_where_the_lock_order_put_them_end_where_the_night_ended
     finally:
         for engine in (harmed, clean, naive):
             engine.dispose()
+
+
+def test_the_replay_answers_pending_where_the_harmed_run_first_booked_pending(
+        postgres_server: PostgresServer) -> None:
+    harmed = migrated_engine(postgres_server.create_database())
+    try:
+        install_stamps(harmed)
+        b = s.bank_debits
+        with harmed.begin() as conn:
+            conn.execute(b.insert(), [
+                {"key": k, "user_id": "u1", "day": D, "attempt": "cob", "amount": 100,
+                 "status": "intent"} for k in ("slow", "late-then-asked")])
+        with harmed.begin() as conn:  # the deduct's answers: a timeout, a query's debited
+            conn.execute(b.update().where(b.c.key == "slow").values(status="pending"))
+            conn.execute(b.update().where(b.c.key == "late-then-asked").values(
+                status="debited", taken=100, resolved_on=D))
+        with harmed.begin() as conn:  # reconcile, the next night
+            conn.execute(b.update().where(b.c.key == "slow").values(
+                status="debited", taken=100, resolved_on=D + timedelta(days=1)))
+        first = first_answers(harmed)
+        assert first == {"slow": "pending", "late-then-asked": "debited"}
+        # the bank applied "slow" in time by its own account (no fault), after the client
+        # gave up; it applied "late-then-asked" on a late call, then a query found it
+        ledger = [{"key": "slow", "late": False, "status": "debited", "taken": 100,
+                   "reason": None, "card_token": "u1"},
+                  {"key": "late-then-asked", "late": True, "status": "debited", "taken": 100,
+                   "reason": None, "card_token": "u1"}]
+        requests = [DebitRequest(k, "u1", 100, D) for k in ("slow", "late-then-asked")]
+        stamped = ReplayBank(harmed, ledger, SimulatedBank(harmed), first).debit(requests)
+        assert [(r.key, r.status) for r in stamped] == [("slow", "pending"),
+                                                        ("late-then-asked", "debited")]
+        unstamped = ReplayBank(harmed, ledger, SimulatedBank(harmed)).debit(requests)
+        assert [r.status for r in unstamped] == ["debited", "pending"]  # the old guess
+    finally:
+        harmed.dispose()
