@@ -33,6 +33,12 @@ class Harm:
     log: list[str] = field(default_factory=list)
 
 
+#: A pool child killed while its worker boots takes the whole worker down ("Could not
+#: start worker processes"); two at the start left no worker and a drill that waited out
+#: its timeout. A worker's children are spared this long after it is first seen.
+BOOT_S = 10.0
+
+
 class Saboteur:
     """Does harm on a schedule from a background thread while the cycle runs."""
 
@@ -46,6 +52,7 @@ class Saboteur:
         self.did_redis = self.did_pg = self.did_bank = False
         self.bank_restart: threading.Thread | None = None
         self.progress = 0.0
+        self.seen: dict[int, float] = {}  # worker pid: when first seen
 
     def _worker_mains(self) -> list[Any]:
         """Running Celery workers (not the beats: their command has no ``worker`` word)."""
@@ -53,8 +60,10 @@ class Saboteur:
                 if p.poll() is None and "worker" in list(p.args)]  # type: ignore[arg-type]
 
     def _worker_children(self) -> list[int]:
-        return [p for proc in self._worker_mains() for p in _worker_pids(proc.pid)
-                if p != proc.pid]
+        now = time.monotonic()
+        booted = [proc for proc in self._worker_mains()
+                  if now - self.seen.setdefault(proc.pid, now) >= BOOT_S]
+        return [p for proc in booted for p in _worker_pids(proc.pid) if p != proc.pid]
 
     def kill_one(self) -> None:
         """SIGKILL a worker child (every tenth time a whole worker, then start another)."""
