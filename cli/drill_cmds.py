@@ -96,5 +96,7 @@ def chaos_command(users: int, days: int, kills: int, postgres_down: float, chunk
         click.echo(f"  problem: {problem}", err=True)
     click.echo(outcome.table())
     click.echo(outcome.line())
-    if outcome.double_takes or outcome.lost or outcome.imbalances or outcome.mismatches:
+    events = outcome.events
+    if outcome.double_takes or outcome.lost or outcome.imbalances or outcome.mismatches or (
+            events is not None and (events.lost or events.doubled or events.problems)):
         sys.exit(1)

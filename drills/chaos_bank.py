@@ -39,19 +39,22 @@ class ReplayBank:
     run resolved it gets that outcome (unknown, debited, failed), before it pending. The
     clean run then meets the same bank, and any other difference is the harm's."""
 
-    def __init__(self, harmed: Engine, ledger: list[dict[str, Any]], fallback: BankChannel
-                 ) -> None:
+    def __init__(self, harmed: Engine, ledger: list[dict[str, Any]], fallback: BankChannel,
+                 first: dict[str, str] | None = None) -> None:
         b = s.bank_debits.c
         with harmed.connect() as conn:
             self.rows = {r.key: r for r in conn.execute(
                 select(b.key, b.status, b.taken, b.reason, b.resolved_on))}
         self.ledger = {d["key"]: d for d in ledger}
         self.fallback = fallback
+        self.first = first  # the harmed run's first booked answer per key, when stamped
         self.sent: set[str] = set()
         self.night = date.min
 
     def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
-        """What the bank answered the harmed run's first call with each key."""
+        """What the bank answered the harmed run's first call with each key: pending when
+        the harmed run first booked it pending (with ``first``; else when the bank says it
+        answered late), otherwise the bank's outcome."""
         out = []
         for r in requests:
             if r.key not in self.rows:  # the harmed run never asked: let the store answer
@@ -59,7 +62,9 @@ class ReplayBank:
                 continue
             self.sent.add(r.key)
             d = self.ledger.get(r.key)
-            out.append(DebitResult(r.key, PENDING) if d is None or d["late"] else
+            late = d is not None and (d["late"] if self.first is None
+                                      else self.first.get(r.key) == PENDING)
+            out.append(DebitResult(r.key, PENDING) if d is None or late else
                        DebitResult(r.key, d["status"], d["taken"], d["reason"]))
         return out
 

@@ -21,14 +21,18 @@ if TYPE_CHECKING:
     from workers.cycle import ChunkMessage
 
 Progress = Callable[[str, int, int], None]
+BeforeChunk = Callable[["ChunkMessage"], None]
 # workers.cycle is imported when used: it reads the settings on import, and the CLI,
 # which imports this module, must start first to report a bad setting (exit 2).
 
 
 def drive(engine: Engine, messages: Iterable[ChunkMessage], config: ProductConfig,
-          channel: BankChannel, progress: Progress | None = None) -> int:
+          channel: BankChannel, progress: Progress | None = None,
+          before_chunk: BeforeChunk | None = None) -> int:
     """Run every chunk message and every message its completion leads to, as the chunk
-    task does (an attempt counted, the chunk, its completion); returns the rows written."""
+    task does (an attempt counted, the chunk, its completion); returns the rows written.
+    ``before_chunk`` is called with each message before it runs (a drill that replays
+    what happened between two chunks hooks in there)."""
     from workers import cycle
 
     rows, batch = 0, list(messages)
@@ -36,6 +40,8 @@ def drive(engine: Engine, messages: Iterable[ChunkMessage], config: ProductConfi
         following: list[ChunkMessage] = []
         for n, m in enumerate(batch, 1):
             on = date.fromisoformat(m.date)
+            if before_chunk:
+                before_chunk(m)
             cycle.start_attempt(engine, on, m.key, m.chunk_no)
             rows += cycle.run_chunk(engine, on, m.key, m.chunk_no, m.lo, m.hi, config, channel)
             if progress:
@@ -46,17 +52,21 @@ def drive(engine: Engine, messages: Iterable[ChunkMessage], config: ProductConfi
 
 
 def close_date(engine: Engine, on: date, config: ProductConfig, channel: BankChannel, *,
-               daytime_attempts: bool = True, progress: Progress | None = None) -> None:
+               daytime_attempts: bool = True, progress: Progress | None = None,
+               before_chunk: BeforeChunk | None = None) -> None:
     """The daytime deduction attempts of ``on`` (they run once ``on - 1`` is closed), then
     the close of business of the dates up to ``on`` not yet closed, oldest first. A close
-    this process left running (it was killed) goes on where it stopped."""
+    this process left running (it was killed) goes on where it stopped. ``before_chunk``
+    as in :func:`drive`."""
     from workers import cycle
 
     if daytime_attempts:
         for at in config.deduct_attempt_times:
-            drive(engine, cycle.begin_attempt(engine, on, at, config), config, channel, progress)
+            drive(engine, cycle.begin_attempt(engine, on, at, config), config, channel, progress,
+                  before_chunk)
     resend, complete = cycle.stuck_chunks(engine, 0, config)
-    drive(engine, resend, config, channel, progress)
+    drive(engine, resend, config, channel, progress, before_chunk)
     for day, step in complete:
-        drive(engine, cycle.force_advance(engine, day, step, config), config, channel, progress)
-    drive(engine, cycle.begin(engine, on, config), config, channel, progress)
+        drive(engine, cycle.force_advance(engine, day, step, config), config, channel, progress,
+              before_chunk)
+    drive(engine, cycle.begin(engine, on, config), config, channel, progress, before_chunk)

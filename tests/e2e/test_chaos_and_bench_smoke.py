@@ -36,10 +36,17 @@ def test_a_short_chaos_run_takes_nothing_twice_loses_nothing_and_matches_the_cle
     assert outcome.bank.booked_not_taken == outcome.bank.taken_not_booked == 0
     assert outcome.relays is not None and outcome.relays.problems == []
     assert outcome.relays.sink_failures >= 1, "the sink was never down nor slow for a relay"
+    # the platform recorded events through Celery all night, some batches twice: each
+    # recorded once, its effect once, and the clean run (the same events at the same
+    # places) compared equal above
+    assert outcome.events is not None and outcome.events.problems == []
+    assert outcome.events.events >= 50 and outcome.events.sent_twice >= 1
+    assert outcome.events.lost == outcome.events.doubled == 0
     assert re.fullmatch(r"chaos: kills=\d+ redeliveries=\d+ duplicates=\d+ double_takes=0 "
                         r"lost=0 imbalances=0 mismatches=0 quarantined=\d+ bank_faults=\d+ "
                         r"pending_resolved=\d+ sink_failures=\d+ delivered_twice_new_key=0 "
-                        r"sent_outside_window=0", outcome.line())
+                        r"sent_outside_window=0 events=\d+ events_lost=0 events_doubled=0",
+                        outcome.line())
 
 
 def test_a_small_benchmark_runs_end_to_end_and_writes_its_results(tmp_path: Path) -> None:
