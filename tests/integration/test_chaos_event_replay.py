@@ -141,7 +141,8 @@ def test_the_replay_answers_pending_where_the_harmed_run_first_booked_pending(
                    "reason": None, "card_token": "u1"},
                   {"key": "late-then-asked", "late": True, "status": "debited", "taken": 100,
                    "reason": None, "card_token": "u1"}]
-        requests = [DebitRequest(k, "u1", 100, D) for k in ("slow", "late-then-asked")]
+        requests = [DebitRequest(k, "u1", 100, D, card_token="u1")
+                    for k in ("slow", "late-then-asked")]
         stamped = ReplayBank(harmed, ledger, SimulatedBank(harmed), first).debit(requests)
         assert [(r.key, r.status) for r in stamped] == [("slow", "pending"),
                                                         ("late-then-asked", "debited")]
