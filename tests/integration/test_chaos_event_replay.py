@@ -125,7 +125,7 @@ def test_the_replay_answers_pending_where_the_harmed_run_first_booked_pending(
         with harmed.begin() as conn:
             conn.execute(b.insert(), [
                 {"key": k, "user_id": "u1", "day": D, "attempt": "cob", "amount": 100,
-                 "status": "intent"} for k in ("slow", "late-then-asked")])
+                 "status": "intent", "card_token": "u1"} for k in ("slow", "late-then-asked")])
         with harmed.begin() as conn:  # the deduct's answers: a timeout, a query's debited
             conn.execute(b.update().where(b.c.key == "slow").values(status="pending"))
             conn.execute(b.update().where(b.c.key == "late-then-asked").values(
