@@ -15,7 +15,6 @@ from sqlalchemy import Engine, event, update
 
 from drills.postgres_server import PostgresServer
 from store import schema as s
-from store.bulk import COPY_THRESHOLD
 from tests.integration.test_set_based import D, portfolio, run
 from tests.support.helpers import migrated_engine
 from workers.bank import PENDING, DebitRequest, SimulatedBank
@@ -57,13 +56,14 @@ def deduct_executions(server: PostgresServer, n: int) -> list[str]:
         return log
 
 
-def test_a_deduct_chunk_of_150_users_runs_as_many_statements_on_the_server_as_one_of_10(
+def test_a_deduct_chunk_of_15_or_150_users_runs_as_many_statements_on_the_server_as_one_of_3(
         postgres_server: PostgresServer) -> None:
-    assert 10 < COPY_THRESHOLD < 150  # the small chunk's updates go by VALUES, the large's by COPY
-    small, large = deduct_executions(postgres_server, 10), deduct_executions(postgres_server, 150)
+    # 3 and 15 users: updates by VALUES; 150: by COPY (COPY_THRESHOLD in between).
+    small, medium, large = (deduct_executions(postgres_server, n) for n in (3, 15, 150))
     # Wallet, card intents, the bank's answers, postings, journals, users, loans: each
     # table written once per phase, whatever the number of users.
     assert len(small) >= 10
+    assert len(medium) <= len(small), "\n".join(medium)
     assert len(large) <= len(small), "\n".join(large)
 
 
