@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, select
 
 from domain.bank import DEBITED, FAILED, PENDING, UNKNOWN, DebitRequest, DebitResult
 from domain.waterfall import CardIntent
@@ -92,7 +92,8 @@ class SimulatedBank:
                 q_acc = q_acc.with_for_update()
             accounts = {r.user_id: r for r in conn.execute(q_acc)}
             balance = {u: (accounts[u].balance if u in accounts else 0) for u in users}
-            results = []
+            results: list[DebitResult] = []
+            resolved: dict[str, dict[str, Any]] = {}
             for key in keys:
                 row = rows.get(key)
                 if row is None:
@@ -112,9 +113,11 @@ class SimulatedBank:
                     outcome, reason = (DEBITED, None) if taken > 0 else (FAILED,
                                                                          "insufficient_funds")
                     balance[row.user_id] = balance.get(row.user_id, 0) - taken
-                conn.execute(update(t).where(t.c.key == key)
-                             .values(outcome=outcome, taken=taken, reason=reason))
+                resolved[key] = {"key": key, "outcome": outcome, "taken": taken,
+                                 "reason": reason}
                 results.append(DebitResult(key, outcome, taken, reason))
+            # One statement for the resolved ones (all locked above), not one per key.
+            bulk_update(conn, t, ["key"], list(resolved.values()))
             self._save_balances(conn, accounts, balance)
         return results
 
