@@ -121,7 +121,8 @@ def test_a_stopped_wait_leaves_no_redis_or_worker_process_behind(seeded, how):
     cycle.begin(engine, START, ProductConfig(chunk_size=CHUNK))  # lost: it waits
     env = _env(START + timedelta(days=1), CREDITCYCLE_STALL_SECONDS="600")
     proc = subprocess.Popen(_wait_cmd(url, START), env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=_signals_as_in_a_terminal)  # noqa: PLW1509
     deadline = time.monotonic() + 60
     started: list[int] = []
     while time.monotonic() < deadline:  # the CLI, redis-server, a worker and its pool
@@ -142,6 +143,13 @@ def test_a_stopped_wait_leaves_no_redis_or_worker_process_behind(seeded, how):
     assert [p for p in started if _alive(p)] == []
     if how != signal.SIGKILL:
         assert proc.returncode == 128 + how
+
+
+def _signals_as_in_a_terminal() -> None:
+    """The stop signals at their default, as a shell in a terminal leaves them: a suite
+    run under ``nohup`` ignores SIGHUP, which the wait rightly leaves ignored."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def _alive(pid: int) -> bool:
