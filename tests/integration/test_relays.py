@@ -268,7 +268,9 @@ def test_two_relays_at_once_on_postgresql_never_send_a_batch_twice(
         days = 24
         for i in range(days):
             add_handoffs(engine, ALPHA, D + timedelta(days=i), [f"L{i:03d}a", f"L{i:03d}b"])
-        admin.set_mode(slow_ms=100)
+        # a slow sink (24 x 0.4 s): the second relay's start (seconds on a loaded
+        # machine) comes while the first is still delivering
+        admin.set_mode(slow_ms=400)
         env = sink_env(fresh_postgres_url, receiver)
         procs = [subprocess.Popen(
             [sys.executable, "-m", "cli.main", "outbox", "deliver", "--relay", "agencies"],
