@@ -31,11 +31,8 @@ def plan_chunks(conn: Connection, on: date, chunk_size: int) -> list[tuple[int, 
     if last is None:
         return []
     starts = [r.id for r in bounds if (r.rn - 1) % chunk_size == 0]
-    ranges = []
-    for n, lo in enumerate(starts):
-        hi_row = [r.id for r in bounds if r.rn == (n + 1) * chunk_size]
-        hi = hi_row[0] if hi_row else last
-        ranges.append((n, lo, hi))
+    ends = {int(r.rn): r.id for r in bounds if r.rn % chunk_size == 0}
+    ranges = [(n, lo, ends.get((n + 1) * chunk_size, last)) for n, lo in enumerate(starts)]
     insert_ignore(conn, s.cycle_chunks, [{"day": on, "chunk_no": n, "lo": lo, "hi": hi}
                                          for n, lo, hi in ranges])
     return plan_chunks(conn, on, chunk_size)
