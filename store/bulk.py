@@ -224,3 +224,33 @@ def in_ids(conn: Connection, column: ColumnElement[Any],
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(String())))
     return column.in_(values)
+
+
+def upsert_newer_many(conn: Connection, table: Table, keys: Sequence[str], newer: str,
+                      rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT (``keys``) DO UPDATE the other columns, only where the row's
+    ``newer`` column is greater than the stored one (a row never goes backwards). On
+    PostgreSQL from ``COPY_THRESHOLD`` rows one COPY into a temporary table and one
+    ``INSERT ... SELECT``; fewer, one multi-row statement; on SQLite an executemany. Every
+    row has the same columns."""
+    if not rows:
+        return
+    cols = list(rows[0])
+    values = [c for c in cols if c not in keys]
+    if _use_copy(conn, rows):
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in values)
+        # S608: names come from the Table and the code's row keys; values go by COPY
+        _copy(conn, table, rows, through=(
+            f"INSERT INTO {table.name} ({{cols}}) SELECT {{cols}} FROM {{tmp}} "  # noqa: S608
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets} "
+            f"WHERE EXCLUDED.{newer} > {table.name}.{newer}"))
+        return
+    ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[table.c[k] for k in keys],
+        set_={c: ins.excluded[c] for c in values},
+        where=ins.excluded[newer] > table.c[newer])
+    if _one_statement(conn):
+        conn.execute(stmt.values(list(rows)))
+        return
+    conn.execute(stmt, list(rows))

@@ -20,12 +20,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
 from domain import ledger
 from store import schema as s
+from store.bulk import upsert_newer_many
 from store.journals import insert_journals
 
 DAY_PROOF = "ledger proof"
@@ -146,19 +145,13 @@ def _mismatch(kind: str, owner: str, held: int, posted: int) -> str:
 def _move_marks(conn: Connection, marks: list[dict[str, Any]]) -> None:
     """Upsert the marks of the accounts just proven; a mark never moves backwards (a proof
     that started earlier and ends later leaves the newer mark). Marks only save work: a
-    proof that cannot write them is still a proof."""
+    proof that cannot write them is still a proof. One statement for all of them (a night's
+    proof moves tens of thousands: one server call each cost 1 s at 1M users)."""
     if not marks:
         return
-    table = s.ledger_marks
-    ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
-    stmt = ins.on_conflict_do_update(
-        index_elements=[table.c.owner, table.c.kind],
-        set_={"amount": ins.excluded.amount, "upto": ins.excluded.upto, "day": ins.excluded.day},
-        where=ins.excluded.upto > table.c.upto)
     try:
         with conn.begin_nested():
-            for start in range(0, len(marks), 5000):
-                conn.execute(stmt, marks[start:start + 5000])
+            upsert_newer_many(conn, s.ledger_marks, ["owner", "kind"], "upto", marks)
     except OperationalError as exc:
         # Another proof of the same accounts committed marks after this one's snapshot
         # (two closers of one date, or a recheck during the close): under REPEATABLE READ

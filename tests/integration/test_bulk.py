@@ -10,7 +10,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from store import schema as s
-from store.bulk import COPY_THRESHOLD, bulk_update, insert_ignore_many, insert_many
+from store.bulk import (
+    COPY_THRESHOLD,
+    bulk_update,
+    insert_ignore_many,
+    insert_many,
+    upsert_newer_many,
+)
 from tests.support.helpers import migrated_engine
 
 D = date(2026, 3, 1)
@@ -88,3 +94,23 @@ def test_bulk_update_changes_only_the_rows_and_columns_named(engine: Engine, n: 
     assert all(v == (-k if k % 2 == 0 else k) for k, v in
                ((int(key[1:]), v) for key, v in got.items()))
 
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_upsert_newer_many_adds_new_rows_moves_older_ones_and_never_a_newer_one_back(
+        engine: Engine, n: int) -> None:
+    def mark(k: int, upto: int) -> dict[str, object]:
+        return {"owner": f"u{k:05d}", "kind": "wallet", "amount": -upto, "upto": upto, "day": D}
+
+    with engine.begin() as conn:  # u00000 older than what follows, u00001 newer
+        upsert_newer_many(conn, s.ledger_marks, ["owner", "kind"], "upto",
+                          [mark(0, 5), mark(1, 500)])
+    with engine.begin() as conn:
+        upsert_newer_many(conn, s.ledger_marks, ["owner", "kind"], "upto",
+                          [mark(k, 100 + k) for k in range(n)])
+    with engine.connect() as conn:
+        got = {r.owner: (r.amount, r.upto) for r in conn.execute(select(s.ledger_marks))}
+    assert len(got) == n
+    assert got["u00000"] == (-100, 100)
+    assert got["u00001"] == (-500, 500)
+    assert got[f"u{n - 1:05d}"] == (-(99 + n), 99 + n)
