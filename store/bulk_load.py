@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -143,17 +143,19 @@ _iso = _IsoDates()
 
 def text_value(value: object) -> str:
     """A value as COPY text: None, booleans, integers, dates and text (escaped)."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is str:
+        text = cast(str, value)
+        return text if _SPECIAL.isdisjoint(text) else text.translate(_ESCAPES)
     if value is None:
         return "\\N"
-    if isinstance(value, str):
-        return value if _SPECIAL.isdisjoint(value) else value.translate(_ESCAPES)
-    if isinstance(value, bool):
+    if kind is bool:
         return "t" if value else "f"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return _iso[value]
-    raise TypeError(f"no COPY text for {type(value).__name__} {value!r}")
+    if kind is date:
+        return _iso[cast(date, value)]
+    raise TypeError(f"no COPY text for {kind.__name__} {value!r}")
 
 
 def text_rows(rows: Iterable[Sequence[object]]) -> str:
@@ -161,12 +163,53 @@ def text_rows(rows: Iterable[Sequence[object]]) -> str:
     return "".join("\t".join(map(text_value, r)) + "\n" for r in rows)
 
 
+# The tables with a row or more per loan, written without ``text_value``'s dispatch: their
+# text columns hold ids, keys and account names made of ids, and kinds, none of which can
+# hold a tab, a newline or a backslash (the id's pattern), so nothing needs escaping.
+_NULL = "\\N"
+
+
 def installment_text(rows: Iterable[Sequence[Any]]) -> str:
-    """Installment rows in ``store.loans.OPENED_INSTALLMENT_COLUMNS`` order as COPY text
-    (the one table with ten rows a loan: written without ``text_value``'s dispatch; its
-    loan id cannot hold a tab, a newline or a backslash, by the id's pattern)."""
+    """Installment rows in ``store.loans.OPENED_INSTALLMENT_COLUMNS`` order as COPY text."""
     iso = _iso
     return "".join(f"{r[0]}\t{r[1]}\t{iso[r[2]]}\t{iso[r[3]]}\t{r[4]}\t{r[5]}\t{r[6]}\t{r[7]}\n"
+                   for r in rows)
+
+
+def _escaped(text: str) -> str:
+    return text if _SPECIAL.isdisjoint(text) else text.translate(_ESCAPES)
+
+
+def imported_user_text(rows: Iterable[Sequence[Any]]) -> str:
+    """User rows in ``store.users.IMPORTED_USER_COLUMNS`` order as COPY text: the name
+    escaped (the one free text; the phone and the card token have patterns without tabs,
+    newlines or backslashes)."""
+    iso, null = _iso, _NULL
+    return "".join(
+        f"{r[0]}\t{_escaped(r[1])}\t{r[2]}\t{null if r[3] is None else iso[r[3]]}\t"
+        f"{'t' if r[4] else 'f'}\t{null if r[5] is None else iso[r[5]]}\t{r[6]}\t"
+        f"{'t' if r[7] else 'f'}\t{'t' if r[8] else 'f'}\t{'t' if r[9] else 'f'}\t"
+        f"{null if r[10] is None else r[10]}\t{r[11]}\t{r[12]}\t{r[13]}\t{iso[r[14]]}\t"
+        f"{r[15]}\t{iso[r[16]]}\t{null if r[17] is None else iso[r[17]]}\n" for r in rows)
+
+
+def opened_loan_text(rows: Iterable[Sequence[Any]]) -> str:
+    """Loan rows in ``store.loans.OPENED_LOAN_COLUMNS`` order as COPY text."""
+    iso = _iso
+    return "".join(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{iso[r[5]]}\t{r[6]}\t"
+                   f"{_NULL if r[7] is None else iso[r[7]]}\n" for r in rows)
+
+
+def journal_text(rows: Iterable[Sequence[Any]]) -> str:
+    """Journal rows in ``store.journals.JOURNAL_COLUMNS`` order as COPY text."""
+    iso = _iso
+    return "".join(f"{r[0]}\t{iso[r[1]]}\t{r[2]}\t{_NULL if r[3] is None else r[3]}\t"
+                   f"{_NULL if r[4] is None else r[4]}\t{r[5]}\n" for r in rows)
+
+
+def posting_text(rows: Iterable[Sequence[Any]]) -> str:
+    """Posting rows in ``store.journals.POSTING_COLUMNS`` order as COPY text."""
+    return "".join(f"{r[0]}\t{r[1]}\t{_NULL if r[2] is None else r[2]}\t{r[3]}\n"
                    for r in rows)
 
 

@@ -111,8 +111,8 @@ def import_book(conn: Connection, open_file: Callable[[str], rules.Lines | None]
             and bulk_load.empty_book(conn):
         return import_empty(conn, directory, checked, present, first_open_day, config)
     users = 0
-    for ub in _ahead(_user_batches(_lines(open_file, "users.csv"), checked, first_open_day,
-                                   config)):
+    for ub in _ahead(_user_batches(rules.read_file("users.csv", _lines(open_file, "users.csv")),
+                                   checked, first_open_day, config)):
         keep = [k for k, uid in enumerate(ub.ids) if uid not in present]
         user_rows.insert_users(conn, [dict(zip(USER_COLUMNS, ub.values[k], strict=True))
                                       for k in keep])
@@ -120,7 +120,8 @@ def import_book(conn: Connection, open_file: Callable[[str], rules.Lines | None]
         journal_rows.insert_journals(conn, [j for k in keep for j in ub.journals[k]])
         users += len(keep)
     loans = 0
-    for lb in _ahead(_loan_batches(_lines(open_file, "loans.csv"), first_open_day)):
+    for lb in _ahead(_loan_batches(rules.read_file("loans.csv", _lines(open_file, "loans.csv")),
+                                   first_open_day)):
         stored = loan_rows.existing_ids(conn, lb.ids)
         keep = [k for k, lid in enumerate(lb.ids) if lid not in stored]
         loan_rows.insert_opened(conn, [lb.loans[k] for k in keep],
@@ -138,9 +139,9 @@ def _lines(open_file: Callable[[str], rules.Lines | None], name: str) -> rules.L
     return lines
 
 
-def _loan_batches(lines: rules.Lines, first_open_day: date,
+def _loan_batches(rows: rules.FileRows, first_open_day: date,
                   size: int | None = None) -> Iterator[_LoanBatch]:
-    for batch in _batches(rules.read_file("loans.csv", lines), size or BATCH):
+    for batch in _batches(rows, size or BATCH):
         ids, loans, opened = [], [], []
         for _, x in batch:
             o = lending.bring_in_rows(x.id, x.user, x.principal, x.annual_rate_bp,
@@ -153,10 +154,7 @@ def _loan_batches(lines: rules.Lines, first_open_day: date,
         yield _LoanBatch(ids, loans, opened)
 
 
-USER_COLUMNS = ("id", "name", "phone", "birth_date", "identity_verified", "identity_expires",
-                "score", "consent_wallet", "consent_card", "consent_fund", "card_token",
-                "credit_limit", "wallet", "fund", "last_recalc", "last_base", "next_recalc",
-                "last_disbursed")
+USER_COLUMNS = user_rows.IMPORTED_USER_COLUMNS
 
 
 def _user_values(u: rules.UserRow, wallet: int, fund: int, base: int, before: date,
@@ -168,12 +166,12 @@ def _user_values(u: rules.UserRow, wallet: int, fund: int, base: int, before: da
             date.fromordinal(last) if last else None)
 
 
-def _user_batches(lines: rules.Lines, checked: rules.Checked, first_open_day: date,
+def _user_batches(rows: rules.FileRows, checked: rules.Checked, first_open_day: date,
                   config: ProductConfig, size: int | None = None) -> Iterator[_UserBatch]:
     before = first_open_day - timedelta(days=1)
     next_recalc = before + timedelta(days=config.limit_recalc_interval_days)
     bases: dict[int, int] = {}
-    for batch in _batches(rules.read_file("users.csv", lines), size or BATCH):
+    for batch in _batches(rows, size or BATCH):
         out = _UserBatch([], [], [], [])
         for _, u in batch:
             wallet, fund, card = checked.balances.get(u.id, (0, 0, 0))
@@ -205,14 +203,29 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
 QUEUE_DEPTH = 8  # batches on their way from the producers: bounded memory
 _POLL = 1.0  # seconds between looks at the producers while none has sent anything
 _SPOOL_READ = 1 << 22
+# loans.csv, a book's largest work (ten installments a loan), is cut into parts each
+# turned into rows by a process of its own, beside users.csv's.
+LOAN_PARTS = 2
+
+
+def _cuts(marks: list[int], parts: int) -> list[int]:
+    """Lines to cut a file after, among ``marks``, into at most ``parts`` parts of about
+    equal rows (no cut where there are no marks: a small file stays whole)."""
+    if not marks:
+        return []
+    picks = sorted({round(len(marks) * k / parts) for k in range(1, parts)})
+    return [marks[p - 1] for p in picks if 0 < p <= len(marks)]
 
 
 @dataclass(frozen=True, slots=True)
 class _Part:
     """One producer's work: a file of the book and what turning it into rows needs."""
 
+    key: str  # the producer's name (a file, or a part of one)
     name: str
     path: Path
+    after: int  # the part: the lines after this one (1: the header's) ...
+    through: int | None  # ... through this one (None: to the end)
     first_open_day: date
     batch: int
     config: ProductConfig
@@ -231,8 +244,13 @@ def import_empty(conn: Connection, directory: Path, checked: rules.Checked,
     """Write the checked book into an empty one (the caller holds ``bulk_load.empty_book``'s
     locks, PostgreSQL): the same rows as ``import_book``'s plain path, made by producer
     processes, loaded without keys or indexes, which are then made once."""
-    parts = [_Part(name, directory / name, first_open_day, BATCH, config, frozenset(present),
-                   checked) for name in ("loans.csv", "users.csv")]
+    after = [1, *_cuts(checked.loan_marks, LOAN_PARTS)]
+    through = [*after[1:], None]
+    parts = [_Part(f"loans.csv#{k}", "loans.csv", directory / "loans.csv", after[k],
+                   through[k], first_open_day, BATCH, config, frozenset(), checked)
+             for k in range(len(after))]
+    parts.append(_Part("users.csv", "users.csv", directory / "users.csv", 1, None,
+                       first_open_day, BATCH, config, frozenset(present), checked))
     counts = {"users": 0, "loans": 0}
     # A loan refers to its user (that foreign key stays: dropping it would lock every
     # user), so the loans' own rows wait in a file until the users are in; the rest of
@@ -246,7 +264,7 @@ def import_empty(conn: Connection, directory: Path, checked: rules.Checked,
                 bulk_load.copy_text(conn, _TABLES[what], _COLUMNS[what], [value])
             elif kind == "count":
                 counts[what] += value
-            elif what == "users.csv":  # done
+            elif what == "users.csv":  # done: the users are in
                 users_in = True
                 waiting.seek(0)
                 bulk_load.copy_text(conn, s.loans, _COLUMNS["loans"],
@@ -262,8 +280,8 @@ def _produced(parts: list[_Part]) -> Iterator[Message]:
     ctx = (multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods()
            else multiprocessing.get_context("spawn"))
     out: multiprocessing.Queue[Message] = ctx.Queue(maxsize=QUEUE_DEPTH)
-    procs = {p.name: ctx.Process(target=_produce, args=(p, out), name=f"import-{p.name}",
-                                 daemon=True) for p in parts}
+    procs = {p.key: ctx.Process(target=_produce, args=(p, out), name=f"import-{p.key}",
+                                daemon=True) for p in parts}
     gc.freeze()  # forked producers then share the checked book's pages instead of copying
     try:
         for proc in procs.values():
@@ -297,12 +315,12 @@ def _produced(parts: list[_Part]) -> Iterator[Message]:
 def _produce(part: _Part, out: multiprocessing.Queue[Message]) -> None:
     """A producer process: the part's rows, batch by batch, as COPY text on ``out``."""
     try:
-        lines = file_lines(part.path)
-        batches = (_loan_messages(lines, part) if part.name == "loans.csv" else
-                   _user_messages(lines, part))
+        rows = rules.read_part(part.name, file_lines(part.path), part.after, part.through)
+        batches = (_loan_messages(rows, part) if part.name == "loans.csv" else
+                   _user_messages(rows, part))
         for kind, what, value in batches:
             out.put((kind, what, value.encode() if kind == "rows" else value))
-        out.put(("done", part.name, None))
+        out.put(("done", part.key, None))
     except InputError as exc:
         out.put(("error", exc.field, exc.message))
     except Exception as exc:  # any other failure is the import's: raised there, with its name
@@ -311,24 +329,24 @@ def _produce(part: _Part, out: multiprocessing.Queue[Message]) -> None:
 
 def _journal_messages(journals: list[Journal]) -> Iterator[Message]:
     rows, postings = journal_rows.journal_values(journals)
-    yield "rows", "journals", bulk_load.text_rows(rows)
-    yield "rows", "postings", bulk_load.text_rows(postings)
+    yield "rows", "journals", bulk_load.journal_text(rows)
+    yield "rows", "postings", bulk_load.posting_text(postings)
 
 
-def _loan_messages(lines: rules.Lines, part: _Part) -> Iterator[Message]:
-    for lb in _loan_batches(lines, part.first_open_day, part.batch):
-        yield "rows", "loans", bulk_load.text_rows(lb.loans)
+def _loan_messages(rows: rules.FileRows, part: _Part) -> Iterator[Message]:
+    for lb in _loan_batches(rows, part.first_open_day, part.batch):
+        yield "rows", "loans", bulk_load.opened_loan_text(lb.loans)
         yield "rows", "installments", bulk_load.installment_text(
             r for o in lb.opened for r in o.installments)
         yield from _journal_messages([o.journal for o in lb.opened])
         yield "count", "loans", len(lb.ids)
 
 
-def _user_messages(lines: rules.Lines, part: _Part) -> Iterator[Message]:
-    for ub in _user_batches(lines, part.checked, part.first_open_day, part.config,
+def _user_messages(rows: rules.FileRows, part: _Part) -> Iterator[Message]:
+    for ub in _user_batches(rows, part.checked, part.first_open_day, part.config,
                             part.batch):
         keep = [k for k, uid in enumerate(ub.ids) if uid not in part.present]
-        yield "rows", "users", bulk_load.text_rows(ub.values[k] for k in keep)
+        yield "rows", "users", bulk_load.imported_user_text(ub.values[k] for k in keep)
         yield "rows", "sim_bank_accounts", bulk_load.text_rows(
             (ub.ids[k], ub.cards[k]) for k in keep)
         yield from _journal_messages([j for k in keep for j in ub.journals[k]])

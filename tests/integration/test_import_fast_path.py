@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, text
 
 from cli.main import main
+from domain import book as rules
 from drills.book_gen import write_book
 from drills.servers import PostgresServer
 from store import bulk_load
@@ -37,6 +38,7 @@ USERS = 1_200
 @pytest.fixture
 def engine(fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     monkeypatch.setattr(book_import, "BATCH", 500)  # several batches of each file
+    monkeypatch.setattr(rules, "MARK_EVERY", 300)  # loans.csv in two parts
     engine = migrated_engine(fresh_postgres_url)
     yield engine
     engine.dispose()
