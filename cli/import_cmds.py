@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -36,14 +35,6 @@ def import_book(directory: Path, day: str | None, database_url: str | None) -> N
     click.echo(json.dumps(out))
 
 
-def _lines(path: Path) -> Iterator[str]:
-    """The file's lines, each decoded as it is read (a byte that is not UTF-8 is then named
-    by its own line), a leading byte order mark dropped."""
-    with path.open("rb") as f:
-        for n, raw in enumerate(f):
-            yield (raw.removeprefix(codecs.BOM_UTF8) if n == 0 else raw).decode("utf-8")
-
-
 def run_import(directory: Path, first: date | None, url: str) -> dict[str, object]:
     """Check the book in ``directory`` whole, then write it in one transaction (the
     command's work; raises InputError, with nothing written, for a bad book or date).
@@ -70,7 +61,7 @@ def run_import(directory: Path, first: date | None, url: str) -> dict[str, objec
 
     def open_file(name: str) -> Iterator[str] | None:
         path = directory / name
-        return _lines(path) if path.exists() else None
+        return book_import.file_lines(path) if path.exists() else None
 
     checked = rules.check_book(open_file)
     engine = make_engine(url)
@@ -85,7 +76,8 @@ def run_import(directory: Path, first: date | None, url: str) -> dict[str, objec
             raise InputError("--date", f"{first} is on or before the last closed business "
                                        f"date {closed}")
         with engine.begin() as conn:
-            out = book_import.import_book(conn, open_file, checked, first, load_config())
+            out = book_import.import_book(conn, open_file, checked, first, load_config(),
+                                          directory)
             if closed is None:  # the cycle starts at the first open day
                 cyc.close_before(conn, first, "imported")
     finally:

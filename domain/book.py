@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import chain, islice
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -78,15 +79,19 @@ class Checked:
     ``users``: the ids in users.csv; ``outside``: users named by loans.csv or
     balances.csv that are not in users.csv (each with where it first appears), which
     must be stored already; ``last_disbursed``: each user's latest loan's date (as an
-    ordinal); ``balances``: wallet, fund and card of each user in balances.csv."""
+    ordinal); ``balances``: wallet, fund and card of each user in balances.csv;
+    ``loan_marks``: the line on which every ``MARK_EVERY``-th loan of loans.csv ends,
+    where the file may be cut into parts (``read_part``)."""
 
     users: set[str] = field(default_factory=set)
     outside: dict[str, str] = field(default_factory=dict)
     last_disbursed: dict[str, int] = field(default_factory=dict)
     balances: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     loans: int = 0
+    loan_marks: list[int] = field(default_factory=list)  # see ``MARK_EVERY``
 
 
+MARK_EVERY = 10_000  # loans between two lines where loans.csv may be cut into parts
 _BOOLS = {"identity_verified", "consent_wallet", "consent_card", "consent_fund"}
 _FREE_TEXT = {"name", "phone", "card_token"}  # cells that may not hold an ID or card number
 # A cell can look like a national ID (15 or 18 characters) or a card number (13 to 19
@@ -102,8 +107,9 @@ class FileRows:
     the rows before it). A bad cell raises InputError ``file:line:column``; the header
     is read, and an unknown column refused, when this is made."""
 
-    def __init__(self, name: str, lines: Lines) -> None:
+    def __init__(self, name: str, lines: Lines, offset: int = 0) -> None:
         self.name = name
+        self.offset = offset  # the lines before the first one ``lines`` holds, the header's aside
         self.model = FILES[name]
         self.reader = csv.reader(lines, strict=True)
         try:
@@ -123,12 +129,13 @@ class FileRows:
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         name, header, reader, model = self.name, self.header, self.reader, self.model
+        offset = self.offset
         bools = [i for i, title in enumerate(header) if title in _BOOLS]
         texts = [i for i, title in enumerate(header) if title in _FREE_TEXT]
         width = len(header)
         try:
             for cells in reader:
-                line = reader.line_num
+                line = reader.line_num + offset
                 if not cells:
                     continue  # a blank line
                 if len(cells) > width:
@@ -151,9 +158,11 @@ class FileRows:
                     raise InputError(self.where(line, at),
                                      f"{at}: {err['msg']}" if at else err["msg"]) from None
         except csv.Error as exc:
-            raise InputError(f"{name}:{reader.line_num}", f"not valid CSV: {exc}") from None
+            raise InputError(f"{name}:{reader.line_num + offset}",
+                             f"not valid CSV: {exc}") from None
         except UnicodeDecodeError as exc:
-            raise InputError(f"{name}:{reader.line_num + 1}", f"not UTF-8: {exc}") from None
+            raise InputError(f"{name}:{reader.line_num + offset + 1}",
+                             f"not UTF-8: {exc}") from None
 
     def _refuse_sensitive(self, line: int, field_name: str, value: str) -> None:
         try:
@@ -166,6 +175,18 @@ class FileRows:
 def read_file(name: str, lines: Lines) -> FileRows:
     """The validated rows of ``lines``, the text of the book's file ``name``."""
     return FileRows(name, lines)
+
+
+def read_part(name: str, lines: Lines, after: int, through: int | None) -> FileRows:
+    """The validated rows of a part of the book's file ``name``: the rows on the lines
+    after line ``after`` through line ``through`` (None: to the end), each cut a line on
+    which a row ends (``Checked.loan_marks``; 1: the header's). Lines keep their numbers."""
+    it = iter(lines)
+    header = next(it, "")
+    for _ in range(after - 1):  # the lines after the header, through ``after``
+        next(it, None)
+    part = it if through is None else islice(it, through - after)
+    return FileRows(name, chain([header], part), offset=after - 1)
 
 
 def check_book(open_file: Callable[[str], Lines | None]) -> Checked:
@@ -204,6 +225,8 @@ def _check_loans(rows: FileRows, out: Checked) -> None:
         if x.id in loan_ids:
             raise InputError(rows.where(line, "id"), f"{x.id!r} appears twice in loans.csv")
         loan_ids.add(x.id)
+        if len(loan_ids) % MARK_EVERY == 0:
+            out.loan_marks.append(line)
         if x.installments_paid >= x.term_months:
             raise InputError(rows.where(line, "installments_paid"),
                              f"{x.installments_paid} of {x.term_months} installments "

@@ -85,21 +85,15 @@ def bring_in_rows(loan_id: str, user_id: str, principal: int, annual_rate_bp: in
     two equal)."""
     dues = due_dates(disbursed, term_months)
     parts = split_principal(principal, annual_rate_bp, term_months)
-    cutoff = dues[installments_paid]
-    rows = []
-    owed_principal = owed_interest = 0
-    next_due = None
-    start = disbursed
-    for k, (due, (part, interest)) in enumerate(zip(dues, parts, strict=True), start=1):
-        if due < cutoff:
-            rows.append((loan_id, k, due, start, part, interest, part, interest))
-        else:
-            rows.append((loan_id, k, due, start, part, interest, 0, 0))
-            owed_principal += part
-            owed_interest += interest
-            if next_due is None and part + interest > 0:
-                next_due = due
-        start = due
+    starts = (disbursed, *dues[:-1])
+    paid = installments_paid  # due dates rise month by month: the first ``paid`` are due before
+    rows = [(loan_id, k + 1, dues[k], starts[k], part, interest, part, interest)
+            for k, (part, interest) in enumerate(parts[:paid])]
+    rows += [(loan_id, k + 1, dues[k], starts[k], part, interest, 0, 0)
+             for k, (part, interest) in enumerate(parts[paid:], start=paid)]
+    owed_principal = sum(part for part, _ in parts[paid:])
+    owed_interest = sum(interest for _, interest in parts[paid:])
+    next_due = next((dues[k] for k in range(paid, term_months) if sum(parts[k]) > 0), None)
     journal = ledger.build(
         f"opening:{loan_id}", first_open_day, "opening", user_id, loan_id,
         [(ledger.receivable(loan_id, "principal"), owed_principal),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -90,7 +91,8 @@ def write_book(directory: Path, users: int, first_open_day: date, seed: int = 1)
 @dataclass(frozen=True, slots=True)
 class ImportTiming:
     """One timed import: the book's size, the seconds to write it and to import it, and
-    the CPU seconds the import took in this process and in the PostgreSQL server (None
+    the CPU seconds the import took in this process with its producer processes, and in
+    the PostgreSQL server (None
     when the server is not a private one started here). On a shared machine the wall
     time depends on the others' load; the CPU seconds much less."""
 
@@ -140,13 +142,21 @@ def import_bench(run: Importer, users: int, database_url: str | None = None,
 def _timed(run: Importer, where: Path, first: date, url: str, data_dir: Path | None,
            written: Written, wrote: float) -> ImportTiming:
     server0 = _server_cpu(data_dir)
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    cpu0, t0 = _client_cpu(), time.perf_counter()
     result = run(where, first, url)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    wall, cpu = time.perf_counter() - t0, _client_cpu() - cpu0
     time.sleep(0.5)  # the server reaps the import's backend: its CPU joins the postmaster's
     server1 = _server_cpu(data_dir)
     server = server1 - server0 if server0 is not None and server1 is not None else None
     return ImportTiming(written.users, written.loans, wrote, wall, cpu, server, result)
+
+
+def _client_cpu() -> float:
+    """CPU seconds of this process and of its children that ended (the import's producer
+    processes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _server_cpu(data_dir: Path | None) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
@@ -19,14 +20,24 @@ def _owner(account: str) -> str | None:
     return parts[1] if len(parts) > 1 else None
 
 
+JOURNAL_COLUMNS = ("key", "day", "kind", "user_id", "loan_id", "amount")
+POSTING_COLUMNS = ("journal_key", "account", "owner", "amount")
+
+
+def journal_values(journals: Sequence[Journal]) -> tuple[list[tuple[Any, ...]],
+                                                         list[tuple[Any, ...]]]:
+    """The journals' rows (``JOURNAL_COLUMNS``) and their postings' (``POSTING_COLUMNS``)."""
+    return ([(j.key, j.day, j.kind, j.user_id, j.loan_id, j.amount) for j in journals],
+            [(j.key, a, _owner(a), v) for j in journals for a, v in j.postings])
+
+
 def insert_journals(conn: Connection, journals: Sequence[Journal]) -> int:
     """Insert journals and their postings; a repeated key violates the unique constraint."""
     if not journals:
         return 0
-    insert_rows(conn, s.journals, ("key", "day", "kind", "user_id", "loan_id", "amount"),
-                [(j.key, j.day, j.kind, j.user_id, j.loan_id, j.amount) for j in journals])
-    insert_rows(conn, s.postings, ("journal_key", "account", "owner", "amount"),
-                [(j.key, a, _owner(a), v) for j in journals for a, v in j.postings])
+    rows, postings = journal_values(journals)
+    insert_rows(conn, s.journals, JOURNAL_COLUMNS, rows)
+    insert_rows(conn, s.postings, POSTING_COLUMNS, postings)
     return len(journals)
 
 

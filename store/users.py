@@ -183,6 +183,13 @@ def lock_existing(conn: Connection, user_ids: Collection[str], *,
     return found
 
 
+# The columns of a user brought in by ``creditcycle import`` (the others take defaults).
+IMPORTED_USER_COLUMNS = ("id", "name", "phone", "birth_date", "identity_verified",
+                         "identity_expires", "score", "consent_wallet", "consent_card",
+                         "consent_fund", "card_token", "credit_limit", "wallet", "fund",
+                         "last_recalc", "last_base", "next_recalc", "last_disbursed")
+
+
 def insert_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert new users; every row has the same columns."""
     insert_many(conn, s.users, rows)
