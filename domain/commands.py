@@ -178,16 +178,27 @@ def first_error(exc: ValidationError, prefix: str) -> InputError:
     return InputError(field_path(prefix, tuple(err["loc"])) or prefix or "input", msg)
 
 
+def check_kind(kind: object, prefix: str) -> None:
+    """Refuse, naming ``prefix.kind``, what is no event kind."""
+    if not isinstance(kind, str) or kind not in _BY_KIND:
+        raise InputError(f"{prefix}.kind", f"unknown event kind {kind!r}; one of "
+                                           + ", ".join(sorted(_BY_KIND)))
+
+
+def iso_date(value: str) -> date | str:
+    """A date field's text as the date it writes (YYYY-MM-DD), else the text unchanged
+    (for the model to refuse by the field's name)."""
+    return date.fromisoformat(value) if _iso(value) else value
+
+
 def parse_event(data: Any, prefix: str = "event") -> Event:
     """Validate one event of any kind; the error names ``prefix.field``."""
     if not isinstance(data, Mapping):
         raise InputError(prefix, "must be an object")
-    kind = data.get("kind")
-    if not isinstance(kind, str) or kind not in _BY_KIND:
-        raise InputError(f"{prefix}.kind", f"unknown event kind {kind!r}; one of "
-                                           + ", ".join(sorted(_BY_KIND)))
-    payload = {k: (date.fromisoformat(v) if k in _DATE_FIELDS and isinstance(v, str)
-                   and _iso(v) else v) for k, v in data.items()}
+    check_kind(data.get("kind"), prefix)
+    kind = data["kind"]
+    payload = {k: (iso_date(v) if k in _DATE_FIELDS and isinstance(v, str) else v)
+               for k, v in data.items()}
     try:
         return _BY_KIND[kind].model_validate(payload)  # type: ignore[return-value]
     except ValidationError as exc:

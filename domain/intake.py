@@ -18,9 +18,18 @@ from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from domain.commands import Event, Id, InputError, Text, first_error, parse_event
+from domain.commands import (
+    Event,
+    Id,
+    InputError,
+    Text,
+    check_kind,
+    field_path,
+    first_error,
+    iso_date,
+)
 
 MAX_BATCH = 1000
 # Kinds whose moment matters to a rule (the audit window, the 48-hour expiry).
@@ -86,21 +95,32 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
                               default=str)
 
 
+def canonical(item: Mapping[str, Any]) -> str:
+    """An item as sent, as JSON text with sorted keys: what its digest is of."""
+    return _CANONICAL.encode(item)
+
+
 def digest(item: Mapping[str, Any]) -> str:
     """The content of an item as sent, for comparing two sendings under one key."""
-    return hashlib.sha256(_CANONICAL.encode(item).encode()).hexdigest()
+    return _digest_of(canonical(item))
+
+
+def _digest_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """One validated record: the caller's key, the digest of what was sent, the instant
-    it occurred and the event it carries (dated by the rules above)."""
+    """One validated record: the caller's key, the digest of what was sent (and its
+    canonical JSON text, ``sent``), the instant it occurred and the event it carries
+    (dated by the rules above)."""
 
     index: int
     key: str
     digest: str
     occurred_at: datetime
     event: Event
+    sent: str
 
 
 def _instant(value: Any, field: str) -> datetime:
@@ -124,52 +144,100 @@ def _batch(data: Any, prefix: str) -> Sequence[Any]:
     return data
 
 
+# Every kind's model, told apart by ``kind``: a whole batch is validated in one call.
+EVENTS: TypeAdapter[list[Event]] = TypeAdapter(
+    list[Annotated[Event, Field(discriminator="kind")]])
+
+
 def parse_records(data: Any, *, now: datetime, zone: str, late_event_days: int,
                   prefix: str = "events") -> list[Recorded]:
     """Validate a whole ``events.record`` batch; the first bad item raises InputError.
 
     The same key twice in one batch is one event if the content is the same, and the
     batch is refused (KEY_REUSED) if it is not.
+
+    Each item's own checks run in order, item by item; the event models then validate
+    the whole batch in one call (one pydantic validation, not one per item). An item's
+    own check that fails first validates the items before it (and, for KEY_REUSED, the
+    item itself), so the error named is the one an item-by-item check would name first.
     """
     tz = ZoneInfo(zone)
-    out: list[Recorded] = []
+    today, oldest = now.astimezone(tz).date(), now - timedelta(days=late_event_days)
+    items = _batch(data, prefix)
+    payloads: list[dict[str, Any]] = []
+    kept: list[tuple[int, str, str, datetime, str]] = []
     seen: dict[str, str] = {}
-    for i, raw in enumerate(_batch(data, prefix)):
+    for i, raw in enumerate(items):
         p = f"{prefix}[{i}]"
-        if not isinstance(raw, Mapping):
-            raise InputError(p, "must be an object")
-        refuse_sensitive(raw, p)
-        key = raw.get("key")
-        if not isinstance(key, str) or not 1 <= len(key) <= 200 or not key.isascii() \
-                or not key.isprintable() or " " in key:
-            raise InputError(f"{p}.key", "required: the caller's idempotency key, 1-200 "
-                                         "printable ASCII characters without spaces")
-        for derived in ("date", "at"):
-            if derived in raw:
-                raise InputError(f"{p}.{derived}", "not accepted here: the business date "
-                                                   "and time come from occurred_at")
-        occurred = now if raw.get("occurred_at") is None else _instant(
-            raw["occurred_at"], f"{p}.occurred_at")
-        if occurred > now:
-            raise InputError(f"{p}.occurred_at", f"{occurred.isoformat()} is in the future")
-        if occurred < now - timedelta(days=late_event_days):
-            raise InputError(f"{p}.occurred_at", f"{occurred.isoformat()} is more than "
-                             f"{late_event_days} days old (late_event_days)")
-        local = occurred.astimezone(tz)
-        payload = {k: v for k, v in raw.items() if k not in ("key", "occurred_at")}
-        payload["date"] = (local.date() if payload.get("kind") in OCCURRED_KINDS
-                           else now.astimezone(tz).date())
-        if payload.get("kind") in TIMED_KINDS:
-            payload["at"] = local.strftime("%H:%M")
-        event = parse_event(payload, p)
-        sent = digest(raw)
+        try:
+            payload, key, occurred = _record_fields(raw, p, now, oldest, late_event_days,
+                                                    tz, today)
+        except InputError:
+            _validate(payloads, prefix)  # an earlier item's field error comes first
+            raise
+        payloads.append(payload)
+        text = canonical(raw)
+        sent = _digest_of(text)
         if seen.get(key, sent) != sent:
+            _validate(payloads, prefix)
             raise InputError(f"{p}.key", f"KEY_REUSED: {key!r} is already used in this batch "
                                          "for other content")
         if key not in seen:
             seen[key] = sent
-            out.append(Recorded(i, key, sent, occurred, event))
-    return out
+            kept.append((i, key, sent, occurred, text))
+    events = _validate(payloads, prefix)
+    return [Recorded(i, key, sent, occurred, events[i], text)
+            for i, key, sent, occurred, text in kept]
+
+
+def _record_fields(raw: Any, p: str, now: datetime, oldest: datetime, late_event_days: int,
+                   tz: ZoneInfo, today: date) -> tuple[dict[str, Any], str, datetime]:
+    """One item's own checks (all but its event's fields): the event's fields to validate
+    (dated by the rules above), its key and the instant it occurred."""
+    if not isinstance(raw, Mapping):
+        raise InputError(p, "must be an object")
+    refuse_sensitive(raw, p)
+    key = raw.get("key")
+    if not isinstance(key, str) or not 1 <= len(key) <= 200 or not key.isascii() \
+            or not key.isprintable() or " " in key:
+        raise InputError(f"{p}.key", "required: the caller's idempotency key, 1-200 "
+                                     "printable ASCII characters without spaces")
+    for derived in ("date", "at"):
+        if derived in raw:
+            raise InputError(f"{p}.{derived}", "not accepted here: the business date "
+                                               "and time come from occurred_at")
+    occurred = now if raw.get("occurred_at") is None else _instant(
+        raw["occurred_at"], f"{p}.occurred_at")
+    if occurred > now:
+        raise InputError(f"{p}.occurred_at", f"{occurred.isoformat()} is in the future")
+    if occurred < oldest:
+        raise InputError(f"{p}.occurred_at", f"{occurred.isoformat()} is more than "
+                         f"{late_event_days} days old (late_event_days)")
+    payload = {k: v for k, v in raw.items() if k not in ("key", "occurred_at")}
+    kind = payload.get("kind")
+    check_kind(kind, p)
+    if kind in OCCURRED_KINDS:
+        local = occurred.astimezone(tz)
+        payload["date"] = local.date()
+        if kind in TIMED_KINDS:
+            payload["at"] = local.strftime("%H:%M")
+    else:
+        payload["date"] = today
+    expires = payload.get("expires")
+    if isinstance(expires, str):
+        payload["expires"] = iso_date(expires)
+    return payload, key, occurred
+
+
+def _validate(payloads: list[dict[str, Any]], prefix: str) -> list[Event]:
+    """The events of ``payloads``, validated in one call; the first error raises."""
+    try:
+        return EVENTS.validate_python(payloads)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        at, _kind, *loc = err["loc"]  # an item's index, its kind (the union's tag), the field
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise InputError(field_path(f"{prefix}[{at}]", tuple(loc)), msg) from None
 
 
 # ---------------------------------------------------------------- users.upsert

@@ -210,8 +210,8 @@ class NightProfiler:
         deadline = time.monotonic() + timeout
         with psycopg.connect(self.night_dsn, autocommit=True) as conn:
             while time.monotonic() < deadline:
-                row = conn.execute("SELECT (SELECT count(*) FROM recorded_keys), n_tup_ins "
-                                   "FROM pg_stat_user_tables WHERE relname = 'recorded_keys'"
+                row = conn.execute("SELECT (SELECT count(*) FROM events), n_tup_ins "
+                                   "FROM pg_stat_user_tables WHERE relname = 'events'"
                                    ).fetchone()
                 if row is None or int(row[1]) >= int(row[0]):
                     return

@@ -224,12 +224,16 @@ class Producer:
                                     + "".join(f"; {e}" for e in b.errors[-2:]))
         keys = {e["key"]: e for b in self.batches if b.accepted for e in b.events}
         out.events = len(keys)
-        ev, rk, j, r = s.events.c, s.recorded_keys.c, s.journals.c, s.rejections.c
+        ev, j, r = s.events.c, s.journals.c, s.rejections.c
         with self.engine.connect() as conn:
-            recorded = {x.key: x.outcome for x in conn.execute(
-                select(rk.key, rk.outcome).where(rk.key.like("chaos-%")))}
-            rows: dict[str, int] = dict(conn.execute(select(ev.key, func.count()).where(
-                ev.key.like("rec:chaos-%")).group_by(ev.key)).all())
+            rows: dict[str, int] = {}
+            recorded: dict[str, str] = {}
+            for key, outcome, n in conn.execute(select(ev.key, func.max(ev.outcome),
+                                                       func.count()).where(
+                    ev.key.like("rec:chaos-%")).group_by(ev.key)):
+                rows[key] = int(n)
+                if outcome is not None:
+                    recorded[key.removeprefix("rec:")] = outcome
             money: dict[str, int] = dict(conn.execute(select(j.key, func.count()).where(
                 j.key.like("%:rec:chaos-%")).group_by(j.key)).all())
             rejected = conn.execute(select(r.field, r.reason).where(

@@ -4,7 +4,7 @@ clean run (docs/DECISIONS.md, "Events during the harmed night").
 An ``events.record`` batch and a chunk take the same user row locks, so for one user
 their order is the lock order. The drill observes it with triggers it installs in its
 harmed database only (:func:`install_stamps`): one sequence stamps each recorded key
-(``recorded_keys`` insert) and each chunk's start (its attempt counted), the deduct
+(its ``events`` row's insert) and each chunk's start (its attempt counted), the deduct
 step's first transaction (phase ``intents``) and its completion (``done_at`` set),
 each while the writer holds its locks. :func:`plan` then places every event of a user
 right before the first step of that user's chunk that came after it, or between the
@@ -47,7 +47,7 @@ STAMPS_DDL = (
     """CREATE OR REPLACE FUNCTION drill_stamp_key() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO drill_order (what, key, user_id, tx)
-        VALUES ('event', NEW.key, NEW.user_id, txid_current());
+        VALUES ('event', substr(NEW.key, 5), NEW.user_id, txid_current());
         RETURN NULL;
     END $$""",
     """CREATE OR REPLACE FUNCTION drill_stamp_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -80,8 +80,9 @@ STAMPS_DDL = (
     END $$""",
     "CREATE TRIGGER drill_stamp_debit AFTER UPDATE ON bank_debits FOR EACH ROW "
     "EXECUTE FUNCTION drill_stamp_debit()",
-    "CREATE TRIGGER drill_stamp_key AFTER INSERT ON recorded_keys FOR EACH ROW "
-    "EXECUTE FUNCTION drill_stamp_key()",
+    # An event events.record accepted: its row has a digest, its key is 'rec:' || key.
+    "CREATE TRIGGER drill_stamp_key AFTER INSERT ON events FOR EACH ROW "
+    "WHEN (NEW.digest IS NOT NULL) EXECUTE FUNCTION drill_stamp_key()",
     "CREATE TRIGGER drill_stamp_chunk AFTER INSERT OR UPDATE ON chunk_runs FOR EACH ROW "
     "EXECUTE FUNCTION drill_stamp_chunk()",
 )

@@ -1,11 +1,13 @@
-"""Events: the record of every event applied (idempotent by the caller's key), the keys of
-the batches of ``events.record`` with their digests and outcomes, and the refusals of those
-the rules refused. A batch is written with a handful of statements whatever its size: the
-keys are read in one query, the events and keys inserted in one statement each.
+"""Events: the record of every event applied (idempotent by its key), and the refusals of
+those the rules refused. An event ``events.record`` accepted is one row: its key is
+``rec:`` and the caller's, with the digest of what was sent, when it was recorded and its
+outcome (``applied`` or the refusal code). A batch is written with a handful of
+statements whatever its size: its keys read in one query, its events inserted in one.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from store import schema as s
-from store.bulk import bulk_update, in_ids, insert_many
+from store.bulk import bulk_update, in_ids, insert_many, insert_rows
 from store.selection import in_range, not_held
 
 
@@ -24,10 +26,11 @@ def recorded_keys(conn: Connection, keys: Collection[str]) -> set[str]:
 
 
 def record(conn: Connection, key: str, day: date, user_id: str, kind: str,
-           payload: Any) -> None:
-    """Record an applied event under its idempotency key (a repeated key violates it)."""
+           payload: Any, recorded: dict[str, Any] | None = None) -> None:
+    """Record an applied event under its idempotency key (a repeated key violates it);
+    ``recorded``: the ``digest``, ``at`` and ``outcome`` of an ``events.record`` event."""
     conn.execute(insert(s.events).values(day=day, user_id=user_id, kind=kind, key=key,
-                                         payload=payload))
+                                         payload=payload, **(recorded or {})))
 
 
 def record_refusal(conn: Connection, row: dict[str, Any]) -> None:
@@ -40,24 +43,33 @@ def event_recorded(conn: Connection, key: str) -> bool:
     return conn.execute(select(s.events.c.key).where(s.events.c.key == key)).first() is not None
 
 
-def known_keys(conn: Connection, keys: Collection[str]) -> dict[str, str]:
-    """The digest stored under each of ``keys`` already recorded."""
+RECORDED = "rec:"  # before the caller's key in the key of an event events.record accepted
+RECORDED_COLUMNS = ("day", "user_id", "kind", "key", "payload", "digest", "at", "outcome")
+
+
+def known_keys(conn: Connection, keys: Collection[str]) -> dict[str, str | None]:
+    """The digest stored under each of the callers' ``keys`` already recorded."""
     if not keys:
         return {}
-    k = s.recorded_keys.c
-    return {r.key: r.digest for r in conn.execute(
-        select(k.key, k.digest).where(in_ids(conn, k.key, keys)))}
+    ev = s.events.c
+    return {r.key.removeprefix(RECORDED): r.digest for r in conn.execute(
+        select(ev.key, ev.digest).where(in_ids(conn, ev.key, [RECORDED + k for k in keys])))}
 
 
-def insert_keys(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Store the keys of a batch (a key recorded meanwhile fails the batch: the unique key
-    is the last guard, the user locks the first)."""
-    insert_many(conn, s.recorded_keys, rows)
-
-
-def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert event rows (day, user_id, kind, key, payload) in one statement."""
-    insert_many(conn, s.events, rows)
+def insert_recorded(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert the events of an ``events.record`` batch, given as values in
+    ``RECORDED_COLUMNS`` order with the payload already JSON text (on PostgreSQL it is
+    copied as it is: no encoding per row), in one statement. A key recorded meanwhile
+    fails the batch: the unique key is the last guard, the user locks the first."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        at = RECORDED_COLUMNS.index("payload")
+        insert_many(conn, s.events, [
+            {c: (json.loads(v) if i == at else v) for i, (c, v)
+             in enumerate(zip(RECORDED_COLUMNS, r, strict=True))} for r in rows])
+        return
+    insert_rows(conn, s.events, RECORDED_COLUMNS, rows)
 
 
 def activity_rows(conn: Connection, user_ids: Collection[str]) -> list[Any]:
@@ -71,9 +83,10 @@ def outcomes(conn: Connection, keys: Collection[str]) -> dict[str, str]:
     """What became of each recorded key: ``applied`` or the refusal code."""
     if not keys:
         return {}
-    k = s.recorded_keys.c
-    return {r.key: r.outcome for r in conn.execute(
-        select(k.key, k.outcome).where(in_ids(conn, k.key, keys)))}
+    ev = s.events.c
+    return {r.key.removeprefix(RECORDED): r.outcome for r in conn.execute(
+        select(ev.key, ev.outcome).where(in_ids(conn, ev.key, [RECORDED + k for k in keys]),
+                                         ev.outcome.is_not(None)))}
 
 
 def add_to_cards(conn: Connection, amounts: dict[str, int]) -> None:

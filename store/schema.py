@@ -244,8 +244,14 @@ events = Table(
     Column("day", Date, nullable=False),
     Column("user_id", ID, nullable=False),
     Column("kind", String(40), nullable=False),
-    Column("key", String(200), unique=True),
+    # ``rec:`` and the caller's key (up to 200) for an event ``events.record`` accepted,
+    # which also has the digest of what was sent, when it was recorded and its outcome
+    # (``applied`` or the refusal code); those three are NULL for the other events.
+    Column("key", String(210), unique=True),
     Column("payload", JSON),
+    Column("digest", String(64)),
+    Column("at", Instant),
+    Column("outcome", String(40)),
     Index("ix_events_day_user", "day", "user_id"),
 )
 
@@ -404,19 +410,6 @@ loan_applications = Table(
     Column("reason", String(40)),
     Index("ix_loan_applications_status", "status", "submitted_at"),
 )
-
-# The caller's key of every event recorded through ``events.record``, with a digest of
-# the content sent under it: the same key again is a no-op, other content is KEY_REUSED.
-recorded_keys = Table(
-    "recorded_keys", metadata,
-    Column("key", String(200), primary_key=True),
-    Column("digest", String(64), nullable=False),
-    Column("at", Instant, nullable=False),
-    Column("user_id", ID, nullable=False),
-    Column("kind", String(40), nullable=False),
-    Column("outcome", String(40), nullable=False),
-)
-
 
 
 def _names(names: tuple[str, ...]) -> str:

@@ -7,7 +7,7 @@ chunk waits for it; they never interleave.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from domain import applications, effects, eligibility, lending, prepayment
@@ -39,11 +39,15 @@ _FIELDS = {"UNKNOWN_USER": "user", "UNKNOWN_LOAN": "loan", "DUPLICATE_LOAN": "lo
 
 
 def apply_events(conn: Connection, events: Sequence[tuple[str, Event]],
-                 config: ProductConfig | None = None) -> list[dict[str, object]]:
+                 config: ProductConfig | None = None,
+                 recorded: Mapping[str, tuple[str, datetime]] | None = None
+                 ) -> list[dict[str, object]]:
     """Apply events in order; returns the refusals. ``key`` makes each one idempotent.
 
     Each refusal is stored (``refusals``) and returned as its row plus ``field`` and
     ``message``; a caller that refuses the whole submission rolls the transaction back.
+    ``recorded``: by key, the digest and instant of recording of the events that came
+    through ``events.record``, stored on their rows with their outcome.
     """
     refusals: list[dict[str, object]] = []
     if not events:
@@ -56,16 +60,24 @@ def apply_events(conn: Connection, events: Sequence[tuple[str, Event]],
         if key in done:
             continue
         refusal = _intake(conn, key, event, closed, config or _DEFAULT_CONFIG)
+        why = _refusal(refusal)
+        sent = recorded.get(key) if recorded else None
         event_rows.record(conn, key, event.date, event.user, event.kind,
-                          event.model_dump(mode="json"))
-        if refusal:
-            why = refusal if isinstance(refusal, Refusal) else Refusal(
-                refusal, _FIELDS.get(refusal, "event"), refusal)
+                          event.model_dump(mode="json"), None if sent is None else {
+                              "digest": sent[0], "at": sent[1],
+                              "outcome": "applied" if why is None else why.code})
+        if why is not None:
             row = {"day": event.date, "kind": event.kind, "user_id": event.user,
                    "loan_id": getattr(event, "loan", None), "reason": why.code}
             event_rows.record_refusal(conn, row)
             refusals.append({**row, "field": why.field, "message": why.message, "key": key})
     return refusals
+
+
+def _refusal(refusal: str | Refusal | None) -> Refusal | None:
+    if not refusal or isinstance(refusal, Refusal):
+        return refusal or None
+    return Refusal(refusal, _FIELDS.get(refusal, "event"), refusal)
 
 
 # C901: the dispatch over event kinds, a refusal reason per case (issue 11 moves the rules out).

@@ -69,23 +69,20 @@ def record_events(conn: Connection, batch: Sequence[intake.Recorded], now: datet
          "activity": folded[uid][0] if uid in folded else rows[uid].activity,
          "next_recalc": folded[uid][1] if uid in folded else rows[uid].next_recalc}
         for uid in sorted(folded.keys() | users.keys())])
-    _insert_events(conn, bulk)
+    # The events applied in bulk, each one row with its key, digest and outcome; the
+    # payload is the item as sent (its canonical JSON, made for the digest).
+    event_rows.insert_recorded(conn, [
+        (x.event.date, x.event.user, x.event.kind, event_rows.RECORDED + x.key, x.sent,
+         x.digest, now, "applied") for x in bulk])
     ordered = [r for r in fresh if r.event.kind not in intake.SIGNAL_KINDS
                and not isinstance(r.event, MoneyEvent)]
-    refused = ingest.apply_events(conn, [(f"rec:{r.key}", r.event) for r in ordered], config)
-    why = {str(x["key"])[4:]: str(x["reason"]) for x in refused}
-    event_rows.insert_keys(conn, [
-        {"key": r.key, "digest": r.digest, "at": now, "user_id": r.event.user,
-         "kind": r.event.kind, "outcome": why.get(r.key, "applied")} for r in fresh])
+    refused = ingest.apply_events(
+        conn, [(event_rows.RECORDED + r.key, r.event) for r in ordered], config,
+        {event_rows.RECORDED + r.key: (r.digest, now) for r in ordered})
     return Recorded(len(fresh) - len(refused), len(batch) - len(fresh),
                     [{**{k: v for k, v in x.items() if k != "message"},
-                      "key": str(x["key"]).removeprefix("rec:")} for x in refused])
-
-
-def _insert_events(conn: Connection, records: Sequence[intake.Recorded]) -> None:
-    event_rows.insert_events(conn, [
-        {"day": x.event.date, "user_id": x.event.user, "kind": x.event.kind,
-         "key": f"rec:{x.key}", "payload": x.event.model_dump(mode="json")} for x in records])
+                      "key": str(x["key"]).removeprefix(event_rows.RECORDED)}
+                     for x in refused])
 
 
 def _money_in(conn: Connection, rows: dict[str, Any],

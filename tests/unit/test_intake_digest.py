@@ -1,6 +1,6 @@
 """The digest of an ``events.record`` item: what KEY_REUSED compares a second sending with.
 
-Digests are stored (``recorded_keys.digest``): a change in how an item is made canonical
+Digests are stored (``events.digest``): a change in how an item is made canonical
 would turn every batch sent again after an upgrade into KEY_REUSED.
 """
 
