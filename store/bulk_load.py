@@ -213,10 +213,19 @@ def posting_text(rows: Iterable[Sequence[Any]]) -> str:
                    for r in rows)
 
 
-def copy_text(conn: Connection, table: Table, columns: Sequence[str],
+#: The tables an import loads, by name (the way ``copy_text`` is called from the workers,
+#: which see no schema).
+BOOK_TABLES: dict[str, Table] = {t.name: t for t in (s.users, s.sim_bank_accounts, s.loans,
+                                                     s.installments, s.journals, s.postings)}
+
+
+def copy_text(conn: Connection, table: Table | str, columns: Sequence[str],
               data: Iterable[str | bytes]) -> None:
     """COPY rows given as COPY text (``text_rows``), in pieces that may split a row, into
-    ``table``'s ``columns``: one statement."""
+    ``table``'s ``columns`` (a table, or the name of one of ``BOOK_TABLES``): one
+    statement."""
+    if isinstance(table, str):
+        table = BOOK_TABLES[table]
     raw: Any = conn.connection.dbapi_connection  # psycopg's, whose cursor copies
     if raw is None:  # a checked-out connection always has one
         raise AssertionError("no DBAPI connection")

@@ -31,7 +31,6 @@ from domain.model import ACTIVE, Journal
 from store import bulk_load
 from store import journals as journal_rows
 from store import loans as loan_rows
-from store import schema as s
 from store import users as user_rows
 from store.engine import Connection
 
@@ -194,8 +193,6 @@ def _user_batches(rows: rules.FileRows, checked: rules.Checked, first_open_day: 
 # producer processes, one a file, as COPY text; this process only forwards each batch
 # to its COPY, while the server loads the previous one. The keys and indexes are made
 # after the load (``store.bulk_load.unindexed``).
-_TABLES = {t.name: t for t in (s.users, s.sim_bank_accounts, s.loans, s.installments,
-                               s.journals, s.postings)}
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "users": USER_COLUMNS, "sim_bank_accounts": ("user_id", "balance"),
     "loans": loan_rows.OPENED_LOAN_COLUMNS, "installments": loan_rows.OPENED_INSTALLMENT_COLUMNS,
@@ -261,13 +258,13 @@ def import_empty(conn: Connection, directory: Path, checked: rules.Checked,
             if kind == "rows" and what == "loans" and not users_in:
                 waiting.write(value)
             elif kind == "rows":
-                bulk_load.copy_text(conn, _TABLES[what], _COLUMNS[what], [value])
+                bulk_load.copy_text(conn, what, _COLUMNS[what], [value])
             elif kind == "count":
                 counts[what] += value
             elif what == "users.csv":  # done: the users are in
                 users_in = True
                 waiting.seek(0)
-                bulk_load.copy_text(conn, s.loans, _COLUMNS["loans"],
+                bulk_load.copy_text(conn, "loans", _COLUMNS["loans"],
                                     iter(lambda: waiting.read(_SPOOL_READ), b""))
     return {**counts, "already_stored": len(checked.users) - counts["users"]
             + checked.loans - counts["loans"]}

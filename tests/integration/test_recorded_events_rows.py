@@ -1,5 +1,5 @@
 """An event ``events.record`` accepted is one ``events`` row holding its key, the digest of
-what was sent, when it was recorded and its outcome (migration events2_0013 merged the
+what was sent, when it was recorded and its outcome (migration 0013 merged the
 ``recorded_keys`` table into it); the keys recorded before the upgrade keep guarding."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ keys move in one statement; a key without its events row (none is written so, bu
 row is never dropped by a migration) gets one of its own, dated by its recording
 instant, without payload.
 
-Revision ID: events2_0013
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-02 07:00:00
 """
@@ -21,7 +21,7 @@ from alembic import op
 
 import store.schema
 
-revision = 'events2_0013'
+revision = '0013'
 down_revision = '0012'
 branch_labels = None
 depends_on = None
