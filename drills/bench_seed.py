@@ -145,7 +145,8 @@ def seed_sql(dsn: str, users: int, night: date, history_days: int,
                         THEN sc.interest ELSE 0 END,
                    0, 0,
                    CASE WHEN b.late THEN '{d1s}'::date END
-            FROM bench_loans b JOIN bench_sched sc USING (tid)""")
+            FROM bench_loans b JOIN bench_sched sc USING (tid)
+            ORDER BY b.id, sc.no""")  # a loan's installments together, as a draw writes them
         cur.execute("""
             UPDATE loans l SET next_due = m.due
             FROM (SELECT loan_id, min(due_date) AS due FROM installments
