@@ -95,9 +95,18 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
                               default=str)
 
 
+# The same encoder's C part (``JSONEncoder.encode`` wraps it in Python for every call);
+# the same text, checked for circular references.
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+
+
 def canonical(item: Mapping[str, Any]) -> str:
     """An item as sent, as JSON text with sorted keys: what its digest is of."""
-    return _CANONICAL.encode(item)
+    if _C_ENCODER is None or not isinstance(item, dict):
+        return _CANONICAL.encode(item)
+    encode = _C_ENCODER({}, _CANONICAL.default, json.encoder.encode_basestring, None, ":",
+                        ",", True, False, True)
+    return "".join(encode(item, 0))
 
 
 def digest(item: Mapping[str, Any]) -> str:
@@ -106,7 +115,9 @@ def digest(item: Mapping[str, Any]) -> str:
 
 
 def _digest_of(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    # A lone surrogate (valid JSON, no UTF-8) passes as is: the item's fields are
+    # validated after its digest is made, and name what is wrong with it.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ def lock_user_rows(conn: Connection, where: ColumnElement[bool],
     q = select(u.id, *(u[c] for c in columns if c != "id")).where(where).order_by(u.id)
     if conn.dialect.name != "sqlite":
         q = q.with_for_update()
-    return {r.id: r for r in conn.execute(q)}
+    return {r.id: r for r in conn.execute(q).all()}  # fetched at once, not row by row
 
 
 def save_users(conn: Connection, users: Iterable[User]) -> int:

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from domain import effects, intake, ledger, lending
+from domain.activity import Activity
 from domain.commands import (
     InputError,
     MoneyEvent,
@@ -114,13 +115,21 @@ def _fold_signals(rows: dict[str, Any], signals: Sequence[intake.Recorded]
     changed (a second payment on a day already active changes nothing: it is not written)."""
     state = {uid: (user_rows.activity_of(rows[uid]), rows[uid].next_recalc)
              for uid in {x.event.user for x in signals}}
-    before = {uid: (a.to_json(), n) for uid, (a, n) in state.items()}
+    before = {uid: (_content(a), n) for uid, (a, n) in state.items()}
     for x in sorted(signals, key=lambda x: x.event.date):
         activity, next_recalc = state[x.event.user]
         after = effects.signal(activity, next_recalc, x.event.kind, x.event.date)
         state[x.event.user] = (after.activity, after.next_recalc)
-    folded = {uid: (a.to_json(), n) for uid, (a, n) in state.items()}
-    return {uid: v for uid, v in folded.items() if v != before[uid]}
+    # Only a changed user's activity is made JSON (the fold changes the record in place:
+    # what it held before is compared by its content).
+    return {uid: (a.to_json(), n) for uid, (a, n) in state.items()
+            if (_content(a), n) != before[uid]}
+
+
+def _content(a: Activity) -> tuple[object, ...]:
+    """What an activity record holds (what its JSON is made of), as a value."""
+    return (tuple(a.active_days), tuple(a.inquiries), tuple(a.churn), a.capacity_decline_on,
+            a.flagged_contacts)
 
 
 def upsert_users(conn: Connection, users: Sequence[intake.UserRecord], today: date,
