@@ -54,11 +54,12 @@ def test_a_configuration_that_is_not_an_object_is_refused_naming_config(value: A
 
 
 def _json_safe(data: Any) -> bool:
+    """Whether ``data`` written as JSON reads back as itself (a Python tuple is written
+    as a list, which may be a good value: not a bad file)."""
     try:
-        json.dumps(data)
+        return bool(json.loads(json.dumps(data)) == data)
     except (TypeError, ValueError):
         return False
-    return True
 
 
 def _load(text: str, chunk_size: str | None = None) -> ProductConfig:
