@@ -14,12 +14,14 @@ constraints hold that. Run a proof inside ``consistent_view``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy import Connection, Engine, and_, func, or_, select, text
 from sqlalchemy.exc import OperationalError
 
 from domain import ledger
@@ -56,23 +58,111 @@ def check_day(conn: Connection, on: date) -> list[str]:
     history; an account proven true gets its mark moved forward, one that is not keeps its
     old mark, so it fails again until an operator acts.
     """
+    found = [_day_part(conn, on, part) for part in _day_parts(1)]
+    return _gather(conn, found)
+
+
+#: Transactions a close's proof runs in side by side on PostgreSQL (``prove_day``): the
+#: machine the targets name has two cores, and the close runs when no chunk does.
+PROOF_PARTS = 2
+
+# A part of the day's proof: (what, which share of the loans, of how many).
+_Part = tuple[str, int, int]
+# What a part found: its problems (each with the key it sorts by) and the marks to move.
+_Found = tuple[list[tuple[tuple[int, str], str]], list[dict[str, Any]]]
+_ORDER = {"journals": 0, "loan": 1, "wallet": 2, "fund": 3, "clearing": 4}
+
+
+def prove_day(engine: Engine, on: date, parts: int = PROOF_PARTS) -> list[str]:
+    """``check_day`` in one consistent view, its parts run side by side: on PostgreSQL in
+    ``parts`` transactions that share one snapshot (the first exports it, the others import
+    it), each on its own thread, the loans' receivables split between them by a hash of
+    the loan id; the marks are moved by the first once every part has ended. Elsewhere
+    (SQLite) one transaction runs them in turn. The problems are the same, in the same
+    order, as ``check_day``'s."""
+    with shared_views(engine, parts) as conns:
+        plan = _day_parts(len(conns))
+        if len(conns) == 1:
+            return _gather(conns[0], [_day_part(conns[0], on, part) for part in plan])
+        lanes = [plan[k::len(conns)] for k in range(len(conns))]
+        with ThreadPoolExecutor(len(conns), thread_name_prefix="ledger-proof") as pool:
+            runs = [pool.submit(lambda c, ps: [_day_part(c, on, x) for x in ps], c, lane)
+                    for c, lane in zip(conns, lanes, strict=True)]
+            found = [f for run in runs for f in run.result()]
+        return _gather(conns[0], found)
+
+
+def _day_parts(n: int) -> list[_Part]:
+    """The day's proof cut in parts: each share of the loans first (the largest), then the
+    rest, so that dealing them round-robin to ``n`` transactions evens their work."""
+    return [*(("loan", k, n) for k in range(n)), ("wallet", 0, 1), ("journals", 0, 1),
+            ("fund", 0, 1), ("clearing", 0, 1)]
+
+
+def _day_part(conn: Connection, on: date, part: _Part) -> _Found:
+    what, share, shares = part
+    order = _ORDER[what]
+    if what == "journals":
+        return [((order, ""), p) for p in _unbalanced_journals(conn, on)], []
+    if what == "clearing":
+        return [((order, ""), p) for p in _clearing(conn, on)], []
+    p, j = s.postings.c, s.journals.c
+    owners = (select(p.owner).select_from(s.postings.join(s.journals, j.key == p.journal_key))
+              .where(j.day == on, _account_of(what, p.account)).distinct())
+    if shares > 1:
+        owners = owners.where(func.abs(func.mod(func.hashtext(p.owner), shares)) == share)
+    problems, marks = _proven_since_marks(conn, what, owners.cte(f"touched_{what}"), on)
+    return [((order, owner), text) for owner, text in problems], marks
+
+
+def _gather(conn: Connection, found: list[_Found]) -> list[str]:
+    """The parts' problems in check order (and by owner), after the marks are moved."""
+    _move_marks(conn, [m for _, marks in found for m in marks])
+    return [text for _, text in sorted((p for problems, _ in found for p in problems),
+                                       key=lambda x: x[0])]
+
+
+@contextmanager
+def shared_views(engine: Engine, n: int) -> Iterator[list[Connection]]:
+    """``n`` transactions whose reads all see one moment (``consistent_view``'s), on
+    PostgreSQL: the first exports its snapshot, the others import it before any read
+    (``SET TRANSACTION SNAPSHOT``). Elsewhere, or for ``n`` < 2, one transaction."""
+    with consistent_view(engine) as first:
+        if first.dialect.name != "postgresql" or n < 2:
+            yield [first]
+            return
+        snapshot = first.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+        if not _SNAPSHOT_ID.fullmatch(snapshot):
+            raise ValueError(f"an unexpected snapshot id from PostgreSQL: {snapshot!r}")
+        with ExitStack() as stack:
+            others = []
+            for _ in range(n - 1):
+                conn = stack.enter_context(engine.connect())
+                conn.execution_options(isolation_level="REPEATABLE READ")
+                stack.enter_context(conn.begin())
+                conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                others.append(conn)
+            yield [first, *others]
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+
+
+def _unbalanced_journals(conn: Connection, on: date) -> list[str]:
     j, p = s.journals.c, s.postings.c
     rows = conn.execute(
         select(j.key, func.coalesce(func.sum(p.amount), 0))
         .select_from(s.journals.outerjoin(s.postings, p.journal_key == j.key))
         .where(j.day == on).group_by(j.key)
         .having(func.coalesce(func.sum(p.amount), 0) != 0)).all()
-    problems = [f"journal {k} does not balance ({v})" for k, v in rows]
-    of_day = s.postings.join(s.journals, j.key == p.journal_key)
-    touched = select(p.owner).select_from(of_day).where(j.day == on).distinct()
-    marks: list[dict[str, Any]] = []
-    for kind in ("loan", "wallet", "fund"):
-        owners = touched.where(_account_of(kind, p.account)).cte(f"touched_{kind}")
-        found, proven = _proven_since_marks(conn, kind, owners, on)
-        problems += found
-        marks += proven
-    _move_marks(conn, marks)
+    return [f"journal {k} does not balance ({v})" for k, v in rows]
 
+
+def _clearing(conn: Connection, on: date) -> list[str]:
+    """The bank clearing postings of ``on`` against the debits taken on it minus what was
+    settled."""
+    j, p = s.journals.c, s.postings.c
+    of_day = s.postings.join(s.journals, j.key == p.journal_key)
     booked = conn.execute(select(func.coalesce(func.sum(p.amount), 0)).select_from(of_day)
                           .where(j.day == on, p.account == ledger.BANK_CLEARING)).scalar_one()
     b = s.bank_debits.c
@@ -81,9 +171,9 @@ def check_day(conn: Connection, on: date) -> list[str]:
     settled = conn.execute(select(func.coalesce(func.sum(j.amount), 0))
                            .where(j.day == on, j.kind == "settlement")).scalar_one()
     if booked != taken - settled:
-        problems.append(f"bank clearing on {on}: postings {booked} != debits taken {taken} "
-                        f"- settled {settled}")
-    return problems
+        return [f"bank clearing on {on}: postings {booked} != debits taken {taken} "
+                f"- settled {settled}"]
+    return []
 
 
 def _account_of(kind: str, account: Any) -> Any:
@@ -107,10 +197,11 @@ def _stored(kind: str, owner: Any) -> Any:
 
 
 def _proven_since_marks(conn: Connection, kind: str, owners: Any, on: date
-                        ) -> tuple[list[str], list[dict[str, Any]]]:
-    """(problems, marks to move) for ``owners`` (a CTE of owner ids): each one's mark plus
-    its postings written after the mark, against what the books say it holds. One query:
-    each owner's new postings are one index range (owner, seq), its old ones never read."""
+                        ) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """(problems with their owner, marks to move) for ``owners`` (a CTE of owner ids): each
+    one's mark plus its postings written after the mark, against what the books say it
+    holds. One query: each owner's new postings are one index range (owner, seq), its old
+    ones never read."""
     p, m = s.postings.c, s.ledger_marks.c
     rows = conn.execute(
         select(owners.c.owner, m.amount, m.upto, _stored(kind, owners.c.owner),
@@ -122,12 +213,12 @@ def _proven_since_marks(conn: Connection, kind: str, owners: Any, on: date
                                         _account_of(kind, p.account))))
         .group_by(owners.c.owner, m.amount, m.upto)
         .order_by(owners.c.owner))
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []
     proven: list[dict[str, Any]] = []
     for owner, base, upto, held_now, added, last in rows:
         posted, books = int(base or 0) + int(added or 0), int(held_now or 0)
         if posted != books:
-            problems.append(_mismatch(kind, owner, books, posted))
+            problems.append((owner, _mismatch(kind, owner, books, posted)))
         elif last is not None and int(last) > int(upto or 0):
             proven.append({"owner": owner, "kind": kind, "amount": posted, "upto": int(last),
                            "day": on})

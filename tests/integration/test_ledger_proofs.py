@@ -20,7 +20,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, text, update
 
 from cli import api
 from cli.cycle_cmds import drive_until_closed as _wait
@@ -291,3 +291,46 @@ def test_a_failed_proof_counts_in_the_metrics_and_a_broken_date_is_not_the_last_
     assert 'creditcycle_ledger_proofs_failed_total{scope="day"} 1.0' in text
     assert 'creditcycle_business_dates_closed_total{status="ledger_broken"} 1.0' in text
     assert "creditcycle_last_closed_business_date_seconds 0.0" in text  # never set
+
+
+def test_the_close_proves_its_day_in_two_transactions_that_see_one_moment_on_postgresql(
+        fresh_postgres_url: str) -> None:
+    engine = seed(fresh_postgres_url)
+    close_date(engine, D, CONFIG, SimulatedBank(engine), daytime_attempts=False)
+    with ledger_checks.shared_views(engine, 2) as (first, second):
+        before = second.execute(select(s.users.c.wallet).where(s.users.c.id == "u2")
+                                ).scalar_one()
+        with engine.begin() as conn:  # committed after the snapshot: neither part sees it
+            wallet_by_sql(conn)
+        pids = {c.execute(text("SELECT pg_backend_pid()")).scalar_one() for c in (first, second)}
+        seen = [c.execute(select(s.users.c.wallet).where(s.users.c.id == "u2")).scalar_one()
+                for c in (first, second)]
+    assert len(pids) == 2 and seen == [before, before]
+    engine.dispose()
+
+
+def test_the_proof_side_by_side_finds_what_the_proof_in_turn_finds_on_postgresql(
+        fresh_postgres_url: str) -> None:
+    engine = seed(fresh_postgres_url)
+    close_date(engine, D, CONFIG, SimulatedBank(engine), daytime_attempts=False)
+    assert ledger_checks.prove_day(engine, D) == []
+    i = s.installments.c
+    with engine.begin() as conn:  # every loan broken, and every other invariant
+        conn.execute(update(s.installments).where(i.no == 1)
+                     .values(paid_principal=i.paid_principal - 1))
+        for tamper in (unbalanced_journal, wallet_by_sql, fund_by_sql, debit_taken):
+            tamper(conn)
+    with ledger_checks.consistent_view(engine) as conn:
+        in_turn = ledger_checks.check_day(conn, D)
+    assert [" ".join(p.split(" ")[:2]) for p in in_turn] == [
+        "journal forged", "loan L1:", "loan L2:", "loan L3:", "user u2:", "user u3:",
+        "bank clearing"]
+    split = 0
+    for parts in range(2, 7):
+        with engine.connect() as conn:  # how many transactions the three loans fall in
+            shares = conn.execute(text(f"SELECT count(DISTINCT abs(mod(hashtext(id), {parts})))"
+                                       " FROM loans")).scalar_one()
+        split += shares > 1
+        assert ledger_checks.prove_day(engine, D, parts) == in_turn, parts
+    assert split  # at least one cut put the loans' receivables in more than one transaction
+    engine.dispose()
