@@ -11,7 +11,7 @@ nothing). Asking twice with the same key never takes twice: the first outcome st
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, Row, select
 from domain.bank import DEBITED, FAILED, PENDING, UNKNOWN, DebitRequest, DebitResult
 from domain.waterfall import CardIntent
 from store import schema as s
-from store.bulk import bulk_update, in_ids, insert_ignore_many, insert_many
+from store.bulk import bulk_update, in_ids, insert_many
 from store.selection import in_range, not_held
 
 __all__ = ["SimulatedBank", "card_balances", "insert_intents", "open_debit_users", "open_intents",
@@ -166,11 +166,21 @@ def update_debits(conn: Connection, updates: list[dict[str, object]]) -> None:
                 [{("key" if k == "b_key" else k): v for k, v in u.items()} for u in updates])
 
 
-def insert_intents(conn: Connection, intents: Iterable[CardIntent]) -> None:
-    """Record card debit intents before the bank is asked; a repeated key is ignored."""
-    insert_ignore_many(conn, s.bank_debits, [
+def insert_intents(conn: Connection, intents: Collection[CardIntent]) -> set[str]:
+    """Record card debit intents before the bank is asked; a key already stored is left as
+    it is. Returns the keys recorded now. The stored keys are read first, under the
+    caller's user locks (an intent's key holds its user), so the rest go in by plain COPY;
+    a key another writer stored meanwhile would fail the transaction, never be skipped."""
+    if not intents:
+        return set()
+    b = s.bank_debits.c
+    stored = set(conn.execute(select(b.key).where(
+        in_ids(conn, b.key, [i.key for i in intents]))).scalars())
+    insert_many(conn, s.bank_debits, [
         {"key": i.key, "user_id": i.user_id, "day": i.day, "attempt": i.attempt,
-         "amount": i.amount, "card_token": i.card_token, "status": INTENT} for i in intents])
+         "amount": i.amount, "card_token": i.card_token, "status": INTENT}
+        for i in intents if i.key not in stored])
+    return {i.key for i in intents} - stored
 
 
 def open_intents(conn: Connection, on: date, lo: str, hi: str) -> list[DebitRequest]:

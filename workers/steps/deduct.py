@@ -32,16 +32,18 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
                             config.late_attempts_after_days)
     rows = 0
     due_users: list[str] | None = None
+    made: set[str] = set()  # the intents this run recorded: no bank has seen their keys
     with engine.begin() as conn:
         claim = cyc.claim_chunk(conn, on, step, chunk_no)
         if claim is None:
             return 0
         if claim.phase != "intents":
             due_users = selection.users_with_due_debts(conn, lo, hi, on)
-            rows += _wallet_and_intents(conn, due_users, how)
+            written, made = _wallet_and_intents(conn, due_users, how)
+            rows += written
             cyc.set_phase(conn, on, step, chunk_no, "intents")
     intents = _open_intents(engine, on, lo, hi)
-    answers = _call_bank(channel, intents)
+    answers = _call_bank(channel, intents, made)
     with engine.begin() as conn:
         if cyc.claim_chunk(conn, on, step, chunk_no) is None:
             return 0
@@ -52,11 +54,13 @@ def deduct(engine: Engine, on: date, lo: str, hi: str, chunk_no: int, config: Pr
     return rows
 
 
-def _wallet_and_intents(conn: Connection, user_ids: list[str], how: waterfall.Attempt) -> int:
+def _wallet_and_intents(conn: Connection, user_ids: list[str], how: waterfall.Attempt
+                        ) -> tuple[int, set[str]]:
     """Users with money due (read before their lock: a prepayment meanwhile only
-    leaves some of them owing nothing, which the waterfall handles)."""
+    leaves some of them owing nothing, which the waterfall handles): the rows written and
+    the keys of the intents recorded."""
     if not user_ids:
-        return 0
+        return 0, set()
     users = user_rows.load_users(conn, user_ids, lock=True)
     loans = loan_rows.live_loans_of(conn, user_ids, due_by=how.on)
     journals, intents = waterfall.wallet_and_card(users, loan_rows.loans_by_user(loans), user_ids,
@@ -65,8 +69,8 @@ def _wallet_and_intents(conn: Connection, user_ids: list[str], how: waterfall.At
     journal_rows.insert_journals(conn, journals)
     user_rows.save_users(conn, users.values())
     loan_rows.save_loans(conn, loans)
-    debit_rows.insert_intents(conn, intents)
-    return len(journals) + len(intents)
+    made = debit_rows.insert_intents(conn, intents)
+    return len(journals) + len(intents), made
 
 
 def _open_intents(engine: Engine, on: date, lo: str, hi: str) -> list[DebitRequest]:
@@ -77,14 +81,20 @@ def _open_intents(engine: Engine, on: date, lo: str, hi: str) -> list[DebitReque
         return debit_rows.open_intents(conn, on, lo, hi)
 
 
-def _call_bank(channel: BankChannel, intents: list[DebitRequest]
+def _call_bank(channel: BankChannel, intents: list[DebitRequest], made: set[str]
                ) -> dict[str, waterfall.CardAnswer]:
-    """Ask first (a redelivered chunk may have called already), then debit what is not
-    settled: a query that met a fault (pending) spends no attempt, the key makes it safe."""
+    """Ask first about intents an earlier run may have sent (a redelivered chunk may have
+    called already), then debit what is not settled: a query that met a fault (pending)
+    spends no attempt, the key makes it safe. Intents this run ``made`` (recorded in the
+    transaction that moved the chunk to its intents phase) are not asked about: no run
+    could send them before that commit, and one sending them since (a copy of this chunk)
+    is answered for the same key by the bank's idempotency. On a fresh night that is every
+    intent, and the query was half the bank's calls."""
     if not intents:
         return {}
     amounts = {i.key: i.amount for i in intents}
-    known = {r.key: r for r in channel.query(list(amounts))
+    asked = [k for k in amounts if k not in made]
+    known = {r.key: r for r in (channel.query(asked) if asked else [])
              if r.status in (DEBITED, FAILED) and believed(amounts[r.key], r)}
     fresh = [i for i in intents if i.key not in known]
     for r in channel.debit(fresh):

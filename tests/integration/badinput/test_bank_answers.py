@@ -373,15 +373,40 @@ def test_a_key_the_bank_never_received_is_released_by_reconcile_as_not_taken(
     engine.dispose()
 
 
+class Died(Exception):
+    """The worker died after its intents were recorded, before its call."""
+
+
+class DyingBank:
+    def query(self, keys: Any) -> Any:
+        raise Died
+
+    def debit(self, requests: Any) -> Any:
+        raise Died
+
+
+def intents_recorded(engine: Any) -> tuple[int, str, str]:
+    """A deduct chunk whose first run recorded its intents and died before the bank
+    heard of them: the next run asks the bank about them before it debits."""
+    from workers import steps
+
+    with engine.begin() as conn:
+        n, lo, hi = plans.plan_chunks(conn, D, 5000)[0]
+    with pytest.raises(Died):
+        steps.deduct(engine, D, lo, hi, n, ProductConfig(), DyingBank())  # type: ignore[arg-type]
+    return n, lo, hi
+
+
 def test_a_first_query_that_meets_a_fault_does_not_spend_the_attempt(
         sqlite_url: str, bank: HttpBank, crafted: Crafted) -> None:
-    """deduct asks before it debits; a query answered 503 says nothing, so the debit is
-    still sent (under the same key) and its answer booked."""
+    """A redelivered deduct asks before it debits; a query answered 503 says nothing, so
+    the debit is still sent (under the same key) and its answer booked."""
     from workers import steps
 
     engine = migrated_engine(sqlite_url)
     seed_portfolio(engine, [{"id": "u1", "score": 700, "card": 0, "fund": 0}],
                    [LoanSpec("L1", "u1", 90000, 0, 3, date(2026, 1, 15))])
+    n, lo, hi = intents_recorded(engine)
     asked: list[str] = []
 
     def script(path: str, body: Any) -> tuple[int, bytes, str]:
@@ -391,8 +416,6 @@ def test_a_first_query_that_meets_a_fault_does_not_spend_the_attempt(
         return ok({"results": [{**GOOD, "key": body["requests"][0]["key"]}]})
 
     crafted.script = script
-    with engine.begin() as conn:
-        n, lo, hi = plans.plan_chunks(conn, D, 5000)[0]
     steps.deduct(engine, D, lo, hi, n, ProductConfig(), bank)
     assert asked == ["/debits/query", "/debits"]
     with engine.connect() as conn:
@@ -409,11 +432,10 @@ def test_a_first_query_answering_more_than_asked_is_refused_and_the_debit_sent(
     engine = migrated_engine(sqlite_url)
     seed_portfolio(engine, [{"id": "u1", "score": 700, "card": 0, "fund": 0}],
                    [LoanSpec("L1", "u1", 90000, 0, 3, date(2026, 1, 15))])
+    n, lo, hi = intents_recorded(engine)
     crafted.script = lambda path, body: (
         ok({"results": [{**GOOD, "key": KEY, "taken": AMOUNT * 10}]})
         if path.endswith("/query") else ok({"results": [PENDING_ANSWER]}))
-    with engine.begin() as conn:
-        n, lo, hi = plans.plan_chunks(conn, D, 5000)[0]
     steps.deduct(engine, D, lo, hi, n, ProductConfig(), bank)
     with engine.connect() as conn:
         assert conn.execute(select(s.bank_debits.c.status)).scalars().all() == [PENDING]

@@ -182,6 +182,17 @@ def _owed_on_loan(engine: Engine) -> int:
             - i.paid_penalty))).scalar_one())
 
 
+def test_a_deduct_chunk_debits_the_intents_it_just_recorded_without_asking_about_them_first(
+        engine) -> None:
+    n, lo, hi = _chunk(engine)
+    channel = RecordingChannel(SimulatedBank(engine))
+    steps.deduct(engine, D, lo, hi, n, ProductConfig(), channel)
+    key = "deduct:u1:2026-02-15:cob:card"
+    assert (channel.queried, channel.debited) == ([], [key])
+    assert bank_requests(engine) == [(key, DEBITED, 30000)]
+    assert _card_journals(engine) == [(key, 30000)]
+
+
 @pytest.mark.parametrize("crash", ["before debit", "after debit"])
 def test_a_deduct_chunk_redelivered_after_its_intents_asks_the_bank_and_never_takes_twice(
         engine, crash: str) -> None:
