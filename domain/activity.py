@@ -61,7 +61,7 @@ def _days(data: dict[str, object], key: str) -> list[date]:
         return []
     if not isinstance(raw, list):
         raise AssertionError(f"activity {key!r} is not a list")
-    return [_day(x) for x in raw]
+    return list(map(_day, raw))
 
 
 @lru_cache(maxsize=4096)

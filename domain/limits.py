@@ -180,7 +180,7 @@ def _reasons(change: int, caps: dict[str, Fraction], activity_sign: int, base: i
     if change == 0:
         return ()
     if change < 0:
-        codes = [code for code, f in caps.items() if f < 1]
+        codes = [code for code, f in caps.items() if f.numerator < f.denominator]  # f < 1
         if activity_sign < 0:
             codes.append("LOW_ACTIVITY")
         if last_base is not None and base < last_base:
@@ -188,7 +188,7 @@ def _reasons(change: int, caps: dict[str, Fraction], activity_sign: int, base: i
         if halved:
             codes.append("OVERDUE_HISTORY")
         return tuple(codes) or ("SCORE_DOWN",)
-    codes = [code for code, f in caps.items() if f > 1]
+    codes = [code for code, f in caps.items() if f.numerator > f.denominator]  # f > 1
     if activity_sign > 0:
         codes.append("SPENDING_UP")
     if last_base is not None and base > last_base:
