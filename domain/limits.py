@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 
 from domain import activity as act
@@ -59,18 +59,54 @@ def multipliers(state: LimitState, on: date, config: ProductConfig,
                 m: dict[str, Fraction] | None = None) -> dict[str, Fraction]:
     """The capacity multipliers in force for this user on ``on``, by reason code."""
     m = m if m is not None else _fractions(config)
+    return _multipliers(state, _Windows.ending(on), m)
+
+
+@dataclass(frozen=True, slots=True)
+class _Windows:
+    """The first day of each rolling window ending on ``on`` (a day counts from its
+    window's first day through ``on``, as ``domain.activity`` counts it), worked out once
+    for a chunk of users rather than once per user and window."""
+
+    on: date
+    activity: date
+    inquiry: date
+    churn: date
+    capacity: date
+    dormant: date  # a last draw on or before this day makes the user dormant
+
+    @classmethod
+    def ending(cls, on: date) -> _Windows:
+        def first(width: int) -> date:
+            return on - timedelta(days=width - 1)
+        return cls(on, first(act.ACTIVITY_WINDOW), first(act.INQUIRY_WINDOW),
+                   first(act.CHURN_WINDOW), first(act.CAPACITY_WINDOW),
+                   on - timedelta(days=DORMANT_DAYS))
+
+
+def _count(days: list[date], first: date, on: date) -> int:
+    """The days of ``days`` from ``first`` through ``on`` (``act.active_days`` and its
+    kin, with the window's first day given)."""
+    if not days:
+        return 0
+    return len([d for d in days if first <= d <= on])
+
+
+def _multipliers(state: LimitState, w: _Windows, m: dict[str, Fraction]
+                 ) -> dict[str, Fraction]:
     found: dict[str, Fraction] = {}
     a = state.activity
-    if act.capacity_declined(a, on):
+    on = w.on
+    cap = a.capacity_decline_on
+    if cap is not None and w.capacity <= cap <= on:
         found["CAPACITY_DECLINE"] = m["CAPACITY_DECLINE"]
-    if act.inquiries(a, on) >= 3:
+    if a.inquiries and _count(a.inquiries, w.inquiry, on) >= 3:
         found["MULTI_BORROWING"] = m["MULTI_BORROWING"]
     if a.flagged_contacts >= 3:
         found["FLAGGED_CONTACTS"] = m["FLAGGED_CONTACTS"]
-    if act.churn(a, on) >= 2:
+    if a.churn and _count(a.churn, w.churn, on) >= 2:
         found["IDENTITY_CHURN"] = m["IDENTITY_CHURN"]
-    if state.limit > 0 and (state.last_disbursed is None
-                            or (on - state.last_disbursed).days >= DORMANT_DAYS):
+    if state.limit > 0 and (state.last_disbursed is None or state.last_disbursed <= w.dormant):
         found["DORMANT"] = m["DORMANT"]
     return found
 
@@ -83,19 +119,27 @@ def recalculate(states: Sequence[LimitState], on: date,
                 config: ProductConfig) -> list[LimitDecision]:
     m = _fractions(config)
     increase_cap = Fraction(config.limit_increase_cap)
-    return [_recalculate(s, on, config, m, increase_cap) for s in states]
+    w = _Windows.ending(on)
+    increase_by = on - timedelta(days=config.limit_increase_interval_days)
+    bases: dict[int, int] = {}  # a chunk's users share a few hundred scores
+    return [_recalculate(s, w, increase_by, config, m, increase_cap, bases) for s in states]
 
 
-def _recalculate(s: LimitState, on: date, config: ProductConfig, m: dict[str, Fraction],
-                 increase_cap: Fraction) -> LimitDecision:
+def _recalculate(s: LimitState, w: _Windows, increase_by: date, config: ProductConfig,
+                 m: dict[str, Fraction], increase_cap: Fraction,
+                 bases: dict[int, int]) -> LimitDecision:
     """Exact, in integers: a fraction is kept as (numerator, denominator), which for a
-    chunk of users is several times faster than ``Fraction`` and gives the same result."""
-    base = config.base_limit(s.score)
+    chunk of users is several times faster than ``Fraction`` and gives the same result.
+    ``increase_by``: a last increase on or before it lets the limit rise again."""
+    on = w.on
+    base = bases.get(s.score)
+    if base is None:
+        base = bases[s.score] = config.base_limit(s.score)
     if s.closed:
         return LimitDecision(s.user_id, s.limit, 0, ("ACCOUNT_CLOSED",), s.last_increase,
                              base, False)
-    caps = multipliers(s, on, config, m)
-    days = min(act.active_days(s.activity, on), 60)
+    caps = _multipliers(s, w, m)
+    days = min(_count(s.activity.active_days, w.activity, on), 60)
     # target = base * (1/2 + days/60) * caps [/ 2] = num / den
     num, den = base * (30 + days), 60
     for factor in caps.values():
@@ -109,8 +153,7 @@ def _recalculate(s: LimitState, on: date, config: ProductConfig, m: dict[str, Fr
     if num < old * den:
         new = num // (den * ROUNDING) * ROUNDING
     elif num > old * den and not (s.frozen or s.identity_expired) and (
-            last_increase is None
-            or (on - last_increase).days >= config.limit_increase_interval_days):
+            last_increase is None or last_increase <= increase_by):
         # step = max(old * cap, floor); raised = round_down(min(target, old + step))
         cap_n, cap_d = increase_cap.numerator, increase_cap.denominator
         floor = config.limit_increase_floor
@@ -137,7 +180,7 @@ def _reasons(change: int, caps: dict[str, Fraction], activity_sign: int, base: i
     if change == 0:
         return ()
     if change < 0:
-        codes = [code for code, f in caps.items() if f < 1]
+        codes = [code for code, f in caps.items() if f.numerator < f.denominator]  # f < 1
         if activity_sign < 0:
             codes.append("LOW_ACTIVITY")
         if last_base is not None and base < last_base:
@@ -145,7 +188,7 @@ def _reasons(change: int, caps: dict[str, Fraction], activity_sign: int, base: i
         if halved:
             codes.append("OVERDUE_HISTORY")
         return tuple(codes) or ("SCORE_DOWN",)
-    codes = [code for code, f in caps.items() if f > 1]
+    codes = [code for code, f in caps.items() if f.numerator > f.denominator]  # f > 1
     if activity_sign > 0:
         codes.append("SPENDING_UP")
     if last_base is not None and base > last_base:

@@ -254,3 +254,48 @@ def upsert_newer_many(conn: Connection, table: Table, keys: Sequence[str], newer
         conn.execute(stmt.values(list(rows)))
         return
     conn.execute(stmt, list(rows))
+
+
+def update_rows(conn: Connection, table: Table, keys: Sequence[str], cols: Sequence[str],
+                rows: Sequence[Sequence[Any]], same: dict[str, Any] | None = None) -> int:
+    """Update ``table`` rows matched on ``keys``, from rows given as values in ``cols``
+    order (``keys`` among them), and set the columns of ``same`` to one value for every
+    row. From ``COPY_THRESHOLD`` rows on PostgreSQL, one COPY into a temporary table of
+    ``cols`` only and one ``UPDATE ... FROM`` (the shared values bound once, not copied
+    for each row; no dict per row); otherwise as ``bulk_update``. The values go to the
+    driver as they are: no column here may have a bind conversion. Returns the count."""
+    if not rows:
+        return 0
+    same = same or {}
+    if not _use_copy(conn, rows):
+        return bulk_update(conn, table, keys,
+                           [{**dict(zip(cols, r, strict=True)), **same} for r in rows])
+    raw = conn.connection.dbapi_connection
+    if raw is None:  # a checked-out connection always has one
+        raise AssertionError("no DBAPI connection")
+    try:
+        _update_rows_on(raw, table.name, keys, cols, rows, same)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(f"UPDATE {table.name}", None, exc,
+                                  conn.dialect.loaded_dbapi.Error,
+                                  dialect=conn.dialect) from exc
+    return len(rows)
+
+
+def _update_rows_on(raw: Any, table: str, keys: Sequence[str], cols: Sequence[str],
+                    rows: Sequence[Sequence[Any]], same: dict[str, Any]) -> None:
+    tmp = f"bulk_{table}_{next(_names)}"
+    col_list = ", ".join(cols)
+    sets = ", ".join([*(f"{c} = s.{c}" for c in cols if c not in keys),
+                      *(f"{c} = %s" for c in same)])
+    match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    with raw.cursor() as cur:
+        # S608: names come from the Table and the code's columns; values go by COPY and
+        # as bound parameters
+        cur.execute(f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS "  # noqa: S608
+                    f"SELECT {col_list} FROM {table} WITH NO DATA")
+        with cur.copy(f"COPY {tmp} ({col_list}) FROM STDIN") as cp:
+            for r in rows:
+                cp.write_row(r)
+        cur.execute(f"UPDATE {table} t SET {sets} FROM {tmp} s "  # noqa: S608
+                    f"WHERE {match}", list(same.values()))

@@ -120,9 +120,12 @@ def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
 
 
 def lock_users_due_recalc(conn: Connection, lo: str, hi: str, on: date,
-                          columns: Sequence[str]) -> dict[str, Any]:
+                          columns: Sequence[str], *, activity_text: bool = False
+                          ) -> dict[str, Any]:
     """The users ``lo``..``hi`` (not held) whose limit recalculation is due by ``on``,
-    locked and read (``columns`` with ``id``) in one statement, in id order."""
+    locked and read (``columns`` with ``id``) in one statement, in id order
+    (``activity_text``: see ``lock_user_rows``)."""
     u = s.users.c
     return lock_user_rows(conn, and_(in_range(u.id, lo, hi), u.next_recalc <= on,
-                                     not_held(u.id, on)), columns)
+                                     not_held(u.id, on)), columns,
+                          activity_text=activity_text)

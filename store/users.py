@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, text, update
+from sqlalchemy import Connection, Row, Text, cast, func, insert, select, text, update
 from sqlalchemy.sql import ColumnElement
 
 from domain.activity import Activity
@@ -19,7 +19,7 @@ from domain.eligibility import Applicant
 from domain.flags import Flags
 from domain.model import LIVE_STATUSES, OVERDUE, User
 from store import schema as s
-from store.bulk import bulk_update, in_ids, insert_many
+from store.bulk import bulk_update, in_ids, insert_many, update_rows
 
 
 def lock_users(conn: Connection, user_ids: Collection[str]) -> None:
@@ -71,18 +71,28 @@ def load_user_rows(conn: Connection, user_ids: Collection[str],
 
 
 def lock_user_rows(conn: Connection, where: ColumnElement[bool],
-                   columns: Sequence[str]) -> dict[str, Row[Any]]:
+                   columns: Sequence[str], *, activity_text: bool = False
+                   ) -> dict[str, Row[Any]]:
     """The users matching ``where``, locked and read in one statement, in id order.
 
     On PostgreSQL a row another writer changed meanwhile is waited for and read
     as that writer left it (and ``where`` checked again), as a lock followed by a
-    read would give.
+    read would give. With ``activity_text`` the ``activity`` column comes as its JSON
+    text, for ``activities_of`` to decode a chunk's at once.
     """
     u = s.users.c
-    q = select(u.id, *(u[c] for c in columns if c != "id")).where(where).order_by(u.id)
+    q = select(u.id, *(_column(c, activity_text) for c in columns if c != "id")
+               ).where(where).order_by(u.id)
     if conn.dialect.name != "sqlite":
         q = q.with_for_update()
     return {r.id: r for r in conn.execute(q).all()}  # fetched at once, not row by row
+
+
+def _column(name: str, activity_text: bool) -> ColumnElement[Any]:
+    column = s.users.c[name]
+    if activity_text and name == "activity":
+        return cast(column, Text).label("activity")
+    return column
 
 
 def save_users(conn: Connection, users: Iterable[User]) -> int:
@@ -139,6 +149,18 @@ def activity_of(row: Any) -> Activity:
     if isinstance(raw, str):
         raw = json.loads(raw)
     return Activity.from_json(raw)
+
+
+def activities_of(rows: Iterable[Any]) -> list[Activity]:
+    """The activity of each of ``rows``, as ``activity_of`` gives it; the JSON texts
+    decoded at once (one ``json.loads`` of the chunk's, which costs half what one per
+    user does)."""
+    raws = [r.activity for r in rows]
+    texts = [x for x in raws if isinstance(x, str)]
+    if not texts:
+        return [Activity.from_json(x) for x in raws]
+    decoded = iter(json.loads("[" + ",".join(texts) + "]"))
+    return [Activity.from_json(next(decoded) if isinstance(x, str) else x) for x in raws]
 
 
 def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -203,6 +225,19 @@ def update_users(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         shapes.setdefault(tuple(sorted(row)), []).append(row)
     for group in shapes.values():
         bulk_update(conn, s.users, ["id"], group)
+
+
+LIMIT_RESULT_COLUMNS = ("id", "credit_limit", "last_increase", "last_base",
+                        "overdue_history_pending")
+
+
+def save_limits(conn: Connection, rows: Sequence[tuple[Any, ...]], on: date,
+                next_recalc: date) -> None:
+    """Write a limit recalculation back: per user the values of ``LIMIT_RESULT_COLUMNS``
+    in that order; ``last_recalc`` ``on`` and ``next_recalc`` the same for all of them.
+    One statement (from a few dozen rows, a COPY of these columns only and one UPDATE)."""
+    update_rows(conn, s.users, ["id"], LIMIT_RESULT_COLUMNS, rows,
+                {"last_recalc": on, "next_recalc": next_recalc})
 
 
 def open_bank_accounts(conn: Connection, balances: dict[str, int]) -> None:

@@ -15,6 +15,7 @@ from store.bulk import (
     bulk_update,
     insert_ignore_many,
     insert_many,
+    update_rows,
     upsert_newer_many,
 )
 from tests.support.helpers import migrated_engine
@@ -94,6 +95,20 @@ def test_bulk_update_changes_only_the_rows_and_columns_named(engine: Engine, n: 
     assert all(v == (-k if k % 2 == 0 else k) for k, v in
                ((int(key[1:]), v) for key, v in got.items()))
 
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_update_rows_sets_each_rows_values_and_the_shared_ones_on_those_rows_only(
+        engine: Engine, n: int) -> None:
+    with engine.begin() as conn:
+        insert_many(conn, s.journals, journals(n))
+        written = update_rows(conn, s.journals, ["key"], ["key", "amount"],
+                              [(f"j{k:05d}", -k) for k in range(0, n, 2)], {"kind": "fee"})
+    with engine.connect() as conn:
+        got = {r.key: (r.amount, r.kind) for r in conn.execute(select(s.journals))}
+    assert written == len(range(0, n, 2))
+    assert all(v == ((-k, "fee") if k % 2 == 0 else (k, "penalty")) for k, v in
+               ((int(key[1:]), v) for key, v in got.items()))
 
 
 @pytest.mark.parametrize("n", SIZES)

@@ -24,7 +24,8 @@ def limit_chunk(engine: Engine, on: date, lo: str, hi: str, chunk_no: int,
     with chunk_tx(engine, on, step, chunk_no) as conn:
         if conn is None:
             return 0
-        rows = selection.lock_users_due_recalc(conn, lo, hi, on, LIMIT_COLUMNS)
+        rows = selection.lock_users_due_recalc(conn, lo, hi, on, LIMIT_COLUMNS,
+                                               activity_text=True)
         decisions = recalculate_limits(conn, list(rows), on, config, rows=rows)
         cyc.complete_chunk(conn, on, step, chunk_no, len(decisions))
         return len(decisions)
@@ -44,18 +45,16 @@ def recalculate_limits(conn: Connection, user_ids: list[str], on: date,
     if rows is None:
         rows = user_rows.load_user_rows(conn, user_ids, LIMIT_COLUMNS)
     closing = decision_rows.users_with_loan_event(conn, on, "WRITE_OFF_DUE", user_ids)
-    states = [limits.LimitState(
-        user_id=r.id, score=r.score, limit=r.credit_limit, frozen=r.limit_frozen,
-        closed=r.closed or r.id in closing, activity=user_rows.activity_of(r),
-        last_disbursed=r.last_disbursed, last_increase=r.last_increase,
-        last_base=r.last_base, overdue_history_pending=r.overdue_history_pending,
-        identity_expired=identity_expired(r.identity_expires, on))
-        for r in (rows[x] for x in user_ids)]
+    chunk = [rows[x] for x in user_ids]
+    state = limits.LimitState
+    states = [state(r.id, r.score, r.credit_limit, r.limit_frozen, r.closed or r.id in closing,
+                    a, r.last_disbursed, r.last_increase, r.last_base,
+                    r.overdue_history_pending, identity_expired(r.identity_expires, on))
+              for r, a in zip(chunk, user_rows.activities_of(chunk), strict=True)]
     decisions = limits.recalculate(states, on, config)
     decision_rows.insert_limit_events(conn, on, decisions)
-    nxt = flags.next_recalculation(on, config)
-    user_rows.update_users(conn, [
-        {"id": d.user_id, "credit_limit": d.new, "last_increase": d.last_increase,
-         "last_base": d.last_base, "overdue_history_pending": d.overdue_history_pending,
-         "last_recalc": on, "next_recalc": nxt} for d in decisions])
+    # In the order of user_rows.LIMIT_RESULT_COLUMNS.
+    user_rows.save_limits(conn, [(d.user_id, d.new, d.last_increase, d.last_base,
+                                  d.overdue_history_pending) for d in decisions],
+                          on, flags.next_recalculation(on, config))
     return decisions
