@@ -33,10 +33,11 @@ class Activity:
     flagged_contacts: int = 0
 
     def to_json(self) -> dict[str, object]:
+        ordinal = date.toordinal
         return {
-            "days": [d.toordinal() for d in self.active_days],
-            "inq": [d.toordinal() for d in self.inquiries],
-            "churn": [d.toordinal() for d in self.churn],
+            "days": list(map(ordinal, self.active_days)),
+            "inq": list(map(ordinal, self.inquiries)),
+            "churn": list(map(ordinal, self.churn)),
             "cap": self.capacity_decline_on.toordinal() if self.capacity_decline_on else None,
             "flag": self.flagged_contacts,
         }
@@ -45,19 +46,19 @@ class Activity:
     def from_json(cls, data: dict[str, object] | None) -> Activity:
         if not data:
             return cls()
-
-        def days(key: str) -> list[date]:
-            raw = data.get(key) or []
-            if not isinstance(raw, list):
-                raise AssertionError(f"activity {key!r} is not a list")
-            return [_day(x) for x in raw]
-
         cap = data.get("cap")
         flag = data.get("flag") or 0
         if not isinstance(flag, int):
             raise AssertionError("activity 'flag' is not an integer")
-        return cls(days("days"), days("inq"), days("churn"),
+        return cls(_days(data, "days"), _days(data, "inq"), _days(data, "churn"),
                    date.fromordinal(int(cap)) if isinstance(cap, int) else None, flag)
+
+
+def _days(data: dict[str, object], key: str) -> list[date]:
+    raw = data.get(key) or []
+    if not isinstance(raw, list):
+        raise AssertionError(f"activity {key!r} is not a list")
+    return list(map(_day, raw)) if raw else []
 
 
 @lru_cache(maxsize=4096)
@@ -66,8 +67,17 @@ def _day(ordinal: int) -> date:
     return date.fromordinal(int(ordinal))
 
 
+@lru_cache(maxsize=1024)
+def _first_day(on: date, width: int) -> date:
+    """The first day of the window of ``width`` days ending on ``on`` (a batch's events
+    share a few dates: computed once each)."""
+    return on - timedelta(days=width - 1)
+
+
 def _window(days: list[date], on: date, width: int) -> list[date]:
-    first = on - timedelta(days=width - 1)
+    if not days:
+        return []
+    first = _first_day(on, width)
     return [d for d in days if d >= first]
 
 
