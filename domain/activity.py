@@ -33,10 +33,11 @@ class Activity:
     flagged_contacts: int = 0
 
     def to_json(self) -> dict[str, object]:
+        ordinal = date.toordinal
         return {
-            "days": [d.toordinal() for d in self.active_days],
-            "inq": [d.toordinal() for d in self.inquiries],
-            "churn": [d.toordinal() for d in self.churn],
+            "days": list(map(ordinal, self.active_days)),
+            "inq": list(map(ordinal, self.inquiries)),
+            "churn": list(map(ordinal, self.churn)),
             "cap": self.capacity_decline_on.toordinal() if self.capacity_decline_on else None,
             "flag": self.flagged_contacts,
         }
@@ -70,8 +71,17 @@ def _day(ordinal: int) -> date:
     return date.fromordinal(int(ordinal))
 
 
+@lru_cache(maxsize=1024)
+def _first_day(on: date, width: int) -> date:
+    """The first day of the window of ``width`` days ending on ``on`` (a batch's events
+    share a few dates: computed once each)."""
+    return on - timedelta(days=width - 1)
+
+
 def _window(days: list[date], on: date, width: int) -> list[date]:
-    first = on - timedelta(days=width - 1)
+    if not days:
+        return []
+    first = _first_day(on, width)
     return [d for d in days if d >= first]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -102,11 +102,25 @@ _C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
 
 def canonical(item: Mapping[str, Any]) -> str:
     """An item as sent, as JSON text with sorted keys: what its digest is of."""
-    if _C_ENCODER is None or not isinstance(item, dict):
-        return _CANONICAL.encode(item)
-    encode = _C_ENCODER({}, _CANONICAL.default, json.encoder.encode_basestring, None, ":",
-                        ",", True, False, True)
-    return "".join(encode(item, 0))
+    return _canonical_with(_c_encoder())(item)
+
+
+def _c_encoder() -> Any:
+    """A C encoder making the canonical text (None without the C part); one serves a whole
+    batch (building it costs about what encoding a small item does)."""
+    if _C_ENCODER is None:
+        return None
+    return _C_ENCODER({}, _CANONICAL.default, json.encoder.encode_basestring, None, ":",
+                      ",", True, False, True)
+
+
+def _canonical_with(encode: Any) -> Callable[[Mapping[str, Any]], str]:
+    """``canonical`` with the encoder ``encode`` (from ``_c_encoder``)."""
+    def text(item: Mapping[str, Any]) -> str:
+        if encode is None or not isinstance(item, dict):
+            return _CANONICAL.encode(item)
+        return "".join(encode(item, 0))
+    return text
 
 
 def digest(item: Mapping[str, Any]) -> str:
@@ -178,16 +192,18 @@ def parse_records(data: Any, *, now: datetime, zone: str, late_event_days: int,
     payloads: list[dict[str, Any]] = []
     kept: list[tuple[int, str, str, datetime, str]] = []
     seen: dict[str, str] = {}
+    text_of = _canonical_with(_c_encoder())
+    times = _Instants(tz)
     for i, raw in enumerate(items):
         p = f"{prefix}[{i}]"
         try:
             payload, key, occurred = _record_fields(raw, p, now, oldest, late_event_days,
-                                                    tz, today)
+                                                    times, today)
         except InputError:
             _validate(payloads, prefix)  # an earlier item's field error comes first
             raise
         payloads.append(payload)
-        text = canonical(raw)
+        text = text_of(raw)
         sent = _digest_of(text)
         if seen.get(key, sent) != sent:
             _validate(payloads, prefix)
@@ -201,8 +217,35 @@ def parse_records(data: Any, *, now: datetime, zone: str, late_event_days: int,
             for i, key, sent, occurred, text in kept]
 
 
+class _Instants:
+    """The instants of a batch and their local dates and times, each text read once (a
+    platform's batch repeats them: a day's events share a handful of instants)."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self.read: dict[str, datetime] = {}
+        self.local: dict[datetime, tuple[date, str]] = {}
+
+    def instant(self, value: Any, field: str) -> datetime:
+        if isinstance(value, str):
+            at = self.read.get(value)
+            if at is not None:
+                return at
+        at = _instant(value, field)
+        self.read[value] = at
+        return at
+
+    def date_time(self, at: datetime) -> tuple[date, str]:
+        """``at``'s business date and local ``HH:MM``."""
+        found = self.local.get(at)
+        if found is None:
+            local = at.astimezone(self.tz)
+            found = self.local[at] = (local.date(), local.strftime("%H:%M"))
+        return found
+
+
 def _record_fields(raw: Any, p: str, now: datetime, oldest: datetime, late_event_days: int,
-                   tz: ZoneInfo, today: date) -> tuple[dict[str, Any], str, datetime]:
+                   times: _Instants, today: date) -> tuple[dict[str, Any], str, datetime]:
     """One item's own checks (all but its event's fields): the event's fields to validate
     (dated by the rules above), its key and the instant it occurred."""
     if not isinstance(raw, Mapping):
@@ -217,7 +260,7 @@ def _record_fields(raw: Any, p: str, now: datetime, oldest: datetime, late_event
         if derived in raw:
             raise InputError(f"{p}.{derived}", "not accepted here: the business date "
                                                "and time come from occurred_at")
-    occurred = now if raw.get("occurred_at") is None else _instant(
+    occurred = now if raw.get("occurred_at") is None else times.instant(
         raw["occurred_at"], f"{p}.occurred_at")
     if occurred > now:
         raise InputError(f"{p}.occurred_at", f"{occurred.isoformat()} is in the future")
@@ -228,10 +271,9 @@ def _record_fields(raw: Any, p: str, now: datetime, oldest: datetime, late_event
     kind = payload.get("kind")
     check_kind(kind, p)
     if kind in OCCURRED_KINDS:
-        local = occurred.astimezone(tz)
-        payload["date"] = local.date()
+        payload["date"], at = times.date_time(occurred)
         if kind in TIMED_KINDS:
-            payload["at"] = local.strftime("%H:%M")
+            payload["at"] = at
     else:
         payload["date"] = today
     expires = payload.get("expires")
