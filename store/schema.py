@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -136,6 +137,14 @@ loans = Table(
     CheckConstraint("dpd >= 0", name="dpd_not_negative"),
     Index("ix_loans_user_next_due", "user_id", "next_due"),
     Index("ix_loans_user_dpd", "user_id", "dpd"),
+    # The overdue and collection steps' selections (store.selection): loans whose
+    # disbursement date can fall due on a date, one index range per candidate date for
+    # a chunk's users (disbursed never changes: no cost to HOT updates); and the loans
+    # in collection, a few, whose stage rarely changes.
+    Index("ix_loans_disbursed_user", "disbursed", "user_id"),
+    Index("ix_loans_user_in_collection", "user_id",
+          postgresql_where=text("collection_stage IN ('internal', 'agency')"),
+          sqlite_where=text("collection_stage IN ('internal', 'agency')")),
 )
 
 installments = Table(

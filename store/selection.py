@@ -12,7 +12,20 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, extract, or_, select
+from sqlalchemy import (
+    Connection,
+    Date,
+    and_,
+    any_,
+    bindparam,
+    case,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 
 from domain.model import LIVE_STATUSES, PAID_OFF, Loan
@@ -20,6 +33,16 @@ from store import schema as s
 from store.bulk import in_ids
 from store.loans import _installment, load_loans_locked, owes
 from store.users import lock_user_rows
+
+IN_COLLECTION = ("internal", "agency")  # collection stages with a case to work on
+
+
+def in_collection() -> ColumnElement[bool]:
+    """Loans in collection (stage ``internal`` or ``agency``), with the stages written
+    into the statement, so that a prepared statement's generic plan still proves the
+    partial index ``ix_loans_user_in_collection`` covers it."""
+    return s.loans.c.collection_stage.in_([literal(v, literal_execute=True)
+                                           for v in IN_COLLECTION])
 
 
 def in_range(column: ColumnElement[Any], lo: str, hi: str) -> ColumnElement[bool]:
@@ -61,18 +84,45 @@ def falls_due_on(on: date) -> ColumnElement[bool]:
                 k >= 1, k <= s.loans.c.term_months)
 
 
+def disbursed_for_due_on(conn: Connection, on: date) -> ColumnElement[bool]:
+    """Loans whose disbursement date can give an installment due on ``on``: the day of
+    the month matches (any from ``on``'s on its month's last day) in an earlier month,
+    from the oldest loan's disbursement on. A superset of ``falls_due_on(on)`` (which
+    still decides) that the index on (disbursed, user_id) reads directly, one index
+    range per date for a chunk's users, instead of every loan of the chunk."""
+    earliest = conn.execute(select(func.min(s.loans.c.disbursed))).scalar()
+    dates: list[date] = []
+    if earliest is not None:
+        last = calendar.monthrange(on.year, on.month)[1]
+        days = range(on.day, 32) if on.day == last else (on.day,)
+        y, m = earliest.year, earliest.month
+        while (y, m) < (on.year, on.month):
+            month_end = calendar.monthrange(y, m)[1]
+            dates.extend(d for day in days
+                         if day <= month_end and (d := date(y, m, day)) >= earliest)
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    column = s.loans.c.disbursed
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, dates, type_=ARRAY(Date())))
+    return column.in_(dates)
+
+
 def loans_needing_overdue(conn: Connection, lo: str, hi: str, on: date,
                           grace_days: int) -> list[Loan]:
     """Loans with something to assess, with only the installments that matter on
     ``on`` (due and owed, with pending penalty, or due that day) and a flag for
     money owed on the others: a loan's length and history do not add rows."""
+    ln = s.loans.c
+    live = ln.status.in_(LIVE_STATUSES)
+    # Each arm of the OR is read by an index within the chunk's user range (dpd,
+    # next_due, disbursement date): only the candidates' rows are visited.
     loans = load_loans_locked(conn, and_(
-        in_range(s.loans.c.user_id, lo, hi),
-        s.loans.c.status.in_((*LIVE_STATUSES, PAID_OFF)),
-        or_(s.loans.c.dpd > 0,
-            and_(s.loans.c.status.in_(LIVE_STATUSES),
-                 or_(s.loans.c.next_due <= on, falls_due_on(on)))),
-        not_held(s.loans.c.user_id, on)), installments=False)
+        in_range(ln.user_id, lo, hi),
+        ln.status.in_((*LIVE_STATUSES, PAID_OFF)),
+        or_(ln.dpd > 0,
+            and_(live, ln.next_due <= on),
+            and_(live, disbursed_for_due_on(conn, on), falls_due_on(on))),
+        not_held(ln.user_id, on)), installments=False)
     if not loans:
         return loans
     by_id = {x.id: x for x in loans}
@@ -111,12 +161,16 @@ def loans_due_soon(conn: Connection, loans: Sequence[Loan], due_soon: date) -> s
 def loans_needing_collection(conn: Connection, lo: str, hi: str, on: date,
                              due_soon: date, *, installments: bool = True) -> list[Loan]:
     """The loans of ``lo``..``hi`` collection must look at on ``on``, locked."""
+    ln = s.loans.c
+    live = ln.status.in_(LIVE_STATUSES)
+    # Each arm of the OR is read by an index within the chunk's user range (dpd,
+    # disbursement date, the partial index of loans in collection).
     return load_loans_locked(conn, and_(
-        in_range(s.loans.c.user_id, lo, hi),
-        or_(and_(s.loans.c.status.in_(LIVE_STATUSES),
-                 or_(s.loans.c.dpd > 0, falls_due_on(due_soon))),
-            s.loans.c.collection_stage.in_(("internal", "agency"))),
-        not_held(s.loans.c.user_id, on)), installments=installments)
+        in_range(ln.user_id, lo, hi),
+        or_(and_(live, ln.dpd > 0),
+            and_(live, disbursed_for_due_on(conn, due_soon), falls_due_on(due_soon)),
+            in_collection()),
+        not_held(ln.user_id, on)), installments=installments)
 
 
 def lock_users_due_recalc(conn: Connection, lo: str, hi: str, on: date,
