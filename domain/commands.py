@@ -29,10 +29,19 @@ Fen = Annotated[int, Field(gt=0, le=10**13)]
 NUL_MESSAGE = "must not contain a NUL character (\\x00)"
 
 
+SURROGATE_MESSAGE = "must be Unicode text: a lone surrogate (\\ud800-\\udfff) cannot be stored"
+
+
 def no_nul(value: str) -> str:
-    """Refuse NUL in free text: PostgreSQL cannot store it in a text column."""
+    """Refuse what PostgreSQL cannot store in a text column: NUL, and a lone surrogate (JSON
+    can write one as ``\\ud800``; it has no UTF-8)."""
     if "\x00" in value:
         raise PydanticCustomError("nul_character", NUL_MESSAGE)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PydanticCustomError("lone_surrogate", SURROGATE_MESSAGE) from None
     return value
 
 

@@ -174,7 +174,8 @@ journals = Table(
     "journals", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
-    Column("key", String(200), nullable=False, unique=True),
+    # 300: a recorded event's key (up to 200) with its prefix and suffix (migration 0015)
+    Column("key", String(300), nullable=False, unique=True),
     Column("day", Date, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("user_id", ID),
@@ -186,7 +187,7 @@ journals = Table(
 
 postings = Table(
     "postings", metadata,
-    Column("journal_key", String(200), ForeignKey("journals.key"), nullable=False),
+    Column("journal_key", String(300), ForeignKey("journals.key"), nullable=False),
     Column("account", String(120), nullable=False),
     Column("owner", ID),
     Column("amount", Money, nullable=False),

@@ -324,3 +324,21 @@ def test_explain_says_why_an_application_was_refused_or_cancelled_and_what_to_do
     assert "借款L2（10.00元）的申请被拒绝" in explain(db, "u2", lang="zh")
     assert ("The application for loan L3 was cancelled: no video audit within 48 hours. "
             "Apply again") in explain(db, "u1")
+
+
+def test_money_events_with_the_longest_keys_apply_and_their_journals_keep_them(
+        db: Engine) -> None:
+    api.run_here("creditcycle.users.upsert", users=[ADULT])
+    long = {kind: (kind + "-" + "k" * 200)[:200] for kind in ("draw", "wallet_topup", "repay")}
+    out = api.run_here("creditcycle.events.record", events=[
+        {"key": long["draw"], "kind": "draw", "user": "u1", "loan": "L1", "principal": 100_000,
+         "annual_rate_bp": 1800, "term_months": 3, "occurred_at": _ago(minutes=3)},
+        {"key": long["wallet_topup"], "kind": "wallet_topup", "user": "u1", "amount": 500,
+         "occurred_at": _ago(minutes=2)},
+        {"key": long["repay"], "kind": "repay", "user": "u1", "loan": "L1",
+         "amount": 100_000, "occurred_at": _ago(minutes=1)}])
+    assert (out["applied"], out["refused"]) == (3, []), out
+    keys = [k for (k,) in _rows(db, s.journals, "key")]
+    assert all(any(long[kind] in k for k in keys) for kind in ("wallet_topup", "repay"))
+    assert max(len(k) for k in keys) > 200  # the repayment's interest adjustment, on its loan
+    assert _ledger_holds(db)

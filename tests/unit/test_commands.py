@@ -55,3 +55,16 @@ def test_an_event_that_is_not_an_object_is_named_by_its_position():
     with pytest.raises(InputError) as exc:
         parse_event(["wallet_topup"], "events[7]")
     assert exc.value.field == "events[7]"
+
+
+@pytest.mark.parametrize("text", ["a\ud800b", "\udfff", "张\udc00三"])
+def test_free_text_with_a_lone_surrogate_is_refused_by_its_field_before_any_store_sees_it(
+        text: str) -> None:
+    from cli import api
+    from domain.commands import SURROGATE_MESSAGE
+
+    with pytest.raises(InputError) as err:
+        api.validate("creditcycle.users.upsert", {"users": [{"id": "u1", "name": text}]})
+    assert (err.value.field, err.value.message) == ("users[0].name", SURROGATE_MESSAGE)
+    assert api.validate("creditcycle.users.upsert",
+                        {"users": [{"id": "u1", "name": "张三 O'Brien"}]})
