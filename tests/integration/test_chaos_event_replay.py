@@ -64,19 +64,24 @@ def _record(engine: Engine, events: list[dict[str, Any]], now: datetime,
 
 class _RepayDuringTheBankCall(SimulatedBank):
     """The harmed night's bank: the platform's repayment lands while the deduct step
-    asks the bank, after its first transaction and before its second."""
+    calls the bank (its first call: a fresh chunk debits without asking first), after
+    its first transaction and before its second."""
 
     def __init__(self, engine: Engine, now: datetime, config: ProductConfig) -> None:
         super().__init__(engine)
         self.engine, self.now, self.config, self.done = engine, now, config, False
 
-    def query(self, keys: Sequence[str]) -> list[DebitResult]:
+    def _land(self) -> None:
         if not self.done:
             self.done = True
             _record(self.engine, REPAY, self.now, self.config)
+
+    def query(self, keys: Sequence[str]) -> list[DebitResult]:
+        self._land()
         return super().query(keys)
 
     def debit(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
+        self._land()
         return super().debit(requests)
 
 
