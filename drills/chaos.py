@@ -16,6 +16,7 @@ answers (:class:`ReplayBank`). The whole drill has a deadline: it never hangs.
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import threading
 import time
@@ -201,12 +202,27 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+#: What a run keeps in its working directory that the next run must not inherit: the
+#: bank simulator's store (its cards and debits: a second run's bank would hold the first
+#: run's debits under keys the new databases never made), the sink's received files, the
+#: beat schedules.
+RUN_STATE = ("bank", "sink", "beat1", "beat2")
+
+
+def fresh_workdir(workdir: Path) -> None:
+    """Make ``workdir`` and clear what an earlier run left in it (``RUN_STATE``; the logs are
+    overwritten as they are written)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in RUN_STATE:
+        shutil.rmtree(workdir / name, ignore_errors=True)
+
+
 def _run_chaos(users: int, days: int, kills: int, pg_down_s: float, chunk_size: int,
                seed: int, workdir: Path | None, timeout: float, say: Callable[[str], None],
                bank_faults: dict[str, Any]) -> Outcome:
     rng = random.Random(seed)  # noqa: S311 - a seeded, repeatable fault plan, not a secret
     workdir = workdir or Path("chaos-results")
-    workdir.mkdir(parents=True, exist_ok=True)
+    fresh_workdir(workdir)
     config = ProductConfig(chunk_size=chunk_size)
     clock = business_date.now(config.time_zone)  # fixed for the drill: beat's default
     today = clock.date()                          # target cannot move at midnight
