@@ -58,7 +58,7 @@ def insert_limit_events(conn: Connection, on: date, decisions: Iterable[LimitDec
     go the way that ignores a repeated one (a temporary table and ``INSERT ... SELECT ...
     ON CONFLICT DO NOTHING``, which costs the server about twice the plain COPY)."""
     rows = [(on, d.user_id, d.old, d.new, ",".join(d.reasons))
-            for d in decisions if d.old != d.new]
+            for d in decisions if d.changed]
     if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
         try:
             with conn.begin_nested():
