@@ -72,7 +72,7 @@ def _day(ordinal: int) -> date:
 
 
 @lru_cache(maxsize=1024)
-def _first_day(on: date, width: int) -> date:
+def first_day(on: date, width: int) -> date:
     """The first day of the window of ``width`` days ending on ``on`` (a batch's events
     share a few dates: computed once each)."""
     return on - timedelta(days=width - 1)
@@ -81,7 +81,7 @@ def _first_day(on: date, width: int) -> date:
 def _window(days: list[date], on: date, width: int) -> list[date]:
     if not days:
         return []
-    first = _first_day(on, width)
+    first = first_day(on, width)
     return [d for d in days if d >= first]
 
 
@@ -107,22 +107,25 @@ def prune(activity: Activity, on: date) -> Activity:
     return activity
 
 
-def _through(days: list[date], on: date, width: int) -> list[date]:
-    """The days of the window ending on ``on``: an event recorded during the night of
-    ``on`` that occurred the day after must not count in that night's steps (SPEC 13)."""
-    return [d for d in _window(days, on, width) if d <= on]
+def count_between(days: list[date], first: date, on: date) -> int:
+    """The days of ``days`` from ``first`` (a window's ``first_day``) through ``on``: an
+    event recorded during the night of ``on`` that occurred the day after must not count
+    in that night's steps (SPEC 13). A chunk works out ``first`` once for its users."""
+    if not days:
+        return 0
+    return len([d for d in days if first <= d <= on])
 
 
 def active_days(activity: Activity, on: date) -> int:
-    return len(_through(activity.active_days, on, ACTIVITY_WINDOW))
+    return count_between(activity.active_days, first_day(on, ACTIVITY_WINDOW), on)
 
 
 def inquiries(activity: Activity, on: date) -> int:
-    return len(_through(activity.inquiries, on, INQUIRY_WINDOW))
+    return count_between(activity.inquiries, first_day(on, INQUIRY_WINDOW), on)
 
 
 def churn(activity: Activity, on: date) -> int:
-    return len(_through(activity.churn, on, CHURN_WINDOW))
+    return count_between(activity.churn, first_day(on, CHURN_WINDOW), on)
 
 
 def capacity_declined(activity: Activity, on: date) -> bool:

@@ -77,19 +77,9 @@ class _Windows:
 
     @classmethod
     def ending(cls, on: date) -> _Windows:
-        def first(width: int) -> date:
-            return on - timedelta(days=width - 1)
-        return cls(on, first(act.ACTIVITY_WINDOW), first(act.INQUIRY_WINDOW),
-                   first(act.CHURN_WINDOW), first(act.CAPACITY_WINDOW),
-                   on - timedelta(days=DORMANT_DAYS))
-
-
-def _count(days: list[date], first: date, on: date) -> int:
-    """The days of ``days`` from ``first`` through ``on`` (``act.active_days`` and its
-    kin, with the window's first day given)."""
-    if not days:
-        return 0
-    return len([d for d in days if first <= d <= on])
+        return cls(on, act.first_day(on, act.ACTIVITY_WINDOW),
+                   act.first_day(on, act.INQUIRY_WINDOW), act.first_day(on, act.CHURN_WINDOW),
+                   act.first_day(on, act.CAPACITY_WINDOW), on - timedelta(days=DORMANT_DAYS))
 
 
 def _multipliers(state: LimitState, w: _Windows, m: dict[str, Fraction]
@@ -100,11 +90,11 @@ def _multipliers(state: LimitState, w: _Windows, m: dict[str, Fraction]
     cap = a.capacity_decline_on
     if cap is not None and w.capacity <= cap <= on:
         found["CAPACITY_DECLINE"] = m["CAPACITY_DECLINE"]
-    if a.inquiries and _count(a.inquiries, w.inquiry, on) >= 3:
+    if a.inquiries and act.count_between(a.inquiries, w.inquiry, on) >= 3:
         found["MULTI_BORROWING"] = m["MULTI_BORROWING"]
     if a.flagged_contacts >= 3:
         found["FLAGGED_CONTACTS"] = m["FLAGGED_CONTACTS"]
-    if a.churn and _count(a.churn, w.churn, on) >= 2:
+    if a.churn and act.count_between(a.churn, w.churn, on) >= 2:
         found["IDENTITY_CHURN"] = m["IDENTITY_CHURN"]
     if state.limit > 0 and (state.last_disbursed is None or state.last_disbursed <= w.dormant):
         found["DORMANT"] = m["DORMANT"]
@@ -139,7 +129,7 @@ def _recalculate(s: LimitState, w: _Windows, increase_by: date, config: ProductC
         return LimitDecision(s.user_id, s.limit, 0, ("ACCOUNT_CLOSED",), s.last_increase,
                              base, False)
     caps = _multipliers(s, w, m)
-    days = min(_count(s.activity.active_days, w.activity, on), 60)
+    days = min(act.count_between(s.activity.active_days, w.activity, on), 60)
     # target = base * (1/2 + days/60) * caps [/ 2] = num / den
     num, den = base * (30 + days), 60
     for factor in caps.values():
